@@ -1,0 +1,43 @@
+"""``rungraph``: simulate, validate and describe graphs; run and talk to services over NATS.
+
+Exit codes: 0 success, 1 a reply carried an error, 2 invalid input, 3 nobody answered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+
+from runtime.cli import local
+
+EXIT_OK, EXIT_REPLY_ERROR, EXIT_INVALID, EXIT_NO_ANSWER = 0, 1, 2, 3
+Command = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rungraph", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    local.add_commands(sub)
+    try:
+        from runtime.cli import remote
+    except ImportError:  # the NATS commands are optional until their module exists
+        remote = None  # type: ignore[assignment]
+    if remote is not None:
+        remote.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    func: Command = args.func
+    try:
+        code = func(args)
+    except KeyboardInterrupt:
+        code = 130
+    sys.exit(code)

@@ -1,0 +1,53 @@
+"""Find running services with the NATS micro discovery protocol ($SRV.PING / INFO / STATS).
+
+These subjects are broadcasts: every service instance answers, so the replies are collected on an
+inbox for a short window instead of taking the first one as a request would. Written against the
+Transport protocol only, so it works on the memory transport and on NATS alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any, Literal
+
+from runtime.transport.base import Msg, Transport
+
+log = logging.getLogger(__name__)
+
+Verb = Literal["PING", "INFO", "STATS"]
+
+
+async def discover(
+    transport: Transport,
+    timeout: float = 0.15,
+    *,
+    name: str | None = None,
+    verb: Verb = "INFO",
+) -> list[dict[str, Any]]:
+    """The JSON bodies of every ``$SRV.<verb>`` reply that arrives within ``timeout`` seconds.
+
+    ``name`` narrows the question to the instances of one micro service name.
+    """
+    subject = f"$SRV.{verb}" + (f".{name}" if name else "")
+    replies: list[dict[str, Any]] = []
+
+    async def on_reply(msg: Msg) -> None:
+        try:
+            body = json.loads(msg.data)
+        except ValueError:
+            log.warning("ignoring a malformed %s reply: %r", subject, msg.data[:200])
+            return
+        if isinstance(body, dict):
+            replies.append(body)
+
+    inbox = transport.new_inbox()
+    sub = await transport.subscribe(inbox, on_reply)
+    try:
+        await transport.publish(subject, b"", reply=inbox)
+        await transport.flush()
+        await asyncio.sleep(timeout)
+    finally:
+        await sub.unsubscribe()
+    return replies

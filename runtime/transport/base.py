@@ -1,0 +1,146 @@
+"""The transport interface: what the runtime needs of NATS, so a memory transport can stand in.
+
+Semantics every transport keeps (the contract suite in tests/runtime/test_transport_contract.py):
+- publish/subscribe with NATS wildcards ('*' one token, '>' the rest); callbacks are coroutines,
+  run in order per subscription; an exception in one is logged, never kills delivery.
+- request/reply with a timeout; ``NoResponders`` when nobody listens, ``TransportTimeout`` when
+  nobody answers in time. A responder may answer several times (streamed replies).
+- KV buckets with put/get/delete/keys/watch; keys are dotted tokens; watch takes wildcards,
+  first replays current values, then delivers every change in revision order; a delete arrives
+  as an entry with ``op == "DEL"``. Watch callbacks are plain functions (fast path).
+- services: ``add_service`` exposes request handlers on subjects and answers discovery
+  ($SRV.PING / $SRV.INFO) with the service's name, id, version and metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+
+class TransportError(Exception):
+    pass
+
+
+class TransportTimeout(TransportError):
+    pass
+
+
+class NoResponders(TransportError):
+    pass
+
+
+@dataclass(slots=True)
+class Msg:
+    subject: str
+    data: bytes
+    reply: str | None = None
+    _respond: Callable[[str, bytes], Awaitable[None]] | None = field(default=None, repr=False)
+
+    async def respond(self, data: bytes) -> None:
+        if not self.reply or self._respond is None:
+            raise TransportError(f"message on {self.subject} has no reply subject")
+        await self._respond(self.reply, data)
+
+
+@dataclass(slots=True)
+class KVEntry:
+    bucket: str
+    key: str
+    value: bytes | None
+    revision: int
+    op: Literal["PUT", "DEL"] = "PUT"
+
+
+MsgHandler = Callable[[Msg], Awaitable[None]]
+WatchHandler = Callable[[KVEntry], None]
+
+
+class Subscription(Protocol):
+    async def unsubscribe(self) -> None: ...
+
+
+class Watch(Protocol):
+    async def stop(self) -> None: ...
+
+
+class KeyValue(Protocol):
+    bucket: str
+
+    async def put(self, key: str, value: bytes) -> int: ...
+
+    async def get(self, key: str) -> KVEntry | None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def keys(self) -> list[str]: ...
+
+    async def watch(self, keys: str, handler: WatchHandler) -> Watch: ...
+
+
+@dataclass(slots=True)
+class ServiceInfo:
+    name: str
+    version: str
+    description: str
+    metadata: dict[str, str]
+
+
+@dataclass(slots=True)
+class EndpointDef:
+    name: str
+    subject: str
+    handler: MsgHandler
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class ServiceHandle(Protocol):
+    instance_id: str
+
+    async def stop(self) -> None: ...
+
+
+class Transport(Protocol):
+    """One connection to a message server (a NATS server, or an in-process hub)."""
+
+    @property
+    def url(self) -> str: ...
+
+    async def close(self) -> None: ...
+
+    async def publish(self, subject: str, data: bytes, reply: str | None = None) -> None: ...
+
+    async def subscribe(self, subject: str, handler: MsgHandler) -> Subscription: ...
+
+    async def request(self, subject: str, data: bytes, timeout: float) -> Msg: ...
+
+    def new_inbox(self) -> str: ...
+
+    async def key_value(self, bucket: str, create: bool = True) -> KeyValue: ...
+
+    async def delete_key_value(self, bucket: str) -> None: ...
+
+    async def add_service(
+        self, info: ServiceInfo, endpoints: list[EndpointDef]
+    ) -> ServiceHandle: ...
+
+    async def flush(self) -> None: ...
+
+
+def info_payload(
+    info: ServiceInfo, instance_id: str, endpoints: list[EndpointDef]
+) -> dict[str, Any]:
+    """The $SRV.INFO reply body (NATS micro v1 schema), shared by transports that build it."""
+    return {
+        "type": "io.nats.micro.v1.info_response",
+        "name": info.name,
+        "id": instance_id,
+        "version": info.version,
+        "description": info.description,
+        "metadata": info.metadata,
+        "endpoints": [
+            {"name": e.name, "subject": e.subject, "queue_group": "q", "metadata": e.metadata}
+            for e in endpoints
+        ],
+    }
