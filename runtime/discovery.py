@@ -34,6 +34,8 @@ async def discover(
     replies: list[dict[str, Any]] = []
 
     async def on_reply(msg: Msg) -> None:
+        if not msg.data:
+            return  # a "no responders" status message: nobody is there
         try:
             body = json.loads(msg.data)
         except ValueError:

@@ -86,6 +86,7 @@ class Simulation:
         for _ in range(ticks):
             for host, nid, pin in sources:
                 await host.bus.executor.trigger(nid, pin)
+                await self.hub.settle()  # deliver cross-service data before the next pass
         await self.flush()
 
     def start(self) -> None:
@@ -104,7 +105,7 @@ class Simulation:
     async def flush(self) -> None:
         for host in self.hosts.values():
             await host.bus.flush()
-        await asyncio.sleep(0)
+        await self.hub.settle()
 
     async def stop(self) -> None:
         self.pause()

@@ -31,6 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["service"]:
+        # The service's own parser takes the rest (its options start with --).
+        from runtime.service_main import main as service_main
+
+        service_main(None, argv[1:])
+        return
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,

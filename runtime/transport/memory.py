@@ -156,6 +156,14 @@ class MemoryHub:
     def connect(self) -> MemoryTransport:
         return MemoryTransport(self)
 
+    async def settle(self, max_rounds: int = 1000) -> None:
+        """Wait until every routed message has been handled (the hub is idle)."""
+        for _ in range(max_rounds):
+            await asyncio.sleep(0)
+            if not any(s.pending or (s.task is not None and not s.task.done()) for s in self.subs):
+                break
+        await asyncio.sleep(0)
+
     def route(self, msg: Msg) -> int:
         n = 0
         for sub in list(self.subs):

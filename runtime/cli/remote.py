@@ -1,0 +1,244 @@
+"""Commands that talk to NATS: nats, service, ls, call, status, watch, deploy."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from runtime.cli.local import load_graph_file, report
+from runtime.client import Client, DeployError, ServiceUnavailable, StateEvent
+from runtime.service_main import DEFAULT_NATS
+from runtime.transport.base import TransportError
+from runtime.validate import GraphError, parse_graph
+
+EXIT_OK, EXIT_REPLY_ERROR, EXIT_INVALID, EXIT_NO_ANSWER = 0, 1, 2, 3
+
+
+def add_commands(sub: Any) -> None:
+    def nats_opt(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--nats", default=DEFAULT_NATS,
+                       help="NATS URL (default: $RUNGRAPH_NATS or nats://127.0.0.1:4222)")
+        p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for a reply")
+
+    p = sub.add_parser("nats", help="start a local nats-server with JetStream (or reuse one)")
+    p.add_argument("--url", default=DEFAULT_NATS, help="where to look for / start the server")
+    p.add_argument("--store", type=Path, default=None, help="JetStream store folder")
+    p.set_defaults(func=cmd_nats)
+
+    p = sub.add_parser("service", help="host a registered service class as this process")
+    p.add_argument("rest", nargs=argparse.REMAINDER,
+                   help="--nats URL --service-id ID --class CLS [--describe]")
+    p.set_defaults(func=cmd_service)
+
+    p = sub.add_parser("ls", help="live services (NATS micro discovery)")
+    nats_opt(p)
+    p.add_argument("--window", type=float, default=0.15, help="seconds to collect replies")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ls)
+
+    p = sub.add_parser("call", help="send one command envelope, print the reply JSON")
+    p.add_argument("service_id")
+    p.add_argument("call")
+    p.add_argument("args", nargs="?", default="{}", help="JSON object of args")
+    nats_opt(p)
+    p.set_defaults(func=cmd_call)
+
+    p = sub.add_parser("status", help="a service's status")
+    p.add_argument("service_id")
+    nats_opt(p)
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("watch", help="stream a service's state changes as JSON lines")
+    p.add_argument("service_id")
+    p.add_argument("--count", type=int, default=0, help="exit after this many lines")
+    nats_opt(p)
+    p.set_defaults(func=cmd_watch)
+
+    p = sub.add_parser("deploy", help="send each service its part of a graph (all or nothing)")
+    p.add_argument("graph", type=Path)
+    nats_opt(p)
+    p.set_defaults(func=cmd_deploy)
+
+    from runtime.cli import serve
+
+    serve.add_command(sub)
+
+
+def _run(coro_fn: Callable[[], Awaitable[int]]) -> int:
+    try:
+        return asyncio.run(coro_fn())
+    except ServiceUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NO_ANSWER
+    except TransportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_NO_ANSWER
+
+
+def cmd_nats(args: argparse.Namespace) -> int:
+    from runtime.nats_server import NatsServerError, default_store_dir, ensure_server
+
+    store = args.store or default_store_dir()
+    try:
+        url, server = ensure_server(args.url, store)
+    except NatsServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if server is None:
+        print(f"NATS already answers at {url}; reusing it", flush=True)
+        return EXIT_OK
+    print(f"NATS running at {url} (pid {server.pid}, JetStream store {store}); Ctrl-C stops it",
+          flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        while server.running:
+            time.sleep(0.5)
+        print("error: nats-server exited; see its log in the store folder", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return EXIT_OK
+
+
+def cmd_service(args: argparse.Namespace) -> int:
+    from runtime.service_main import main
+
+    main(None, args.rest)
+    return EXIT_OK
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    async def run() -> int:
+        client = await Client.connect(args.nats, actor="cli", connect_timeout_s=args.timeout)
+        try:
+            records = await client.discover(args.window)
+            for rec in records:
+                try:
+                    status = await client.call(rec.serviceId, "status", timeout=args.timeout)
+                    rec.active = (status.get("result") or {}).get("active")
+                except ServiceUnavailable:
+                    rec.active = None
+        finally:
+            await client.close()
+        if args.json:
+            print(json.dumps([r.to_dict() for r in records], indent=2))
+            return EXIT_OK
+        if not records:
+            print("no services")
+            return EXIT_OK
+        print(f"{'SERVICE':<16} {'CLASS':<26} {'VERSION':<8} {'ACTIVE':<7} {'INSTANCE':<24} "
+              "ENDPOINTS")
+        for r in records:
+            eps = ",".join(sorted(e.rsplit(".", 1)[-1] for e in r.endpoints))
+            print(f"{r.serviceId:<16} {r.serviceClass:<26} {r.version:<8} "
+                  f"{str(r.active).lower():<7} {r.instanceId:<24} {eps}")
+        return EXIT_OK
+
+    return _run(run)
+
+
+def _parse_args_json(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        print(f"error: JSON_ARGS is not valid JSON: {exc}", file=sys.stderr)
+        return None
+    if not isinstance(value, dict):
+        print("error: JSON_ARGS must be a JSON object", file=sys.stderr)
+        return None
+    return value
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    call_args = _parse_args_json(args.args)
+    if call_args is None:
+        return EXIT_INVALID
+
+    async def run() -> int:
+        client = await Client.connect(args.nats, actor="cli", connect_timeout_s=args.timeout)
+        ok = True
+        try:
+            async for reply in client.call_stream(args.service_id, args.call, call_args,
+                                                  timeout=args.timeout):
+                print(json.dumps(reply), flush=True)
+                ok = ok and bool(reply.get("ok"))
+        finally:
+            await client.close()
+        return EXIT_OK if ok else EXIT_REPLY_ERROR
+
+    return _run(run)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    async def run() -> int:
+        client = await Client.connect(args.nats, actor="cli", connect_timeout_s=args.timeout)
+        try:
+            reply = await client.call(args.service_id, "status", timeout=args.timeout)
+        finally:
+            await client.close()
+        print(json.dumps(reply.get("result") if reply.get("ok") else reply, indent=2))
+        return EXIT_OK if reply.get("ok") else EXIT_REPLY_ERROR
+
+    return _run(run)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    async def run() -> int:
+        client = await Client.connect(args.nats, actor="cli", connect_timeout_s=args.timeout)
+        done = asyncio.Event()
+        seen = 0
+
+        def on_event(ev: StateEvent) -> None:
+            nonlocal seen
+            if ev.key == "rungraph" or (args.count and seen >= args.count):
+                return
+            print(json.dumps(ev.to_dict(), default=str), flush=True)
+            seen += 1
+            if args.count and seen >= args.count:
+                done.set()
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, done.set)
+        try:
+            await client.call(args.service_id, "status", timeout=args.timeout)
+            watch = await client.watch_state(args.service_id, on_event)
+            await done.wait()
+            await watch.stop()
+        finally:
+            await client.close()
+        return EXIT_OK
+
+    return _run(run)
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    try:
+        graph = parse_graph(load_graph_file(args.graph))
+    except GraphError as exc:
+        return report(exc)
+
+    async def run() -> int:
+        client = await Client.connect(args.nats, actor="cli", connect_timeout_s=args.timeout)
+        try:
+            replies = await client.deploy(graph, timeout=args.timeout)
+        except GraphError as exc:
+            return report(exc)
+        except DeployError as exc:
+            print(json.dumps(exc.replies, indent=2))
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_REPLY_ERROR
+        finally:
+            await client.close()
+        print(json.dumps(replies, indent=2))
+        return EXIT_OK
+
+    return _run(run)

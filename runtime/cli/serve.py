@@ -1,0 +1,131 @@
+"""``rungraph serve GRAPH``: the whole multi-process flow in one command.
+
+Starts (or reuses) NATS, launches one service process per service of the graph, deploys, streams
+their logs prefixed by service id, and stops them all on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from runtime.cli.local import load_graph_file, report
+from runtime.client import Client, DeployError, ServiceUnavailable
+from runtime.registry import default_registry
+from runtime.service_main import DEFAULT_NATS
+from runtime.validate import GraphError, parse_graph, validate_graph
+
+
+def add_command(sub: Any) -> None:
+    p = sub.add_parser("serve", help="start NATS and one process per service, deploy, stream logs")
+    p.add_argument("graph", type=Path)
+    p.add_argument("--nats", default=DEFAULT_NATS, help="reuse or start NATS here")
+    p.add_argument("--store", type=Path, default=None, help="JetStream store folder")
+    p.add_argument("--mocks", action="store_true",
+                   help="run each service's CPU mock where it declares one")
+    p.add_argument("--ready-timeout", type=float, default=30.0)
+    p.set_defaults(func=cmd_serve)
+
+
+def service_command() -> list[str]:
+    """How to start a service process from this installation (or from a bundle)."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "service"]
+    return [sys.executable, "-m", "runtime.service_main"]
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        graph = parse_graph(load_graph_file(args.graph))
+        problems = validate_graph(graph, default_registry(), simulate=args.mocks)
+        if problems:
+            raise GraphError(problems)
+    except GraphError as exc:
+        return report(exc)
+    from runtime.nats_server import NatsServerError, default_store_dir, ensure_server
+
+    try:
+        url, server = ensure_server(args.nats, args.store or default_store_dir())
+    except NatsServerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"[serve] NATS at {url}" + (" (started)" if server else " (reused)"), flush=True)
+    try:
+        return asyncio.run(_serve(graph, url, args))
+    finally:
+        if server is not None:
+            server.stop()
+
+
+async def _pump(sid: str, stream: asyncio.StreamReader) -> None:
+    while line := await stream.readline():
+        print(f"[{sid}] {line.decode(errors='replace').rstrip()}", flush=True)
+
+
+async def _serve(graph: Any, url: str, args: argparse.Namespace) -> int:
+    registry = default_registry()
+    procs: dict[str, asyncio.subprocess.Process] = {}
+    pumps = []
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    client: Client | None = None
+    try:
+        for svc in graph.services:
+            cls = registry.service(svc.serviceClass, simulate=args.mocks)
+            assert cls is not None  # validated
+            cmd = [*service_command(), "--nats", url, "--service-id", svc.serviceId,
+                   "--class", cls.spec().className]
+            proc = await asyncio.create_subprocess_exec(
+                *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            procs[svc.serviceId] = proc
+            assert proc.stdout is not None
+            pumps.append(asyncio.create_task(_pump(svc.serviceId, proc.stdout)))
+        client = await Client.connect(url, actor="serve")
+        deadline = loop.time() + args.ready_timeout
+        for sid in procs:
+            while True:
+                try:
+                    await client.call(sid, "status", timeout=1.0)
+                    break
+                except ServiceUnavailable:
+                    if loop.time() > deadline or procs[sid].returncode is not None:
+                        print(f"[serve] error: service {sid} did not come up", flush=True)
+                        return 3
+                    await asyncio.sleep(0.2)
+        try:
+            replies = await client.deploy(graph)
+        except DeployError as exc:
+            print(f"[serve] error: {exc}", flush=True)
+            return 1
+        for sid, reply in replies.items():
+            res = reply.get("result") or {}
+            print(f"[serve] {sid}: revision {res.get('revision')} applied, "
+                  f"{len(res.get('created', []))} nodes created", flush=True)
+        print(f"[serve] running {len(procs)} services; Ctrl-C stops them", flush=True)
+        waiters = [asyncio.create_task(p.wait()) for p in procs.values()]
+        stopper = asyncio.create_task(stop.wait())
+        await asyncio.wait([stopper, *waiters], return_when=asyncio.FIRST_COMPLETED)
+        for sid, proc in procs.items():
+            if proc.returncode is not None and not stop.is_set():
+                print(f"[serve] service {sid} exited with {proc.returncode}", flush=True)
+        return 0
+    finally:
+        if client is not None:
+            await client.close()
+        for proc in procs.values():
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs.values():
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+        for pump in pumps:
+            pump.cancel()
+        print("[serve] stopped", flush=True)
