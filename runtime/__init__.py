@@ -1,0 +1,38 @@
+"""Rungraph runtime: Qt-free. The public API for writing operators and services."""
+
+from runtime.component import (
+    DataIn,
+    DataOut,
+    ExecIn,
+    ExecOut,
+    Inputs,
+    Node,
+    Operator,
+    Service,
+    State,
+    command,
+)
+from runtime.executor import ExecContext, SourceContext
+from runtime.protocol.envelope import CommandError, ErrorCode
+from runtime.protocol.spec import Resources
+from runtime.registry import Registry, default_registry
+
+__all__ = [
+    "CommandError",
+    "DataIn",
+    "DataOut",
+    "ErrorCode",
+    "ExecContext",
+    "ExecIn",
+    "ExecOut",
+    "Inputs",
+    "Node",
+    "Operator",
+    "Registry",
+    "Resources",
+    "Service",
+    "SourceContext",
+    "State",
+    "command",
+    "default_registry",
+]
