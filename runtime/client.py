@@ -138,9 +138,12 @@ class Client:
         except (NoResponders, TransportTimeout):
             return False
 
-    async def discover(self, timeout: float = 0.15) -> list[ServiceRecord]:
+    async def discover(self, timeout: float = 0.15,
+                       quiet: float | None = 0.03) -> list[ServiceRecord]:
+        """Live services: $SRV.INFO replies gathered for up to ``timeout`` seconds, ending
+        ``quiet`` seconds after the last reply."""
         records = []
-        for body in await discover(self.transport, timeout):
+        for body in await discover(self.transport, timeout, quiet=quiet):
             meta = body.get("metadata") or {}
             if "serviceId" not in meta:
                 continue  # a micro service that is not ours

@@ -25,10 +25,13 @@ async def discover(
     *,
     name: str | None = None,
     verb: Verb = "INFO",
+    quiet: float | None = None,
 ) -> list[dict[str, Any]]:
     """The JSON bodies of every ``$SRV.<verb>`` reply that arrives within ``timeout`` seconds.
 
-    ``name`` narrows the question to the instances of one micro service name.
+    ``name`` narrows the question to the instances of one micro service name. With ``quiet``,
+    collection ends early once replies have arrived and none came for ``quiet`` seconds (local
+    services answer within a millisecond or two of each other).
     """
     subject = f"$SRV.{verb}" + (f".{name}" if name else "")
     replies: list[dict[str, Any]] = []
@@ -43,13 +46,26 @@ async def discover(
             return
         if isinstance(body, dict):
             replies.append(body)
+            arrived.set()
 
+    arrived = asyncio.Event()
     inbox = transport.new_inbox()
     sub = await transport.subscribe(inbox, on_reply)
     try:
         await transport.publish(subject, b"", reply=inbox)
         await transport.flush()
-        await asyncio.sleep(timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if quiet is None:
+            await asyncio.sleep(timeout)
+        while quiet is not None and (remaining := deadline - loop.time()) > 0:
+            arrived.clear()
+            wait = remaining if not replies else min(quiet, remaining)
+            try:
+                await asyncio.wait_for(arrived.wait(), wait)
+            except TimeoutError:
+                if replies:
+                    break
     finally:
         await sub.unsubscribe()
     return replies

