@@ -4,6 +4,7 @@ flag, state edges, errors, and the executor that runs its passes."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import time
@@ -39,6 +40,7 @@ class ServiceBus:
         self._flusher: asyncio.Task[None] | None = None
         self._flushed = asyncio.Event()
         self._flushed.set()
+        self._draining = False
 
     async def open(self) -> None:
         self.kv = await self.transport.key_value(naming.bucket_name(self.service_id))
@@ -67,6 +69,20 @@ class ServiceBus:
         notify: bool = False,
     ) -> None:
         """Write a state field and wait until KV has it (and every state edge it feeds)."""
+        if (self.kv is not None and not self._pending and not self._draining and not notify
+                and not self.listeners and (node_id, field) not in self.state_links):
+            # Write-through: nothing queued, nobody to tell; one KV put, no task.
+            state = self.state.get(node_id)
+            if state is None:
+                return
+            state[field] = value
+            data = encode_state(value, actor, origin or self.service_id)
+            try:
+                await self.kv.put(naming.state_key(node_id, field), data)
+            except Exception as exc:  # noqa: BLE001 - keep it queued: the drain retries
+                log.warning("KV write of %s.%s failed (%s); queued for retry", node_id, field, exc)
+                self._queue(node_id, field, data)
+            return
         self._apply(node_id, field, value, actor, origin, notify)
         await self.flush()
 
@@ -103,37 +119,44 @@ class ServiceBus:
         key = (node_id, field)
         self._pending.pop(key, None)  # keep write order: a rewritten key moves to the end
         self._pending[key] = data
-        if self._flusher is None or self._flusher.done():
+        if not self._draining and (self._flusher is None or self._flusher.done()):
             self._flushed.clear()
             self._flusher = asyncio.get_running_loop().create_task(self._drain())
 
     async def _drain(self) -> None:
+        """Write pending values to KV in batches (distinct keys, so a batch may go in any order);
+        a failed batch stays pending and is retried with backoff: nothing is lost."""
+        if self._draining:
+            return
+        self._draining = True
+        self._flushed.clear()
         delay = 0.05
-        while self._pending and self.kv is not None:
-            key = next(iter(self._pending))
-            data = self._pending[key]
-            k = naming.state_key(*key)
-            try:
-                if data is None:
-                    await self.kv.delete(k)
-                else:
-                    await self.kv.put(k, data)
-            except Exception as exc:  # noqa: BLE001 - keep the value, retry: nothing is lost
-                log.warning("KV write of %s failed (%s); retrying in %.2fs", k, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-                continue
-            delay = 0.05
-            if self._pending.get(key, b"") is data:
-                del self._pending[key]
-        self._flushed.set()
+        try:
+            while self._pending and self.kv is not None:
+                batch = list(itertools.islice(self._pending.items(), 256))
+                try:
+                    await self.kv.put_many([(naming.state_key(*k), v) for k, v in batch])
+                except Exception as exc:  # noqa: BLE001
+                    log.warning("KV write of %d values failed (%s); retrying in %.2fs",
+                                len(batch), exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+                    continue
+                delay = 0.05
+                for key, data in batch:
+                    if self._pending.get(key, b"") is data:  # not rewritten meanwhile
+                        del self._pending[key]
+        finally:
+            self._draining = False
+            self._flushed.set()
 
     async def flush(self) -> None:
-        if self._pending:
-            if self._flusher is None or self._flusher.done():
-                self._flushed.clear()
-                self._flusher = asyncio.get_running_loop().create_task(self._drain())
-            await self._flushed.wait()
+        """Wait until every queued write is in KV; drains in the caller when nobody else is."""
+        while self._pending and self.kv is not None:
+            if self._draining:
+                await self._flushed.wait()
+            else:
+                await self._drain()
 
     # -- service-level keys -------------------------------------------------------------------
     async def put_json(self, key: str, value: Any) -> None:

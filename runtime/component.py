@@ -74,17 +74,25 @@ class _Declared:
 class DataIn(_Declared):
     def __init__(self, tp: Any = Any, default: Any = None, *, name: str = "", doc: str = ""):
         self.tp, self.default, self.name, self.doc = tp, default, name, doc
+        self._spec: DataPortSpec | None = None
 
     def spec(self) -> DataPortSpec:
-        return DataPortSpec(name=self.name, schema=_schema_of(self.tp), description=self.doc)
+        if self._spec is None:  # built once: validation reads it for every edge
+            self._spec = DataPortSpec(name=self.name, schema=_schema_of(self.tp),
+                                      description=self.doc)
+        return self._spec
 
 
 class DataOut(_Declared):
     def __init__(self, tp: Any = Any, *, name: str = "", doc: str = ""):
         self.tp, self.name, self.doc = tp, name, doc
+        self._spec: DataPortSpec | None = None
 
     def spec(self) -> DataPortSpec:
-        return DataPortSpec(name=self.name, schema=_schema_of(self.tp), description=self.doc)
+        if self._spec is None:
+            self._spec = DataPortSpec(name=self.name, schema=_schema_of(self.tp),
+                                      description=self.doc)
+        return self._spec
 
 
 class ExecIn(_Declared):
@@ -119,6 +127,7 @@ class State(_Declared):
         self.tp, self.default, self.access, self.show = tp, default, access, show
         self.doc, self.name, self.extra = doc, name, schema
         self._adapter: TypeAdapter[Any] | None = None
+        self._spec: StateFieldSpec | None = None
 
     @property
     def adapter(self) -> TypeAdapter[Any]:
@@ -138,6 +147,11 @@ class State(_Declared):
         return value
 
     def spec(self) -> StateFieldSpec:
+        if self._spec is None:
+            self._spec = self._build_spec()
+        return self._spec
+
+    def _build_spec(self) -> StateFieldSpec:
         schema = _schema_of(self.tp)
         for key, json_key in (("ge", "minimum"), ("le", "maximum")):
             if key in self.extra:

@@ -9,6 +9,7 @@ import asyncio
 import itertools
 import json
 import logging
+import re
 import uuid
 from collections import deque
 from typing import Any
@@ -68,7 +69,7 @@ class _Sub:
 
 
 class _Watch:
-    __slots__ = ("bucket", "pattern", "handler", "literal", "active")
+    __slots__ = ("bucket", "pattern", "handler", "literal", "active", "_seen")
 
     def __init__(self, bucket: MemoryKV, pattern: str, handler: WatchHandler):
         self.bucket = bucket
@@ -76,9 +77,17 @@ class _Watch:
         self.literal = "*" not in pattern and ">" not in pattern
         self.handler = handler
         self.active = True
+        self._seen: dict[str, bool] = {}
 
     def matches(self, key: str) -> bool:
-        return self.pattern == key if self.literal else subject_matches(self.pattern, key)
+        if self.literal:
+            return self.pattern == key
+        hit = self._seen.get(key)
+        if hit is None:
+            if len(self._seen) > 100_000:
+                self._seen.clear()
+            hit = self._seen[key] = subject_matches(self.pattern, key)
+        return hit
 
     def fire(self, entry: KVEntry) -> None:
         if not self.active:
@@ -110,7 +119,8 @@ class MemoryKV:
                 call_soon(w.fire, entry)
 
     async def put(self, key: str, value: bytes) -> int:
-        _check_key(key)
+        if key not in self.entries:  # a stored key was checked when first put
+            _check_key(key)
         self.revision += 1
         entry = KVEntry(self.bucket, key, value, self.revision)
         self.entries[key] = entry
@@ -126,6 +136,14 @@ class MemoryKV:
         self.revision += 1
         self._notify(KVEntry(self.bucket, key, None, self.revision, "DEL"))
 
+    async def put_many(self, items: list[tuple[str, bytes | None]]) -> None:
+        """Put (or, for None, delete) several keys; order across keys is not kept."""
+        for key, value in items:
+            if value is None:
+                await self.delete(key)
+            else:
+                await self.put(key, value)
+
     async def keys(self) -> list[str]:
         return list(self.entries)
 
@@ -137,6 +155,27 @@ class MemoryKV:
                 call_soon(w.fire, entry)
         self.watches.append(w)
         return w
+
+
+# What NATS micro (nats.micro.service) accepts, so Simulate fails where a deployment would.
+_MICRO_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+_SEMVER = re.compile(
+    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+
+
+def _check_service(info: ServiceInfo, endpoints: list[EndpointDef]) -> None:
+    if not _MICRO_NAME.match(info.name):
+        raise TransportError(f"service name {info.name!r} may only hold letters, digits, '-' "
+                             "and '_' (see runtime.naming.micro_name)")
+    if not _SEMVER.match(info.version):
+        raise TransportError(f"service {info.name!r}: version {info.version!r} is not semver")
+    for e in endpoints:
+        if not _MICRO_NAME.match(e.name):
+            raise TransportError(f"service {info.name!r}: endpoint name {e.name!r} may only "
+                                 "hold letters, digits, '-' and '_'")
 
 
 def _check_key(key: str) -> None:
@@ -245,6 +284,7 @@ class MemoryTransport:
         self.hub.buckets.pop(bucket, None)
 
     async def add_service(self, info: ServiceInfo, endpoints: list[EndpointDef]) -> _MemoryService:
+        _check_service(info, endpoints)
         instance_id = uuid.uuid4().hex[:22]
         subs = [await self.subscribe(e.subject, e.handler) for e in endpoints]
         ping = {"type": "io.nats.micro.v1.ping_response", "name": info.name,
