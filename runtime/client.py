@@ -7,7 +7,7 @@ DESIGN.md, so any NATS client in any language can do the same.
 from __future__ import annotations
 
 import json
-import uuid
+import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +26,9 @@ from runtime.transport.base import (
     Watch,
 )
 from runtime.validate import GraphError, validate_graph
+
+
+_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class ServiceUnavailable(Exception):
@@ -81,10 +84,10 @@ class Client:
         await self.transport.close()
 
     def _envelope(self, call: str, args: dict[str, Any] | None, timeout: float) -> bytes:
-        return json.dumps({"reqId": uuid.uuid4().hex, "call": call, "args": args or {},
-                           "timeoutMs": int(timeout * 1000),
-                           "meta": {"actor": self.actor,
-                                    "traceId": uuid.uuid4().hex[:16]}}).encode()
+        req_id = os.urandom(12).hex()
+        return _encode({"reqId": req_id, "call": call, "args": args or {},
+                        "timeoutMs": int(timeout * 1000),
+                        "meta": {"actor": self.actor, "traceId": req_id[:16]}}).encode()
 
     async def call(self, service_id: str, call: str, args: dict[str, Any] | None = None,
                    timeout: float = 3.0) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+INLINE_CALLS = frozenset({"status", "get_state", "get_rungraph", "describe"})
+"""Built-ins that never wait on anything: answered without a task."""
+_CALL_FIELD = re.compile(rb'"call"\s*:\s*"([A-Za-z0-9_]+)"')
+
+
+def _peek_call(data: bytes) -> str | None:
+    match = _CALL_FIELD.search(data[:512])
+    return match.group(1).decode() if match else None
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
@@ -56,8 +67,14 @@ class CommandRouter:
         return eps
 
     def _handler(self, call: str | None) -> Any:
+        # Handlers run one at a time in the endpoint's subscription. Calls that only read memory
+        # answer inline (fast); every other call runs in its own task, so a slow command never
+        # blocks the next one.
         async def handler(msg: Msg) -> None:
-            # Each request runs in its own task: a slow command never blocks the next one.
+            name = call or _peek_call(msg.data)
+            if name in INLINE_CALLS:
+                await self.handle_msg(msg, call)
+                return
             task = asyncio.get_running_loop().create_task(self.handle_msg(msg, call))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -96,8 +113,8 @@ class CommandRouter:
         """Run one (non-streamed) call and return its reply envelope."""
         try:
             coro = self._run(req)
-            result = await (asyncio.wait_for(coro, req.timeoutMs / 1000) if req.timeoutMs
-                            else coro)
+            timed = req.timeoutMs and req.call not in INLINE_CALLS  # wait_for costs a task
+            result = await (asyncio.wait_for(coro, req.timeoutMs / 1000) if timed else coro)
             return CommandReply.success(req.reqId, _jsonable(result))
         except CommandError as exc:
             return CommandReply.failure(req.reqId, exc.code, exc.message, exc.details)

@@ -13,6 +13,8 @@ import logging
 import time
 from typing import Any
 
+from pydantic import ValidationError
+
 from runtime import naming
 from runtime.bus import ServiceBus
 from runtime.commands import CommandRouter
@@ -232,19 +234,22 @@ class ServiceHost:
                     prev = old[nid].stateValues
                     for k, v in gn.stateValues.items():
                         if prev.get(k, _MISSING) != v:
-                            bus.write_state_nowait(nid, k, v, actor, notify=True)
+                            bus.write_state_nowait(nid, k, _coerced(type(bus.nodes[nid]), k, v),
+                                                   actor, notify=True)
                             changed += 1
                     continue
                 cls = self.registry.operator(gn.class_)
                 assert cls is not None  # validated
-                self._create(cls(nid), gn.stateValues, (restored or {}).get(nid, {}))
+                values = {k: _coerced(cls, k, v) for k, v in gn.stateValues.items()}
+                self._create(cls(nid), values, (restored or {}).get(nid, {}))
                 created.append(nid)
             me_old = next((s for s in self.graph.services if s.serviceId == sid), None)
             me_new = next(s for s in graph.services if s.serviceId == sid)
             for k, v in me_new.stateValues.items():
                 restoring = restored is not None and k in restored.get(sid, {})
                 if not restoring and (me_old is None or me_old.stateValues.get(k, _MISSING) != v):
-                    bus.write_state_nowait(sid, k, v, actor, notify=True)
+                    bus.write_state_nowait(sid, k, _coerced(self.service_cls, k, v), actor,
+                                           notify=True)
                     changed += 1
             self.graph = graph
             await self.wiring.rewire(graph)
@@ -275,8 +280,7 @@ class ServiceHost:
         try:
             value = spec.validate(args["value"])
         except ValueError as exc:
-            msg = str(exc).splitlines()[0] if "validation error" not in str(exc) else (
-                str(exc).splitlines()[-2].strip() + ": " + str(exc).splitlines()[-1].strip())
+            msg = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
             raise CommandError(ErrorCode.INVALID_ARGS,
                                f"bad value {args['value']!r} for {nid}.{field}: {msg}") from None
         assert self.service_node is not None
@@ -327,6 +331,12 @@ class ServiceHost:
         return {"service": self.service_cls.spec().model_dump(mode="json", by_alias=True),
                 "operators": [s.model_dump(mode="json", by_alias=True)
                               for s in self.registry.specs() if s.kind == "operator"]}
+
+
+def _coerced(cls: type[Node], name: str, value: Any) -> Any:
+    """A validated state value as its field holds it: a document may say "100" for an int."""
+    field = cls._fields.get(name)
+    return field.validate(value) if field is not None else value
 
 
 def _refused(problems: list[Any]) -> CommandError:

@@ -75,7 +75,9 @@ def types_compatible(out_schema: dict[str, Any], in_schema: dict[str, Any]) -> b
     out_t, in_t = _type_of(out_schema), _type_of(in_schema)
     if out_t is None or in_t is None or out_t == in_t:
         return True
-    return (out_t, in_t) in {("integer", "number"), ("boolean", "integer"), ("boolean", "number")}
+    # a number into a boolean input is read by truthiness: Branch on an Expression comparison
+    return (out_t, in_t) in {("integer", "number"), ("boolean", "integer"), ("boolean", "number"),
+                             ("integer", "boolean"), ("number", "boolean")}
 
 
 def _find_cycle(adj: dict[str, set[str]]) -> list[str] | None:
@@ -152,6 +154,7 @@ def validate_graph(graph: RunGraph, registry: Registry, simulate: bool = False,
         cls = classes.get(nid)
         if cls is None:
             continue
+        checked: dict[str, Any] = {}
         for name, value in values.items():
             field = cls._fields.get(name)
             if field is None:
@@ -159,11 +162,13 @@ def validate_graph(graph: RunGraph, registry: Registry, simulate: bool = False,
                                         f"(class {cls.spec().className})", nid))
                 continue
             try:
-                field.validate(value)
+                checked[name] = field.validate(value)
             except (ValueError, ValidationError) as exc:
                 msg = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
                 problems.append(Problem(f"node {nid!r}: bad value {value!r} for state field "
                                         f"{name!r}: {msg}", nid))
+        # exec outs (Sequence's count) are derived from the checked values, never raw ones
+        state_values[nid] = checked
 
     problems += _check_edges(graph.edges, classes, node_service, state_values)
     return problems

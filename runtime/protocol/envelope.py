@@ -88,7 +88,7 @@ class CommandReply(BaseModel):
         }
         if stream is not None:
             body["stream"] = stream
-        return json.dumps(body, separators=(",", ":"), default=str).encode()
+        return _encode(body).encode()
 
 
 def parse_request(data: bytes, call: str | None = None) -> CommandRequest:
@@ -120,6 +120,9 @@ def parse_request(data: bytes, call: str | None = None) -> CommandRequest:
             "malformed request envelope: " + _first_errors(exc),
             {"reqId": req_id},
         ) from None
+
+
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 def _first_errors(exc: ValidationError, limit: int = 3) -> str:

@@ -9,7 +9,9 @@ Semantics every transport keeps (the contract suite in tests/runtime/test_transp
   first replays current values, then delivers every change in revision order; a delete arrives
   as an entry with ``op == "DEL"``. Watch callbacks are plain functions (fast path).
 - services: ``add_service`` exposes request handlers on subjects and answers discovery
-  ($SRV.PING / $SRV.INFO) with the service's name, id, version and metadata.
+  ($SRV.PING / $SRV.INFO) with the service's name, id, version and metadata. Handlers run one
+  at a time in the endpoint's subscription (as NATS micro does): a handler that may be slow must
+  spawn a task for its work (the command router does), so it never holds up the next request.
 """
 
 from __future__ import annotations

@@ -1,23 +1,28 @@
 """The Transport protocol over a real NATS server (nats-py), with the semantics of MemoryTransport.
 
 ``connect()`` takes one URL or a list (a cluster) and keeps reconnecting for the life of the
-connection. Subscriptions, service endpoints and KV watches survive a reconnect:
+connection. What survives a reconnect:
 
 - core subscriptions and micro endpoints are re-sent by nats-py as soon as the link is back;
   messages published while the link was down are lost (core NATS is at-most-once).
-- a KV watch is a JetStream ordered push consumer. After a short outage to a server that kept
-  running, the consumer still exists and deliveries continue; a gap is detected and the consumer
-  is recreated from the last seen revision. If the server restarted, the (in-memory) consumer is
-  gone: nats-py notices the missing idle heartbeats (two 5 s intervals) and recreates it from the
-  last seen revision, so the watch resumes about 10 s after the server is back and delivers the
-  changes it missed, in order. Nothing is replayed twice and nothing stored is lost.
+- KV data lives in file-stored JetStream buckets, so it survives a server restart.
+- a KV watch is reopened as soon as the connection is back (nats-py by itself would notice a
+  lost consumer only after two missed 5 s heartbeats). The new watcher replays the latest value
+  of every matching key; values the callback already saw are skipped, so it gets each key's
+  latest change made while the link was down once (intermediate values of that gap are
+  coalesced) and nothing twice.
+
+Differences from MemoryTransport that remain: a watch is fed from the bucket's stream, so a
+watcher that falls more than ``KV_HISTORY`` revisions behind on one key sees only the newer ones;
+deleting a missing key still notifies watchers with a DEL entry; endpoint handlers run
+concurrently (a task per request), while memory runs them one at a time per endpoint.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Literal
 
 import nats.errors
@@ -46,6 +51,12 @@ from runtime.transport.base import (
 
 log = logging.getLogger(__name__)
 
+KV_HISTORY = 16
+"""Revisions a bucket keeps per key. A watch is fed from the stream, and a revision that is
+already replaced when the server gets to deliver it is gone: with history 1, a burst of puts to
+one key would reach watchers coalesced. Keeping a few lets a watcher see every change unless it
+falls more than this many revisions behind on one key."""
+
 _Callback = Callable[[], Awaitable[None]]
 _ErrorCallback = Callable[[Exception], Awaitable[None]]
 
@@ -65,60 +76,112 @@ class _NatsSubscription:
 
 
 class _NatsWatch:
-    """Feeds a nats-py KeyWatcher's updates to a plain callback from one task."""
+    """Feeds a nats-py KeyWatcher's updates to a plain callback from one task.
+
+    After a reconnect the watch is re-opened at once (nats-py alone would notice a lost consumer
+    only after two missed 5 s heartbeats). The new watcher replays the latest value of each key;
+    entries already delivered (same key and revision) are skipped, so the callback sees each
+    change that was missed once, and nothing twice.
+    """
 
     def __init__(
         self,
         transport: NatsTransport,
+        kv: NatsKeyValue,
         bucket: str,
         pattern: str,
         watcher: NatsKeyValue.KeyWatcher,
         handler: WatchHandler,
     ) -> None:
         self._transport = transport
+        self._kv = kv
         self.bucket = bucket
         self.pattern = pattern
         self._watcher = watcher
         self._handler = handler
         self._stopped = False
+        self._seen: dict[str, int] = {}
+        self._reopening: asyncio.Task[None] | None = None
         self._task = asyncio.get_running_loop().create_task(
             self._run(), name=f"kv-watch {bucket} {pattern}"
         )
 
     async def _run(self) -> None:
-        async for update in self._watcher:
-            if self._stopped:
-                return
-            if update is None:  # end of the initial values
-                continue
-            deleted = update.operation in ("DEL", "PURGE")
-            op: Literal["PUT", "DEL"] = "DEL" if deleted else "PUT"
-            entry = KVEntry(
-                self.bucket,
-                update.key,
-                None if deleted else (update.value or b""),
-                update.revision or 0,
-                op,
-            )
+        while not self._stopped:
+            watcher = self._watcher
+            async for update in watcher:
+                if self._stopped:
+                    return
+                if update is not None:  # None marks the end of the initial values
+                    self._deliver(update)
+            if watcher is self._watcher:
+                return  # stopped, not replaced by reopen()
+
+    def _deliver(self, update: NatsKeyValue.Entry) -> None:
+        revision = update.revision or 0
+        if self._seen.get(update.key) == revision:
+            return  # replayed by a reopened watcher
+        self._seen[update.key] = revision
+        deleted = update.operation in ("DEL", "PURGE")
+        op: Literal["PUT", "DEL"] = "DEL" if deleted else "PUT"
+        value = None if deleted else (update.value or b"")
+        try:
+            self._handler(KVEntry(self.bucket, update.key, value, revision, op))
+        except Exception:
+            log.exception("KV watch handler for %s in %s failed", self.pattern, self.bucket)
+
+    def reopen(self) -> None:
+        """Replace the watcher with a fresh one (after a reconnect), retrying until it works."""
+        if self._stopped:
+            return
+        if self._reopening is not None:
+            self._reopening.cancel()
+        self._reopening = self._transport._spawn(self._reopen(), f"kv-watch reopen {self.pattern}")
+
+    async def _reopen(self) -> None:
+        delay = 0.1
+        while not self._stopped and not self._transport.nc.is_closed:
             try:
-                self._handler(entry)
-            except Exception:
-                log.exception("KV watch handler for %s in %s failed", self.pattern, self.bucket)
+                watcher = await self._kv.watch(self.pattern)
+                break
+            except Exception as exc:  # JetStream may still be recovering after a restart
+                log.info(
+                    "reopening KV watch %s on %s failed (%r); retrying in %.1fs",
+                    self.pattern,
+                    self.bucket,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        else:
+            return
+        old, self._watcher = self._watcher, watcher
+        if self._stopped:
+            old = watcher
+        await _stop_watcher(old, self.pattern)
+        log.info("KV watch %s on %s reopened", self.pattern, self.bucket)
 
     async def stop(self) -> None:
         if self._stopped:
             return
         self._stopped = True
         self._transport._watches.discard(self)
-        try:
-            await self._watcher.stop()
-        except nats.errors.Error as exc:
-            log.debug("stopping KV watch %s: %s", self.pattern, exc)
+        if self._reopening is not None:
+            self._reopening.cancel()
+        await _stop_watcher(self._watcher, self.pattern)
         self._task.cancel()
         try:
             await self._task
         except asyncio.CancelledError:
             pass
+
+
+async def _stop_watcher(watcher: NatsKeyValue.KeyWatcher, pattern: str) -> None:
+    try:
+        await watcher.stop()  # type: ignore[no-untyped-call]
+    except nats.errors.Error as exc:
+        log.debug("stopping KV watcher %s: %r", pattern, exc)
 
 
 class NatsKV:
@@ -150,6 +213,15 @@ class NatsKV:
         except Exception as exc:
             raise _kv_error(self.bucket, key, exc) from exc
 
+    async def put_many(self, items: list[tuple[str, bytes | None]]) -> None:
+        """Pipeline several puts/deletes of distinct keys: one round trip for the batch instead
+        of one per key. Raises the first failure after all have settled."""
+        ops = [self.put(k, v) if v is not None else self.delete(k) for k, v in items]
+        results = await asyncio.gather(*ops, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
     async def keys(self) -> list[str]:
         try:
             return await self._kv.keys()
@@ -163,7 +235,7 @@ class NatsKV:
             watcher = await self._kv.watch(keys)
         except Exception as exc:
             raise _kv_error(self.bucket, keys, exc) from exc
-        w = _NatsWatch(self._transport, self.bucket, keys, watcher, handler)
+        w = _NatsWatch(self._transport, self._kv, self.bucket, keys, watcher, handler)
         self._transport._watches.add(w)
         return w
 
@@ -197,9 +269,12 @@ class _NatsService:
 class NatsTransport:
     """One nats-py connection. Build it with :func:`connect`."""
 
-    def __init__(self, servers: list[str], kv_replicas: int = 1) -> None:
+    def __init__(
+        self, servers: list[str], kv_replicas: int = 1, kv_history: int = KV_HISTORY
+    ) -> None:
         self.servers = servers
         self.kv_replicas = kv_replicas
+        self.kv_history = kv_history
         self.nc = Client()
         self._js: JetStreamContext | None = None
         self._url = servers[0] if servers else ""
@@ -224,6 +299,8 @@ class NatsTransport:
         async def on_reconnected() -> None:
             self._remember_url()
             log.info("NATS reconnected to %s", self._url)
+            for w in list(self._watches):
+                w.reopen()
             if user_reconnected is not None:
                 await user_reconnected()
 
@@ -256,6 +333,13 @@ class NatsTransport:
         self._js = self.nc.jetstream()
         self._connected_once = True
         self._remember_url()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> asyncio.Task[None]:
+        """A background task that is kept referenced and cancelled by close()."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     def _remember_url(self) -> None:
         connected = self.nc.connected_url
@@ -290,10 +374,20 @@ class NatsTransport:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
+    async def _round_trip(self, limit_s: int) -> None:
+        # nats-py 2.16 writes flush()'s PING straight to the socket, ahead of commands still
+        # queued for its flusher task, so its PONG alone does not prove that an earlier SUB
+        # reached the server (seen as NoResponders right after subscribing). Push the queue
+        # out first, then ping.
+        push_pending = getattr(self.nc, "_flush_pending", None)
+        if push_pending is not None and self.nc.is_connected:
+            await asyncio.wait_for(push_pending(force_flush=True), limit_s)
+        await self.nc.flush(timeout=limit_s)
+
     async def flush(self) -> None:
         try:
-            await self.nc.flush()
-        except nats.errors.Error as exc:
+            await self._round_trip(10)
+        except (nats.errors.Error, TimeoutError) as exc:
             raise TransportError(f"flush to {self._url} failed: {exc!r}") from exc
 
     async def _settle(self) -> None:
@@ -301,8 +395,8 @@ class NatsTransport:
         if not self.nc.is_connected:
             return  # nats-py re-sends subscriptions on reconnect
         try:
-            await self.nc.flush(timeout=2)
-        except nats.errors.Error as exc:
+            await self._round_trip(2)
+        except (nats.errors.Error, TimeoutError) as exc:
             log.debug("flush after (un)subscribe on %s: %r", self._url, exc)
 
     # -- messages ------------------------------------------------------------------------------
@@ -321,6 +415,8 @@ class NatsTransport:
 
     async def subscribe(self, subject: str, handler: MsgHandler) -> _NatsSubscription:
         async def on_msg(msg: NatsMsg) -> None:
+            if not msg.data and msg.headers and msg.headers.get("Status") == "503":
+                return  # the server's "no responders" notice to a reply inbox; memory sends none
             try:
                 await handler(self._msg(msg))
             except Exception:
@@ -375,7 +471,10 @@ class NatsTransport:
 
     async def _create_bucket(self, bucket: str) -> NatsKeyValue:
         config = KeyValueConfig(
-            bucket=bucket, history=1, storage=StorageType.FILE, replicas=self.kv_replicas
+            bucket=bucket,
+            history=self.kv_history,
+            storage=StorageType.FILE,
+            replicas=self.kv_replicas,
         )
         try:
             return await self.js.create_key_value(config)
@@ -428,15 +527,12 @@ class NatsTransport:
                 log.exception("endpoint %s (%s) failed", endpoint.name, endpoint.subject)
 
         async def on_request(request: MicroRequest) -> None:
-            # micro calls handlers one at a time from the subscription; a task per request
-            # keeps a slow command from holding up the next. The reply subject is only on the
-            # wrapped message; replies go out with nc.publish, so a handler may answer many times.
+            # micro calls handlers one at a time from the subscription; handlers that may be
+            # slow spawn their own task (the transport contract), quick ones answer inline. The
+            # reply subject is only on the wrapped message; replies go out with nc.publish, so a
+            # handler may answer many times.
             msg = Msg(request.subject, request.data, request._msg.reply or None, self._respond)
-            task = asyncio.get_running_loop().create_task(
-                run(msg), name=f"endpoint {endpoint.subject}"
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            await run(msg)
 
         return on_request
 
@@ -447,13 +543,15 @@ async def connect(
     *,
     connect_timeout_s: float = 10.0,
     kv_replicas: int = 1,
+    kv_history: int = KV_HISTORY,
     **opts: Any,
 ) -> NatsTransport:
     """Connect to NATS, retrying with backoff for up to ``connect_timeout_s`` seconds.
 
     ``servers`` is a URL, a comma-separated list of URLs, or a list (the servers of a cluster).
     ``opts`` go to nats-py's ``Client.connect`` (e.g. ``user_credentials``, callbacks).
-    ``kv_replicas`` is the replica count of KV buckets this connection creates (cluster only).
+    ``kv_replicas`` and ``kv_history`` configure the KV buckets this connection creates
+    (replicas > 1 needs a JetStream cluster).
     """
     urls = [servers] if isinstance(servers, str) else list(servers)
     urls = [u.strip() for url in urls for u in url.split(",") if u.strip()]
@@ -464,7 +562,7 @@ async def connect(
     deadline = loop.time() + connect_timeout_s
     delay = 0.25
     while True:
-        transport = NatsTransport(urls, kv_replicas)
+        transport = NatsTransport(urls, kv_replicas, kv_history)
         remaining = deadline - loop.time()
         try:
             await asyncio.wait_for(transport._connect(name, dict(opts)), max(remaining, 0.5))

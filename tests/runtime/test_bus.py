@@ -1,0 +1,190 @@
+"""ServiceBus: state mirrored to KV with provenance, the active flag, state edges, errors."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from runtime.protocol.values import decode_state
+from runtime.transport.memory import MemoryHub
+from tests.support import (  # noqa: F401
+    edge,
+    eventually,
+    graph,
+    node,
+    registry_with,
+    request,
+    simulate,
+)
+
+
+def counting_graph() -> dict[str, Any]:
+    return graph([node("tick", "core.tick"), node("c", "core.counter")],
+                 [edge("exec", "tick.out", "c.in")])
+
+
+async def kv_json(hub: MemoryHub, key: str, service_id: str = "main") -> Any:
+    kv = await hub.connect().key_value(f"svc_{service_id}")
+    entry = await kv.get(key)
+    assert entry is not None and entry.value is not None, f"no KV key {key}"
+    return json.loads(entry.value)
+
+
+# -- inactive gating ------------------------------------------------------------------------
+
+
+async def test_an_inactive_service_runs_no_passes(simulate):
+    sim = await simulate(counting_graph(), registry=registry_with())
+    await sim.step(2)
+
+    reply = await sim.call("main", "deactivate")
+    await sim.step(3)
+
+    assert reply.result == {"active": False, "changed": True}
+    assert sim.state()["c"]["count"] == 2
+    assert await sim.hosts["main"].bus.executor.trigger("tick", "out") is None
+
+
+async def test_an_inactive_service_still_answers_state_commands(simulate):
+    sim = await simulate(counting_graph(), registry=registry_with())
+    await sim.call("main", "deactivate")
+
+    written = await sim.call("main", "set_state", {"nodeId": "tick", "field": "tickMs",
+                                                  "value": 40})
+    read = await sim.call("main", "get_state", {"nodeId": "tick", "field": "tickMs"})
+
+    assert written.ok, written.error
+    assert read.result == {"nodeId": "tick", "field": "tickMs", "value": 40}
+
+
+async def test_the_active_flag_shows_in_status_and_kv(simulate):
+    hub = MemoryHub()
+    sim = await simulate(counting_graph(), registry=registry_with(), hub=hub)
+
+    await sim.call("main", "deactivate", actor="ops")
+
+    status = await request(hub.connect(), "svc.main.status")
+    assert status["result"]["active"] is False
+    active = await kv_json(hub, "active")
+    assert active["value"] is False
+    assert active["actor"] == "ops"
+
+
+async def test_activate_resumes_passes(simulate):
+    sim = await simulate(counting_graph(), registry=registry_with())
+    await sim.call("main", "deactivate")
+    await sim.step(2)
+
+    reply = await sim.call("main", "activate")
+    await sim.step(2)
+
+    assert reply.result == {"active": True, "changed": True}
+    assert sim.state()["c"]["count"] == 2
+
+
+async def test_activating_an_active_service_changes_nothing(simulate):
+    sim = await simulate(counting_graph(), registry=registry_with())
+
+    reply = await sim.call("main", "activate")
+
+    assert reply.result == {"active": True, "changed": False}
+
+
+async def test_a_running_tick_source_stops_while_inactive(simulate):
+    services = [{"serviceId": "on"}, {"serviceId": "off"}]
+    g = graph([node("t1", "core.tick", "on", tickMs=2), node("c1", "core.counter", "on"),
+               node("t2", "core.tick", "off", tickMs=2), node("c2", "core.counter", "off")],
+              [edge("exec", "t1.out", "c1.in"), edge("exec", "t2.out", "c2.in")], services)
+    sim = await simulate(g, registry=registry_with())
+    await sim.call("off", "deactivate")
+
+    sim.start()
+    await eventually(lambda: sim.state()["c1"]["count"] >= 5, what="five ticks on 'on'")
+    sim.pause()
+
+    assert sim.state()["c2"]["count"] == 0
+
+
+# -- KV provenance ----------------------------------------------------------------------------
+
+
+async def test_set_state_writes_value_and_provenance_to_kv(simulate):
+    hub = MemoryHub()
+    await simulate(counting_graph(), registry=registry_with(), hub=hub)
+
+    reply = await request(hub.connect(), "svc.main.cmd", {
+        "reqId": "r1", "call": "set_state", "meta": {"actor": "alice"},
+        "args": {"nodeId": "tick", "field": "tickMs", "value": 75}})
+
+    assert reply["ok"], reply["error"]
+    entry = await kv_json(hub, "nodes.tick.state.tickMs")
+    assert set(entry) == {"value", "ts", "actor", "origin"}
+    assert entry["value"] == 75
+    assert entry["actor"] == "alice"
+    assert entry["origin"] == "set_state"
+    assert isinstance(entry["ts"], int) and entry["ts"] > 0
+
+
+async def test_a_node_writing_its_own_state_is_the_actor_in_kv(simulate):
+    hub = MemoryHub()
+    sim = await simulate(counting_graph(), registry=registry_with(), hub=hub)
+
+    await sim.step(3)
+
+    entry = await kv_json(hub, "nodes.c.state.count")
+    assert (entry["value"], entry["actor"], entry["origin"]) == (3, "c", "main")
+
+
+async def test_kv_keeps_the_latest_of_rapid_writes(simulate):
+    hub = MemoryHub()
+    sim = await simulate(counting_graph(), registry=registry_with(), hub=hub)
+
+    await sim.step(50)
+
+    kv = await hub.connect().key_value("svc_main")
+    entry = await kv.get("nodes.c.state.count")
+    assert entry is not None and entry.value is not None
+    assert decode_state(entry.value).value == 50
+
+
+# -- state edges within a service ---------------------------------------------------------------
+
+
+async def test_a_state_edge_mirrors_the_source_field_into_the_target(simulate):
+    hub = MemoryHub()
+    g = graph([node("tick", "core.tick"), node("a", "core.counter"), node("b", "core.counter")],
+              [edge("exec", "tick.out", "a.in"), edge("state", "a.count", "b.step")])
+    sim = await simulate(g, registry=registry_with(), hub=hub)
+
+    await sim.step(4)
+
+    assert sim.state()["b"]["step"] == 4
+    entry = await kv_json(hub, "nodes.b.state.step")
+    assert (entry["actor"], entry["origin"]) == ("edge", "main.a.count")
+
+
+async def test_a_set_state_feeds_the_state_edges_of_the_field(simulate):
+    g = graph([node("k1", "core.constant"), node("k2", "core.constant")],
+              [edge("state", "k1.value", "k2.value")])
+    sim = await simulate(g, registry=registry_with())
+
+    await sim.call("main", "set_state", {"nodeId": "k1", "field": "value", "value": 2.5})
+
+    assert sim.state()["k2"]["value"] == 2.5
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+async def test_a_node_error_is_kept_in_kv_under_its_error_field(simulate):
+    hub = MemoryHub()
+    g = graph([node("tick", "core.tick"), node("div", "math.binary", op="div"),
+               node("p", "core.print")],
+              [edge("exec", "tick.out", "p.in"), edge("data", "div.result", "p.value")])
+    sim = await simulate(g, registry=registry_with(), hub=hub)
+
+    await sim.step(1)
+
+    entry = await kv_json(hub, "nodes.div.state._error")
+    assert entry["value"]["message"] == "ZeroDivisionError: float division by zero"
+    assert entry["value"]["where"] == "compute"
