@@ -20,15 +20,16 @@ from runtime.bus import ServiceBus
 from runtime.commands import CommandRouter
 from runtime.component import Node, Service
 from runtime.protocol.envelope import CommandError, ErrorCode
-from runtime.protocol.graph import GraphService, RunGraph
+from runtime.protocol.graph import GraphNode, GraphService, RunGraph
 from runtime.protocol.values import decode_state
 from runtime.registry import Registry
 from runtime.transport.base import ServiceHandle, ServiceInfo
-from runtime.validate import GraphError, parse_graph, validate_graph
+from runtime.validate import GraphError, Problem, parse_graph, validate_graph
 from runtime.wiring import Wiring
 
 log = logging.getLogger(__name__)
 _MISSING = object()
+_GRAPH_KEYS = frozenset({"graphId", "revision", "services", "nodes", "edges"})
 
 
 class ServiceHost:
@@ -47,6 +48,10 @@ class ServiceHost:
         self.handle: ServiceHandle | None = None
         self.started_at = time.time()
         self._lock = asyncio.Lock()
+        self._structure = _structure(self.graph)
+        self._seen: tuple[list[Any], list[Any], dict[str, Any]] | None = None
+        self._seen_models: dict[str, GraphNode] = {}
+        self._seen_graph: RunGraph | None = None
         self._sources: dict[str, asyncio.Task[None]] = {}
 
     @property
@@ -219,46 +224,151 @@ class ServiceHost:
 
     async def apply(self, raw: Any, actor: str,
                     restored: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Apply a rungraph (validated first; on any problem nothing changes)."""
         async with self._lock:
-            graph = self.check(raw)
-            sid, bus = self.service_id, self.bus
-            old = {n.nodeId: n for n in self.graph.nodes if n.serviceId == sid}
-            new = {n.nodeId: n for n in graph.nodes if n.serviceId == sid}
-            removed = [nid for nid, n in old.items()
-                       if nid not in new or new[nid].class_ != n.class_]
-            for nid in removed:
-                self._destroy(nid, forget=True)
-            created, changed = [], 0
-            for nid, gn in new.items():
-                if nid in bus.nodes:
-                    prev = old[nid].stateValues
-                    for k, v in gn.stateValues.items():
-                        if prev.get(k, _MISSING) != v:
-                            bus.write_state_nowait(nid, k, _coerced(type(bus.nodes[nid]), k, v),
-                                                   actor, notify=True)
-                            changed += 1
+            try:
+                graph = self._parse(raw)
+            except GraphError as exc:
+                raise _refused(exc.problems) from None
+            if restored is None and _structure(graph) == self._structure:
+                result = await self._apply_values(graph, actor)
+            else:
+                result = await self._apply_full(graph, actor, restored)
+            self._remember()
+            return result
+
+    def _parse(self, raw: Any) -> RunGraph:
+        """Parse a rungraph, reusing the models of the last applied one for every service, node
+        and edge whose document is unchanged (a redeploy usually changes a value or two)."""
+        seen = self._seen
+        if (seen is None or not isinstance(raw, dict) or not raw.keys() <= _GRAPH_KEYS
+                or raw.get("services", []) != seen[0] or raw.get("edges", []) != seen[1]
+                or not isinstance(raw.get("nodes"), list)):
+            return parse_graph(raw)
+        models = {n.nodeId: n for n in self.graph.nodes}
+        nodes = []
+        try:
+            head = RunGraph.model_validate({k: raw[k] for k in ("graphId", "revision")
+                                            if k in raw})
+            for doc in raw["nodes"]:
+                nid = doc.get("nodeId") if isinstance(doc, dict) else None
+                same = nid in models and seen[2].get(nid) == doc
+                nodes.append(models[nid] if same else GraphNode.model_validate(doc))
+        except ValidationError:
+            return parse_graph(raw)  # the full parse words the problems per node and edge
+        return RunGraph.model_construct(graphId=head.graphId, revision=head.revision,
+                                        services=self.graph.services, nodes=nodes,
+                                        edges=self.graph.edges)
+
+    def _remember(self) -> None:
+        """Dumps of the applied graph as documents state them, for the next ``_parse``."""
+        graph, prev = self.graph, self._seen
+        dump = {"by_alias": True, "exclude_unset": True}
+        old_nodes = prev[2] if prev is not None else {}
+        models = self._seen_models
+        nodes = {}
+        for n in graph.nodes:
+            nodes[n.nodeId] = (old_nodes[n.nodeId] if models.get(n.nodeId) is n
+                               else n.model_dump(**dump))
+        same_rest = prev is not None and self._seen_graph is not None and (
+            graph.edges is self._seen_graph.edges and graph.services is self._seen_graph.services)
+        self._seen = (
+            prev[0] if same_rest and prev else [s.model_dump(**dump) for s in graph.services],
+            prev[1] if same_rest and prev else [e.model_dump(**dump) for e in graph.edges],
+            nodes,
+        )
+        self._seen_models = {n.nodeId: n for n in graph.nodes}
+        self._seen_graph = graph
+        self._structure = _structure(graph)
+
+    async def _apply_full(self, graph: RunGraph, actor: str,
+                          restored: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+        graph = self.check(graph)
+        sid, bus = self.service_id, self.bus
+        old = {n.nodeId: n for n in self.graph.nodes if n.serviceId == sid}
+        new = {n.nodeId: n for n in graph.nodes if n.serviceId == sid}
+        removed = [nid for nid, n in old.items()
+                   if nid not in new or new[nid].class_ != n.class_]
+        for nid in removed:
+            self._destroy(nid, forget=True)
+        created, changed = [], 0
+        for nid, gn in new.items():
+            if nid in bus.nodes:
+                prev = old[nid].stateValues
+                for k, v in gn.stateValues.items():
+                    if prev.get(k, _MISSING) != v:
+                        bus.write_state_nowait(nid, k, _coerced(type(bus.nodes[nid]), k, v),
+                                               actor, notify=True)
+                        changed += 1
+                continue
+            cls = self.registry.operator(gn.class_)
+            assert cls is not None  # validated
+            values = {k: _coerced(cls, k, v) for k, v in gn.stateValues.items()}
+            self._create(cls(nid), values, (restored or {}).get(nid, {}))
+            created.append(nid)
+        me_old = next((s for s in self.graph.services if s.serviceId == sid), None)
+        me_new = next(s for s in graph.services if s.serviceId == sid)
+        for k, v in me_new.stateValues.items():
+            restoring = restored is not None and k in restored.get(sid, {})
+            if not restoring and (me_old is None or me_old.stateValues.get(k, _MISSING) != v):
+                bus.write_state_nowait(sid, k, _coerced(self.service_cls, k, v), actor,
+                                       notify=True)
+                changed += 1
+        self.graph = graph
+        await self.wiring.rewire(graph)
+        if restored is None:
+            await self._save(graph)
+        await bus.flush()
+        return {"graphId": graph.graphId, "revision": graph.revision, "created": created,
+                "removed": removed, "kept": len(new) - len(created),
+                "stateChanges": changed}
+
+    async def _save(self, graph: RunGraph) -> None:
+        assert self.bus.kv is not None
+        await self.bus.kv.put(naming.KEY_RUNGRAPH,
+                              graph.model_dump_json(by_alias=True, exclude_none=True).encode())
+
+    async def _apply_values(self, graph: RunGraph, actor: str) -> dict[str, Any]:
+        """A redeploy whose services, nodes, classes and edges did not change: check and apply
+        just the state values that did (the rest of the graph was validated when it came)."""
+        bus, problems, writes = self.bus, [], []
+        old = {n.nodeId: n for n in self.graph.nodes}
+        old.update({s.serviceId: s for s in self.graph.services})  # type: ignore[misc]
+        items: list[Any] = [*graph.services, *graph.nodes]
+        for item in items:
+            nid = getattr(item, "nodeId", None) or item.serviceId
+            node = bus.nodes.get(nid)
+            prev = old[nid].stateValues
+            changes = {k: v for k, v in item.stateValues.items() if prev.get(k, _MISSING) != v}
+            if not changes:
+                continue
+            if node is None:
+                continue  # a node of another service: its own host checks it
+            cls = type(node)
+            if cls.dynamic_exec_out in changes:  # exec outs change: validate the whole graph
+                return await self._apply_full(graph, actor, None)
+            for k, v in changes.items():
+                field = cls._fields.get(k)
+                if field is None:
+                    problems.append(Problem(f"node {nid!r}: unknown state field {k!r} "
+                                            f"(class {cls.spec().className})", nid))
                     continue
-                cls = self.registry.operator(gn.class_)
-                assert cls is not None  # validated
-                values = {k: _coerced(cls, k, v) for k, v in gn.stateValues.items()}
-                self._create(cls(nid), values, (restored or {}).get(nid, {}))
-                created.append(nid)
-            me_old = next((s for s in self.graph.services if s.serviceId == sid), None)
-            me_new = next(s for s in graph.services if s.serviceId == sid)
-            for k, v in me_new.stateValues.items():
-                restoring = restored is not None and k in restored.get(sid, {})
-                if not restoring and (me_old is None or me_old.stateValues.get(k, _MISSING) != v):
-                    bus.write_state_nowait(sid, k, _coerced(self.service_cls, k, v), actor,
-                                           notify=True)
-                    changed += 1
-            self.graph = graph
-            await self.wiring.rewire(graph)
-            if restored is None:
-                await bus.put_json(naming.KEY_RUNGRAPH, graph.to_json_dict())
-            await bus.flush()
-            return {"graphId": graph.graphId, "revision": graph.revision, "created": created,
-                    "removed": removed, "kept": len(new) - len(created),
-                    "stateChanges": changed}
+                try:
+                    writes.append((nid, k, field.validate(v)))
+                except (ValueError, ValidationError) as exc:
+                    msg = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+                    problems.append(Problem(f"node {nid!r}: bad value {v!r} for state field "
+                                            f"{k!r}: {msg}", nid))
+        if problems:
+            raise _refused(problems)
+        for nid, k, v in writes:
+            bus.write_state_nowait(nid, k, v, actor, notify=True)
+        self.graph = graph
+        await self._save(graph)
+        await bus.flush()
+        own = sum(1 for n in graph.nodes if n.serviceId == self.service_id)
+        return {"graphId": graph.graphId, "revision": graph.revision, "created": [],
+                "removed": [], "kept": own, "stateChanges": len(writes)}
 
     # -- state commands -------------------------------------------------------------------------
     async def external_set_state(self, args: dict[str, Any], actor: str) -> dict[str, Any]:
@@ -331,6 +441,16 @@ class ServiceHost:
         return {"service": self.service_cls.spec().model_dump(mode="json", by_alias=True),
                 "operators": [s.model_dump(mode="json", by_alias=True)
                               for s in self.registry.specs() if s.kind == "operator"]}
+
+
+def _structure(graph: RunGraph) -> tuple[Any, ...]:
+    """What a redeploy must not change to skip full validation and rewiring."""
+    return (
+        tuple((s.serviceId, s.serviceClass) for s in graph.services),
+        tuple((n.nodeId, n.serviceId, n.class_) for n in graph.nodes),
+        tuple((e.kind, e.source.node, e.source.port, e.target.node, e.target.port, e.strategy,
+               e.queueSize) for e in graph.edges),
+    )
 
 
 def _coerced(cls: type[Node], name: str, value: Any) -> Any:
