@@ -20,8 +20,13 @@ class Tick(Operator):
     tickMs = State(int, 100, ge=1, le=3_600_000, show=True, doc="interval in milliseconds")
 
     async def run_source(self, ctx: SourceContext) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            await asyncio.sleep(self.tickMs / 1000)
+            due = loop.time() + self.tickMs / 1000
+            # wait in short slices so a new tickMs (a typo of 60000 fixed) applies at once
+            while (left := due - loop.time()) > 0:
+                await asyncio.sleep(min(left, 0.05))
+                due = min(due, loop.time() + self.tickMs / 1000)
             if ctx.active:
                 await ctx.trigger("out")
 

@@ -21,6 +21,10 @@ class RandomWalk(Operator):
     def on_create(self) -> None:
         self._rng = random.Random(self.seed)
 
+    def on_state(self, name: str, value: object) -> None:
+        if name == "seed":
+            self._rng = random.Random(self.seed)
+
     def compute(self, inputs: Inputs) -> float:
         value = float(self.current) + self._rng.uniform(-self.step, self.step)
         self.current = value

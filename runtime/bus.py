@@ -21,6 +21,7 @@ from runtime.transport.base import KeyValue, Transport
 
 log = logging.getLogger(__name__)
 StateListener = Callable[[str, str, Any], None]
+_REFUSED = object()
 
 
 class ServiceBus:
@@ -113,7 +114,10 @@ class ServiceBus:
                     except Exception as exc:  # noqa: BLE001
                         self.record_error(nid, "on_state", exc, None)
             for tnid, tfld in self.state_links.get((nid, fld), ()):
-                todo.append((tnid, tfld, val, "edge", f"{self.service_id}.{nid}.{fld}", True))
+                checked = self.check_edge_value(tnid, tfld, val)
+                if checked is not _REFUSED:
+                    todo.append((tnid, tfld, checked, "edge", f"{self.service_id}.{nid}.{fld}",
+                                 True))
 
     def _queue(self, node_id: str, field: str, data: bytes | None) -> None:
         key = (node_id, field)
@@ -157,6 +161,20 @@ class ServiceBus:
                 await self._flushed.wait()
             else:
                 await self._drain()
+
+    def check_edge_value(self, node_id: str, field: str, value: Any) -> Any:
+        """A value a state edge carries, checked against the target field; a value the field
+        refuses is recorded on the target node and not written."""
+        node = self.nodes.get(node_id)
+        spec = type(node)._fields.get(field) if node is not None else None
+        if spec is None:
+            return value
+        try:
+            return spec.validate(value)
+        except ValueError as exc:
+            self.record_error(node_id, "state edge", ValueError(
+                f"{field} refused {value!r}: {str(exc).splitlines()[0]}"), None)
+            return _REFUSED
 
     # -- service-level keys -------------------------------------------------------------------
     async def put_json(self, key: str, value: Any) -> None:

@@ -151,10 +151,10 @@ class Executor:
             for hooked in self.before_hooks:
                 self._hook(hooked, "on_before_exec", pass_.ctx_id)
             if tracer:
-                tracer({"ctxId": pass_.ctx_id, "node": node_id, "event": "exec_start"})
+                self._trace(pass_.ctx_id, node_id, "exec_start")
             await self.fire(node_id, pin, pass_)
             if tracer:
-                tracer({"ctxId": pass_.ctx_id, "node": node_id, "event": "exec_done"})
+                self._trace(pass_.ctx_id, node_id, "exec_done")
             if self.exports:
                 await self._export(pass_)
             for hooked in self.after_hooks:
@@ -171,7 +171,7 @@ class Executor:
             tid, tpin = target
             node = plans[tid].node
             if tracer:
-                tracer({"ctxId": pass_.ctx_id, "node": tid, "event": "exec_start"})
+                self._trace(pass_.ctx_id, tid, "exec_start")
             try:
                 nxt = node.on_exec(tpin, ExecContext(self, pass_, node))
                 if inspect.isawaitable(nxt):
@@ -180,8 +180,18 @@ class Executor:
                 self.bus.record_error(tid, "exec", exc, pass_.ctx_id)
                 nxt = None
             if tracer:
-                tracer({"ctxId": pass_.ctx_id, "node": tid, "event": "exec_done"})
+                self._trace(pass_.ctx_id, tid, "exec_done")
             target = links.get((tid, nxt)) if nxt is not None else None
+
+    def _trace(self, ctx_id: int, node_id: str, event: str) -> None:
+        """Report an exec event; a failing tracer is switched off, never blamed on a node."""
+        if self.tracer is None:
+            return
+        try:
+            self.tracer({"ctxId": ctx_id, "node": node_id, "event": event})
+        except Exception as exc:  # noqa: BLE001
+            log.warning("exec tracer failed (%s); tracing stopped", exc)
+            self.tracer = None
 
     def _hook(self, node: Node, hook: str, ctx_id: int) -> None:
         try:

@@ -65,7 +65,7 @@ class Registry:
         """The service class by name; in Simulate, its CPU mock where it declares one."""
         cls = self.services.get(name)
         if cls is not None and simulate and cls.mock:
-            return self.services.get(cls.mock, cls)
+            return self.services.get(cls.mock)  # None: the mock is missing, say so
         return cls
 
     def spec(self, name: str) -> NodeSpec | None:

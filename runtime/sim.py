@@ -16,7 +16,7 @@ from runtime.protocol.envelope import CommandError, CommandReply, CommandRequest
 from runtime.protocol.graph import RunGraph
 from runtime.registry import Registry, default_registry
 from runtime.transport.memory import MemoryHub
-from runtime.validate import GraphError, parse_graph, validate_graph
+from runtime.validate import GraphError, Problem, parse_graph, validate_graph
 
 
 class Simulation:
@@ -60,8 +60,9 @@ class Simulation:
         for sid, host in self.hosts.items():
             try:
                 await host.apply(graph.service_part(sid), "simulate")
-            except CommandError as exc:  # validated above, so this is a bug: say it loudly
-                raise GraphError([]) from exc
+            except CommandError as exc:  # validated above: a service refused its part
+                raise GraphError([Problem(f"service {sid!r} refused its part: {exc.message}",
+                                          sid)]) from exc
         self.graph = graph
         return graph
 

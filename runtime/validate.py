@@ -126,7 +126,12 @@ def validate_graph(graph: RunGraph, registry: Registry, simulate: bool = False,
         seen.add(sid)
         cls = registry.service(svc.serviceClass, simulate)
         remote = local_service is not None and sid != local_service
-        if cls is None and not remote:
+        declared = registry.service(svc.serviceClass)
+        if cls is None and declared is not None and not remote:
+            problems.append(Problem(f"service {sid!r}: class {svc.serviceClass!r} needs its CPU "
+                                    f"mock {declared.mock!r} to simulate, and it is not "
+                                    "installed", sid))
+        elif cls is None and not remote:
             problems.append(Problem(f"service {sid!r}: unknown service class "
                                     f"{svc.serviceClass!r}", sid))
         classes[sid] = cls

@@ -25,6 +25,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _refused() -> object:
+    from runtime.bus import _REFUSED
+
+    return _REFUSED
+
+
 class Wiring:
     def __init__(self, host: ServiceHost):
         self.host = host
@@ -140,7 +146,10 @@ class Wiring:
                     log.warning("bad state value in %s: %s", entry.key, exc)
                     return
                 if bus.state.get(dst_node, {}).get(dst_field) != value:
-                    bus.write_state_nowait(dst_node, dst_field, value, "edge", origin, notify=True)
+                    value = bus.check_edge_value(dst_node, dst_field, value)
+                    if value is not _refused():
+                        bus.write_state_nowait(dst_node, dst_field, value, "edge", origin,
+                                               notify=True)
 
             self.remote_states[key] = await kv.watch(naming.state_key(src_node, src_field),
                                                      on_change)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,14 @@ def cmd_sim(args: argparse.Namespace) -> int:
 async def _sim(raw: Any, args: argparse.Namespace) -> int:
     sim = Simulation()
     if args.trace:
-        sim.set_tracer(lambda ev: print(json.dumps(ev, separators=(", ", ": ")), flush=True))
+        def trace(ev: dict[str, Any]) -> None:
+            try:
+                print(json.dumps(ev, separators=(", ", ": ")), flush=True)
+            except BrokenPipeError:  # `| head` has read enough: stop quietly
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                raise
+
+        sim.set_tracer(trace)
     try:
         await sim.load(raw)
     except GraphError as exc:

@@ -47,4 +47,9 @@ def main(argv: list[str] | None = None) -> None:
         code = func(args)
     except KeyboardInterrupt:
         code = 130
+    except BrokenPipeError:  # `rungraph sim --trace | head`: the reader left, not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = 0
     sys.exit(code)
