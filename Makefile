@@ -24,5 +24,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks
 
+bundle: $(STAMP)
+	$(PY) packaging/build.py
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info
