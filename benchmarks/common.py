@@ -104,7 +104,7 @@ def bench_registry() -> Registry:
     return reg
 
 
-# -- graphs ------------------------------------------------------------------------------------------
+# -- graphs ----------------------------------------------------------------------------------------
 def chain_graph(n_math: int, *, entry: str = "core.tick", sink: str = "core.print",
                 sink_port: str = "value", addend: float = 1.5, revision: int = 1,
                 graph_id: str = "bench") -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator
@@ -12,9 +13,9 @@ from node_library.expression import ExpressionError, compile_expression, evaluat
 from runtime.component import DataIn, DataOut, Inputs, Operator, State
 
 Op = Literal["add", "sub", "mul", "div", "min", "max", "pow", "mod"]
-_OPS = {
+_OPS: dict[str, Callable[[float, float], float]] = {
     "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
-    "div": lambda a, b: a / b, "min": min, "max": max, "pow": lambda a, b: a ** b,
+    "div": lambda a, b: a / b, "min": min, "max": max, "pow": math.pow,
     "mod": math.fmod,
 }
 EXPRESSION_INPUTS = {"a", "b", "c", "d"}
@@ -32,7 +33,11 @@ class Math(Operator):
     op = State(Op, "add", show=True)
 
     def compute(self, inputs: Inputs) -> float:
-        return float(_OPS[self.op](inputs["a"], inputs["b"]))
+        a, b, op = inputs["a"], inputs["b"], self.op
+        try:
+            return float(_OPS[op](a, b))
+        except ValueError:
+            raise ValueError(f"{op}({a}, {b}) has no real result") from None
 
 
 def _check_expression(text: str) -> str:

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import shutil
 from collections.abc import AsyncIterator
+from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
@@ -43,7 +44,7 @@ class ModelWorker(Service):
     category = "services"
     namespace = "demo"
     resources = Resources(cpu="2", memory="4Gi", gpu=1)
-    mock = "demo.mock_model_worker"
+    mock: ClassVar[str | None] = "demo.mock_model_worker"
     modelPath = State(str, "", doc="the loaded model")
     modelVersion = State(int, 0, access="ro", show=True)
     score = DataOut(float)

@@ -27,7 +27,6 @@ from runtime.transport.base import (
 )
 from runtime.validate import GraphError, validate_graph
 
-
 _encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
@@ -90,7 +89,7 @@ class Client:
                         "meta": {"actor": self.actor, "traceId": req_id[:16]}}).encode()
 
     async def call(self, service_id: str, call: str, args: dict[str, Any] | None = None,
-                   timeout: float = 3.0) -> dict[str, Any]:
+                   timeout: float = 3.0) -> dict[str, Any]:  # noqa: ASYNC109 - sent as timeoutMs
         """Send one envelope on ``svc.{sid}.cmd``; the reply envelope as a dict."""
         try:
             msg = await self.transport.request(naming.cmd_subject(service_id),
@@ -103,8 +102,10 @@ class Client:
         reply: dict[str, Any] = json.loads(msg.data)
         return reply
 
-    async def call_stream(self, service_id: str, call: str, args: dict[str, Any] | None = None,
-                          timeout: float = 10.0) -> AsyncIterator[dict[str, Any]]:
+    async def call_stream(
+        self, service_id: str, call: str, args: dict[str, Any] | None = None,
+        timeout: float = 10.0,  # noqa: ASYNC109 - sent as timeoutMs, and bounds each reply
+    ) -> AsyncIterator[dict[str, Any]]:
         """Yield reply envelopes as they arrive; a streamed command sends several."""
         import asyncio
 
@@ -141,7 +142,7 @@ class Client:
         except (NoResponders, TransportTimeout):
             return False
 
-    async def discover(self, timeout: float = 0.15,
+    async def discover(self, timeout: float = 0.15,  # noqa: ASYNC109 - a window, not a deadline
                        quiet: float | None = 0.03) -> list[ServiceRecord]:
         """Live services: $SRV.INFO replies gathered for up to ``timeout`` seconds, ending
         ``quiet`` seconds after the last reply."""
@@ -185,8 +186,10 @@ class Client:
 
         return await kv.watch(keys, on_entry)
 
-    async def deploy(self, graph: RunGraph, registry: Registry | None = None,
-                     timeout: float = 5.0) -> dict[str, dict[str, Any]]:
+    async def deploy(
+        self, graph: RunGraph, registry: Registry | None = None,
+        timeout: float = 5.0,  # noqa: ASYNC109 - for each call, sent as timeoutMs
+    ) -> dict[str, dict[str, Any]]:
         """All or nothing: validate every part first; if a service refuses, the services
         already updated go back to their previous rungraph. Returns each service's reply."""
         problems = validate_graph(graph, registry or default_registry())

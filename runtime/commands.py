@@ -113,8 +113,11 @@ class CommandRouter:
         """Run one (non-streamed) call and return its reply envelope."""
         try:
             coro = self._run(req)
-            timed = req.timeoutMs and req.call not in INLINE_CALLS  # wait_for costs a task
-            result = await (asyncio.wait_for(coro, req.timeoutMs / 1000) if timed else coro)
+            timeout_ms = req.timeoutMs
+            if timeout_ms and req.call not in INLINE_CALLS:  # wait_for costs a task
+                result = await asyncio.wait_for(coro, timeout_ms / 1000)
+            else:
+                result = await coro
             return CommandReply.success(req.reqId, _jsonable(result))
         except CommandError as exc:
             return CommandReply.failure(req.reqId, exc.code, exc.message, exc.details)
@@ -177,10 +180,12 @@ class CommandRouter:
                 return host.describe()
         cmd = self._user_command(req.call)
         if cmd is None:
+            node = host.service_node
+            assert node is not None, "start() creates the service node before serving commands"
             raise CommandError(ErrorCode.UNKNOWN_CALL,
                                f"service {self.bus.service_id!r} has no command {req.call!r}",
                                {"known": sorted([*naming.BUILTIN_CALLS, "describe",
-                                                 *type(host.service_node)._commands])})
+                                                 *type(node)._commands])})
         if cmd.streaming:
             items = [reply.result async for reply, final in self.stream(req) if not final]
             return items

@@ -38,13 +38,15 @@ if TYPE_CHECKING:
 
 Access = Literal["rw", "ro", "wo"]
 RESERVED = {"class_name", "label", "category", "version", "kind", "namespace", "resources",
-            "mock", "is_mock", "trigger_pin", "dynamic_exec_out", "node_id", "log", "spec", "service_id"}
+            "mock", "is_mock", "trigger_pin", "dynamic_exec_out", "node_id", "log", "spec",
+            "service_id"}
 
 
 class Inputs(dict[str, Any]):
     """Resolved data inputs of one compute call; ``inputs.x`` or ``inputs["x"]``."""
 
     __slots__ = ("ctx_id",)
+    ctx_id: int
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -241,7 +243,7 @@ class Node:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        collected: dict[type, dict[str, Any]] = {
+        collected: dict[type[_Declared], dict[str, Any]] = {
             DataIn: {}, DataOut: {}, ExecIn: {}, ExecOut: {}, State: {}
         }
         commands: dict[str, _Command] = {}

@@ -21,7 +21,7 @@ Verb = Literal["PING", "INFO", "STATS"]
 
 async def discover(
     transport: Transport,
-    timeout: float = 0.15,
+    timeout: float = 0.15,  # noqa: ASYNC109 - a collection window, not a deadline
     *,
     name: str | None = None,
     verb: Verb = "INFO",

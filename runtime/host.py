@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from runtime import naming
 from runtime.bus import ServiceBus
@@ -252,8 +252,10 @@ class ServiceHost:
                                             if k in raw})
             for doc in raw["nodes"]:
                 nid = doc.get("nodeId") if isinstance(doc, dict) else None
-                same = nid in models and seen[2].get(nid) == doc
-                nodes.append(models[nid] if same else GraphNode.model_validate(doc))
+                if isinstance(nid, str) and nid in models and seen[2].get(nid) == doc:
+                    nodes.append(models[nid])
+                else:
+                    nodes.append(GraphNode.model_validate(doc))
         except ValidationError:
             return parse_graph(raw)  # the full parse words the problems per node and edge
         return RunGraph.model_construct(graphId=head.graphId, revision=head.revision,
@@ -263,18 +265,21 @@ class ServiceHost:
     def _remember(self) -> None:
         """Dumps of the applied graph as documents state them, for the next ``_parse``."""
         graph, prev = self.graph, self._seen
-        dump = {"by_alias": True, "exclude_unset": True}
+
+        def dump(model: BaseModel) -> dict[str, Any]:
+            return model.model_dump(by_alias=True, exclude_unset=True)
+
         old_nodes = prev[2] if prev is not None else {}
         models = self._seen_models
         nodes = {}
         for n in graph.nodes:
             nodes[n.nodeId] = (old_nodes[n.nodeId] if models.get(n.nodeId) is n
-                               else n.model_dump(**dump))
+                               else dump(n))
         same_rest = prev is not None and self._seen_graph is not None and (
             graph.edges is self._seen_graph.edges and graph.services is self._seen_graph.services)
         self._seen = (
-            prev[0] if same_rest and prev else [s.model_dump(**dump) for s in graph.services],
-            prev[1] if same_rest and prev else [e.model_dump(**dump) for e in graph.edges],
+            prev[0] if same_rest and prev else [dump(s) for s in graph.services],
+            prev[1] if same_rest and prev else [dump(e) for e in graph.edges],
             nodes,
         )
         self._seen_models = {n.nodeId: n for n in graph.nodes}

@@ -6,7 +6,6 @@ as its own process over NATS; cross-service edges travel through the hub.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from runtime.bus import ServiceBus

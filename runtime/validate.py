@@ -53,7 +53,8 @@ def parse_graph(raw: Any) -> RunGraph:
             ):
                 items = raw.get(loc[0], []) if isinstance(raw, dict) else []
                 item = items[loc[1]] if loc[1] < len(items) else {}
-                ident = item.get("nodeId") or item.get("serviceId") if isinstance(item, dict) else None
+                ident = (item.get("nodeId") or item.get("serviceId")
+                         if isinstance(item, dict) else None)
                 kind = loc[0][:-1]
                 where = f"{kind} {ident!r}" if ident else f"{kind} #{loc[1]}"
                 node = ident if kind != "edge" else None
@@ -124,17 +125,17 @@ def validate_graph(graph: RunGraph, registry: Registry, simulate: bool = False,
         if sid in seen:
             problems.append(Problem(f"service {sid!r}: duplicate id", sid))
         seen.add(sid)
-        cls = registry.service(svc.serviceClass, simulate)
+        svc_cls = registry.service(svc.serviceClass, simulate)
         remote = local_service is not None and sid != local_service
         declared = registry.service(svc.serviceClass)
-        if cls is None and declared is not None and not remote:
+        if svc_cls is None and declared is not None and not remote:
             problems.append(Problem(f"service {sid!r}: class {svc.serviceClass!r} needs its CPU "
                                     f"mock {declared.mock!r} to simulate, and it is not "
                                     "installed", sid))
-        elif cls is None and not remote:
+        elif svc_cls is None and not remote:
             problems.append(Problem(f"service {sid!r}: unknown service class "
                                     f"{svc.serviceClass!r}", sid))
-        classes[sid] = cls
+        classes[sid] = svc_cls
         node_service[sid] = sid
         state_values[sid] = svc.stateValues
 

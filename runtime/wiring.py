@@ -126,7 +126,8 @@ class Wiring:
                 self.remote_inputs[key] = (await transport.subscribe(subject, on_data), buffer)
             self._set_input(plans[nid], port, None, "", self.remote_inputs[key][1])
 
-    async def _sync_remote_states(self, want: dict[tuple[Any, ...], tuple[str, ...]]) -> None:
+    async def _sync_remote_states(
+            self, want: dict[tuple[Any, ...], tuple[str, str, str, str, str]]) -> None:
         bus = self.host.bus
         for key in [k for k in self.remote_states if k not in want]:
             await self.remote_states.pop(key).stop()

@@ -30,7 +30,9 @@ def nats_url(nats_server: NatsServer) -> str:
 
 
 async def eventually(
-    predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition"
+    predicate: Callable[[], bool],
+    timeout: float = 5.0,  # noqa: ASYNC109 - fails naming `what`
+    what: str = "condition",
 ) -> None:
     """Poll ``predicate`` until it holds; fail the test after ``timeout`` seconds."""
     loop = asyncio.get_running_loop()

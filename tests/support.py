@@ -25,7 +25,9 @@ Start = Callable[..., Awaitable[Simulation]]
 
 
 async def eventually(
-    predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition"
+    predicate: Callable[[], bool],
+    timeout: float = 5.0,  # noqa: ASYNC109 - fails naming `what`
+    what: str = "condition",
 ) -> None:
     """Poll ``predicate`` until it holds; fail the test after ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
@@ -92,7 +94,7 @@ def check_envelope(body: dict[str, Any], streamed: bool = False) -> dict[str, An
 
 
 async def request(transport: Transport, subject: str, body: Any = None,
-                  timeout: float = 2.0) -> dict[str, Any]:
+                  timeout: float = 2.0) -> dict[str, Any]:  # noqa: ASYNC109 - to Transport.request
     """Send ``body`` (bytes, or JSON-encoded) and return the reply envelope."""
     if isinstance(body, bytes):
         data = body

@@ -8,7 +8,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +71,7 @@ def add_commands(sub: Any) -> None:
     serve.add_command(sub)
 
 
-def _run(coro_fn: Callable[[], Awaitable[int]]) -> int:
+def _run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> int:
     try:
         return asyncio.run(coro_fn())
     except ServiceUnavailable as exc:
@@ -140,7 +140,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return _run(run)
 
 
-async def _fill_active(client: Client, rec: Any, timeout: float) -> None:
+async def _fill_active(client: Client, rec: Any,
+                       timeout: float) -> None:  # noqa: ASYNC109 - sent as timeoutMs
     try:
         status = await client.call(rec.serviceId, "status", timeout=timeout)
         rec.active = (status.get("result") or {}).get("active")

@@ -253,7 +253,9 @@ class MemoryTransport:
     def new_inbox(self) -> str:
         return f"_INBOX.{uuid.uuid4().hex[:12]}.{next(self.hub._inbox_ids)}"
 
-    async def request(self, subject: str, data: bytes, timeout: float) -> Msg:
+    async def request(
+        self, subject: str, data: bytes, timeout: float  # noqa: ASYNC109 - Transport protocol
+    ) -> Msg:
         inbox = self.new_inbox()
         fut: asyncio.Future[Msg] = asyncio.get_running_loop().create_future()
 

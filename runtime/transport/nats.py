@@ -429,7 +429,9 @@ class NatsTransport:
         await self._settle()
         return _NatsSubscription(self, sub)
 
-    async def request(self, subject: str, data: bytes, timeout: float) -> Msg:
+    async def request(
+        self, subject: str, data: bytes, timeout: float  # noqa: ASYNC109 - Transport protocol
+    ) -> Msg:
         try:
             reply = await self.nc.request(subject, data, timeout=timeout)
         except nats.errors.NoRespondersError:

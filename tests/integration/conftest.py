@@ -52,7 +52,8 @@ async def client(nats_url: str) -> AsyncIterator[Client]:  # noqa: F811
     await c.close()
 
 
-async def wait_ready(client: Client, *service_ids: str, timeout: float = 20.0) -> None:
+async def wait_ready(client: Client, *service_ids: str,
+                     timeout: float = 20.0) -> None:  # noqa: ASYNC109 - fails naming the service
     import asyncio
 
     loop = asyncio.get_running_loop()

@@ -39,7 +39,9 @@ async def test_call_exit_codes_follow_the_reply(client, nats_url, spawn):
     streamed = rungraph("call", "worker", "generate", '{"prompt": "p", "maxTokens": 2}',
                         "--nats", nats_url)
     lines = [json.loads(line) for line in streamed.stdout.splitlines()]
-    assert streamed.returncode == 0 and len(lines) == 3 and lines[-1]["stream"]["final"]
+    assert streamed.returncode == 0
+    assert len(lines) == 3
+    assert lines[-1]["stream"]["final"]
 
 
 async def test_ls_deploy_status_and_watch(client, nats_url, spawn):
@@ -58,7 +60,8 @@ async def test_ls_deploy_status_and_watch(client, nats_url, spawn):
     assert json.loads(status.stdout)["graphId"] == "two_services"
     watched = rungraph("watch", "worker", "--nats", nats_url, "--count", "3", timeout=30)
     events = [json.loads(line) for line in watched.stdout.splitlines()]
-    assert watched.returncode == 0 and len(events) == 3
+    assert watched.returncode == 0
+    assert len(events) == 3
     assert all({"key", "value", "actor", "revision"} <= set(e) for e in events)
 
 
@@ -93,7 +96,8 @@ def test_serve_runs_the_two_service_example_in_one_command(tmp_path):
             if any("[worker] " in ln and "worker saw" in ln for ln in lines):
                 break
         text = "".join(lines)
-        assert "[serve] NATS at" in text and "(started)" in text
+        assert "[serve] NATS at" in text
+        assert "(started)" in text
         assert "[serve] running 2 services" in text
         assert "worker saw" in text  # the worker's Print logs data from the sensor
     finally:

@@ -65,7 +65,8 @@ async def test_math_refuses_an_unknown_op(simulate):
 
     reply = await sim.call("main", "set_state", {"nodeId": "m", "field": "op", "value": "xor"})
 
-    assert reply.error is not None and reply.error.code == "INVALID_ARGS"
+    assert reply.error is not None
+    assert reply.error.code == "INVALID_ARGS"
     assert sim.state()["m"]["op"] == "add"
 
 

@@ -46,7 +46,8 @@ async def test_the_walk_keeps_its_position_in_read_only_state(simulate):
                                                  "value": 0.0})
 
     assert sim.state()["walk"]["current"] == sim.state()["p"]["last"]
-    assert reply.error is not None and reply.error.code == "FORBIDDEN"
+    assert reply.error is not None
+    assert reply.error.code == "FORBIDDEN"
 
 
 async def test_a_zero_step_stands_still(simulate):

@@ -34,7 +34,8 @@ async def test_reload_model_needs_a_model_path(simulate):
 
     reply = await sim.call("gpu", "reload_model", {"modelPath": ""})
 
-    assert reply.error is not None and reply.error.code == "INVALID_ARGS"
+    assert reply.error is not None
+    assert reply.error.code == "INVALID_ARGS"
     assert sim.state()["gpu"]["modelVersion"] == 0
 
 
@@ -73,7 +74,8 @@ async def test_the_mock_outputs_a_score_between_zero_and_one(simulate):
 def test_the_real_worker_asks_for_a_gpu_and_names_its_mock():
     spec = ModelWorker.spec()
 
-    assert spec.resources is not None and spec.resources.gpu == 1
+    assert spec.resources is not None
+    assert spec.resources.gpu == 1
     assert spec.mockClass == "demo.mock_model_worker"
     assert MockModelWorker.spec().isMock is True
     assert {c.name for c in MockModelWorker.spec().commands} == {"reload_model", "generate"}

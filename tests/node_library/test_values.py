@@ -72,7 +72,8 @@ async def test_counter_count_is_read_only_from_outside(simulate):
 
     reply = await sim.call("main", "set_state", {"nodeId": "c", "field": "count", "value": 5})
 
-    assert reply.error is not None and reply.error.code == "FORBIDDEN"
+    assert reply.error is not None
+    assert reply.error.code == "FORBIDDEN"
     assert registry_with().spec("core.counter").state_field("count").access == "ro"
 
 

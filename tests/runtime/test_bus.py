@@ -26,7 +26,8 @@ def counting_graph() -> dict[str, Any]:
 async def kv_json(hub: MemoryHub, key: str, service_id: str = "main") -> Any:
     kv = await hub.connect().key_value(f"svc_{service_id}")
     entry = await kv.get(key)
-    assert entry is not None and entry.value is not None, f"no KV key {key}"
+    assert entry is not None, f"no KV key {key}"
+    assert entry.value is not None, f"no KV key {key}"
     return json.loads(entry.value)
 
 
@@ -122,7 +123,8 @@ async def test_set_state_writes_value_and_provenance_to_kv(simulate):
     assert entry["value"] == 75
     assert entry["actor"] == "alice"
     assert entry["origin"] == "set_state"
-    assert isinstance(entry["ts"], int) and entry["ts"] > 0
+    assert isinstance(entry["ts"], int)
+    assert entry["ts"] > 0
 
 
 async def test_a_node_writing_its_own_state_is_the_actor_in_kv(simulate):
@@ -143,7 +145,8 @@ async def test_kv_keeps_the_latest_of_rapid_writes(simulate):
 
     kv = await hub.connect().key_value("svc_main")
     entry = await kv.get("nodes.c.state.count")
-    assert entry is not None and entry.value is not None
+    assert entry is not None
+    assert entry.value is not None
     assert decode_state(entry.value).value == 50
 
 

@@ -92,3 +92,11 @@ async def test_a_structural_change_after_a_fast_redeploy_is_seen(host):
     assert result["created"] == ["c"]
     assert host.bus.executor.exec_links[("seq", "done")] == ("c", "in")
     assert host.bus.state["tick"]["tickMs"] == 300
+
+
+async def test_a_node_id_that_is_not_a_string_is_refused_naming_the_node(host):
+    await host.apply(doc(), "t")
+    bad = doc()
+    bad["nodes"][1]["nodeId"] = ["seq"]
+    with pytest.raises(CommandError, match="nodeId: Input should be a valid string"):
+        await host.apply(bad, "t")

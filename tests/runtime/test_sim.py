@@ -71,7 +71,8 @@ async def test_a_bad_graph_leaves_the_running_simulation_untouched(simulate):
     with pytest.raises(GraphError, match="node 'x': unknown operator class 'core.nope'"):
         await sim.load(bad)
 
-    assert sim.graph is not None and sim.graph.revision == 1
+    assert sim.graph is not None
+    assert sim.graph.revision == 1
     assert "x" not in sim.state()
     await sim.step(1)
     assert sim.state()["a"]["count"] == 4
@@ -101,7 +102,8 @@ async def test_a_call_to_an_unknown_service_is_not_found(simulate):
 
     reply = await sim.call("nobody", "status")
 
-    assert reply.error is not None and reply.error.code == "NOT_FOUND"
+    assert reply.error is not None
+    assert reply.error.code == "NOT_FOUND"
 
 
 async def test_sources_run_on_their_clock_after_start_and_again_after_a_pause(simulate):

@@ -126,7 +126,8 @@ async def test_a_state_edge_across_services_mirrors_the_value(simulate):
     await eventually(lambda: sim.state()["b"]["step"] == 3, what="b.step to follow a.count")
     kv = await hub.connect().key_value("svc_B")
     entry = await kv.get("nodes.b.state.step")
-    assert entry is not None and entry.value is not None
+    assert entry is not None
+    assert entry.value is not None
     provenance = json.loads(entry.value)
     assert (provenance["actor"], provenance["origin"]) == ("edge", "A.a.count")
 
