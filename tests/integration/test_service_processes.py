@@ -216,7 +216,13 @@ async def test_service_retries_until_nats_comes_up(spawn, tmp_path):
     url = probe.url
     probe.stop()  # a port known to be free now
     proc = spawn(url, "late")
-    await asyncio.sleep(1.0)
+    log_path = Path(proc.log_path)  # type: ignore[attr-defined]
+
+    def retrying() -> bool:
+        text = log_path.read_text()
+        return "NATS not reachable at" in text and "retrying" in text
+
+    await eventually(retrying, timeout=30, what="the service to report it is retrying")
     server = NatsServer(port=int(url.rsplit(":", 1)[1]), store_dir=tmp_path / "late").start()
     try:
         client = await Client.connect(url, actor="test")
@@ -224,9 +230,6 @@ async def test_service_retries_until_nats_comes_up(spawn, tmp_path):
             await wait_ready(client, "late", timeout=30)
         finally:
             await client.close()
-        log = await asyncio.to_thread(Path(proc.log_path).read_text)  # type: ignore[attr-defined]
-        assert "NATS not reachable at" in log
-        assert "retrying" in log
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
