@@ -16,7 +16,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/rungraph sim assets/examples/tick_sequence.json --ticks 10
+	$(PY) -m studio_app $(ARGS)
+
+screenshot: $(STAMP)
+	QT_QPA_PLATFORM=offscreen $(PY) -m studio_app --screenshot docs/screenshot.png --example tick_sequence
 
 test: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider

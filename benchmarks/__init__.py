@@ -18,4 +18,5 @@ MODULES = [
     "set_rungraph",
     "rss",
     "nats_bench",
+    "studio_bench",
 ]

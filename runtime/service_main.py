@@ -95,10 +95,16 @@ async def serve(cls: type[Service], service_id: str, nats_url: str,
         await stop.wait()
         log.info("service %s stopping", service_id)
     finally:
+        # With NATS gone, stopping would wait on KV writes forever: bound it, then exit anyway.
         try:
-            await host.stop()
-        finally:
-            await transport.close()
+            await asyncio.wait_for(host.stop(), 5.0)
+        except TimeoutError:
+            log.warning("service %s: NATS did not answer while stopping; exiting anyway",
+                        service_id)
+        try:
+            await asyncio.wait_for(transport.close(), 3.0)
+        except TimeoutError:
+            log.warning("service %s: could not drain the NATS connection", service_id)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     local.add_commands(sub)
+    sub.add_parser("studio", help="open Studio, the desktop editor (same as rungraph-studio)")
     try:
         from runtime.cli import remote
     except ImportError:  # the NATS commands are optional until their module exists
@@ -32,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["studio"]:
+        # Studio lives above the runtime: start it as its own program, never import it here.
+        os.execv(sys.executable, [sys.executable, "-m", "studio_app", *argv[1:]])
     if argv[:1] == ["service"]:
         # The service's own parser takes the rest (its options start with --).
         from runtime.service_main import main as service_main

@@ -23,8 +23,9 @@ _quoted = functools.lru_cache(maxsize=1024)(_encode)  # actors and origins repea
 
 def encode_state(value: Any, actor: str, origin: str) -> bytes:
     """Encode fast: this runs on every state write."""
-    return ('{"value":%s,"ts":%d,"actor":%s,"origin":%s}' % (
-        _encode(value), time.time() * 1000, _quoted(actor), _quoted(origin))).encode()
+    ts = int(time.time() * 1000)
+    return (f'{{"value":{_encode(value)},"ts":{ts},"actor":{_quoted(actor)},'
+            f'"origin":{_quoted(origin)}}}').encode()
 
 
 def decode_state(data: bytes) -> StateValue:

@@ -1,0 +1,255 @@
+"""Studio responsiveness: opening a 1000-node graph, and live state at 1000 updates per second.
+
+``run()`` starts a child process (Qt offscreen, a throw-away settings folder) so Qt and the
+qasync loop never mix with the other benchmark modules. The child:
+
+- ``studio_open_1000_nodes_s``: File > Open of a 1000-node, ~750-link document, from the call
+  to the first painted frame (parse, build the scene, fit, paint). Median of 3 fresh windows.
+- ``studio_state_update_lag_p95_ms``: Simulate a Tick (every 98 ms) driving a chain of 100
+  Counters: ~1000 state updates per second spread over 100 nodes, each going runtime -> KV ->
+  watch -> bridge (coalesced) -> canvas. A probe coroutine sleeps 10 ms in a loop; the lag is
+  how late it wakes up. p95 over 5 s.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+FIGURES = {
+    "studio_open_1000_nodes_s": ("s", 2.0, 10.0, "lower"),
+    "studio_state_update_lag_p95_ms": ("ms", 50.0, None, "lower"),
+}
+CLASSES = ["math.binary", "core.counter", "core.constant", "core.sequence"]
+
+
+def big_graph(n: int = 1000) -> dict[str, Any]:
+    """n operator nodes in one service: constants feed math nodes, sequences drive counters."""
+    nodes, edges = [], []
+    for i in range(n):
+        nodes.append(
+            {
+                "nodeId": f"n{i}",
+                "serviceId": "main",
+                "class": CLASSES[i % 4],
+                "ui": {"x": (i % 40) * 260, "y": (i // 40) * 200},
+            }
+        )
+    for i in range(0, n - 4, 4):
+        edges.append(
+            {
+                "kind": "data",
+                "from": {"node": f"n{i + 2}", "port": "value"},
+                "to": {"node": f"n{i}", "port": "a"},
+            }
+        )
+        edges.append(
+            {
+                "kind": "exec",
+                "from": {"node": f"n{i + 3}", "port": "then0"},
+                "to": {"node": f"n{i + 1}", "port": "in"},
+            }
+        )
+        edges.append(
+            {
+                "kind": "data",
+                "from": {"node": f"n{i}", "port": "result"},
+                "to": {"node": f"n{i + 4}", "port": "b"},
+            }
+        )
+    return {"graphId": "big", "services": [{"serviceId": "main"}], "nodes": nodes, "edges": edges}
+
+
+def chain_graph(counters: int = 100, tick_ms: int = 98) -> dict[str, Any]:
+    nodes = [
+        {
+            "nodeId": "tick",
+            "serviceId": "main",
+            "class": "core.tick",
+            "stateValues": {"tickMs": tick_ms},
+            "ui": {"x": 0, "y": 0},
+        }
+    ]
+    edges = []
+    prev = ("tick", "out")
+    for i in range(counters):
+        nodes.append(
+            {
+                "nodeId": f"c{i}",
+                "serviceId": "main",
+                "class": "core.counter",
+                "ui": {"x": 250 + (i % 10) * 240, "y": (i // 10) * 170},
+            }
+        )
+        edges.append(
+            {
+                "kind": "exec",
+                "from": {"node": prev[0], "port": prev[1]},
+                "to": {"node": f"c{i}", "port": "in"},
+            }
+        )
+        prev = (f"c{i}", "out")
+    return {"graphId": "chain", "services": [{"serviceId": "main"}], "nodes": nodes, "edges": edges}
+
+
+# -- the child ------------------------------------------------------------------------------------
+async def _measure_open(path: Path, rounds: int = 3) -> dict[str, Any]:
+    import asyncio
+
+    from PySide6 import QtWidgets
+
+    from studio_app.main_window import MainWindow
+    from studio_app.settings import Settings
+
+    times, builds = [], []
+    for _ in range(rounds):
+        window = MainWindow(Settings.load())
+        window.resize(1600, 1000)
+        window.show()
+        await asyncio.sleep(0.05)
+        t0 = time.perf_counter()
+        assert window.files.open(str(path))
+        QtWidgets.QApplication.processEvents()  # the first frame is painted here
+        window.canvas.viewer.viewport().repaint()
+        times.append(time.perf_counter() - t0)
+        builds.append(window.canvas.last_load_s)
+        assert len(window.canvas.graph.model.nodes) == 1001
+        await asyncio.sleep(1.0)  # let the deferred validation run; it must not block
+        window.files.undo.setClean()
+        window.close()
+        window.deleteLater()
+        await asyncio.sleep(0.05)
+    return {
+        "value": statistics.median(times),
+        "samples": [round(t, 3) for t in times],
+        "scene_build_s": round(statistics.median(builds), 3),
+        "nodes": 1000,
+        "links": len(big_graph()["edges"]),
+    }
+
+
+async def _measure_lag(path: Path, seconds: float = 5.0) -> dict[str, Any]:
+    import asyncio
+
+    from studio_app.main_window import MainWindow
+    from studio_app.settings import Settings
+
+    window = MainWindow(Settings.load())
+    window.resize(1600, 1000)
+    window.show()
+    assert window.files.open(str(path))
+    counted = {"updates": 0}
+    window.bridge._incoming.connect(
+        lambda ev: counted.__setitem__("updates", counted["updates"] + 1)
+    )
+    assert await window.run.start_simulation()
+    await asyncio.sleep(1.0)  # warm up
+    lags: list[float] = []
+    counted["updates"] = 0
+    window.bridge.delivery_lags.clear()
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    start = loop.time()
+    while loop.time() < end:
+        t = loop.time()
+        await asyncio.sleep(0.01)
+        lags.append((loop.time() - t - 0.01) * 1000)
+    elapsed = loop.time() - start
+    rate = counted["updates"] / elapsed
+    values = [int(window.canvas.item(f"c{i}").values.get("count") or 0) for i in range(100)]
+    await window.run.stop_session()
+    window.files.undo.setClean()
+    window.close()
+    lags.sort()
+    deliveries = sorted(window.bridge.delivery_lags)
+    return {
+        "value": lags[int(len(lags) * 0.95)],
+        "p50_ms": round(lags[len(lags) // 2], 2),
+        "max_ms": round(lags[-1], 2),
+        "updates_per_s": round(rate),
+        "nodes": 100,
+        "refresh_hz": 30,
+        "coalesced_batches": len(deliveries),
+        "updates_per_batch": round(counted["updates"] / max(1, len(deliveries)), 1),
+        "sanity": {
+            "ok": rate >= 900 and min(values) > 0,
+            "rate_at_least_900_per_s": rate >= 900,
+            "every_node_counted": min(values) > 0,
+        },
+    }
+
+
+def child() -> None:
+    import asyncio
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import qasync
+    from PySide6 import QtWidgets
+
+    from studio_app import qt_env  # noqa: F401
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    app.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    with tempfile.TemporaryDirectory() as tmp:
+        big, chain = Path(tmp) / "big.json", Path(tmp) / "chain.json"
+        big.write_text(json.dumps(big_graph()))
+        chain.write_text(json.dumps(chain_graph()))
+
+        async def both() -> dict[str, Any]:
+            return {"open": await _measure_open(big), "lag": await _measure_lag(chain)}
+
+        with loop:
+            result = loop.run_until_complete(both())
+    print(json.dumps(result))
+
+
+def run() -> dict[str, dict[str, Any]]:
+    from benchmarks.common import figure, progress
+
+    progress("studio: opening a 1000-node graph and simulating 1000 updates/s (child process)")
+    with tempfile.TemporaryDirectory() as cfg:
+        env = {
+            **os.environ,
+            "QT_QPA_PLATFORM": "offscreen",
+            "RUNGRAPH_STUDIO_CONFIG": cfg,
+            "QT_PREFERRED_BINDING": "PySide6",
+            "QT_API": "pyside6",
+        }
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.studio_bench", "--child"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"studio bench child failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}"
+        )
+    data = json.loads(proc.stdout.strip().splitlines()[-1])
+    opened, lag = data["open"], data["lag"]
+    return {
+        "studio_open_1000_nodes_s": figure(
+            FIGURES, "studio_open_1000_nodes_s", opened.pop("value"), **opened
+        ),
+        "studio_state_update_lag_p95_ms": figure(
+            FIGURES, "studio_state_update_lag_p95_ms", lag.pop("value"), **lag
+        ),
+    }
+
+
+if __name__ == "__main__":
+    if "--child" in sys.argv:
+        child()
+    else:
+        print(json.dumps(run(), indent=2))

@@ -1,0 +1,166 @@
+"""Start Rungraph Studio: ``rungraph-studio [--nats URL] [--open FILE]``.
+
+``--screenshot PATH [--example NAME]`` opens an example graph, simulates it for a few seconds,
+writes a PNG of the window and exits (``make screenshot``; works offscreen).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="rungraph-studio", description=__doc__.split("\n")[0])
+    p.add_argument(
+        "--nats",
+        metavar="URL",
+        help="NATS server for Deploy (default: settings, "
+        "else the embedded server, started on demand)",
+    )
+    p.add_argument("--open", metavar="FILE", help="a Studio document or a rungraph to open")
+    p.add_argument(
+        "--screenshot",
+        metavar="PATH",
+        help="write a PNG of an example graph while it simulates, then exit",
+    )
+    p.add_argument(
+        "--example",
+        default="tick_sequence",
+        help="example for --screenshot (a name in assets/examples, or a path)",
+    )
+    p.add_argument(
+        "--seconds", type=float, default=3.0, help="simulate this long before the screenshot"
+    )
+    p.add_argument("--smoke", action="store_true", help="self-test offscreen: open an example, "
+                   "simulate 10 ticks, deploy to the embedded server, read live state; exit 0/1")
+    p.add_argument("-v", "--verbose", action="store_true")
+    return p.parse_args(argv)
+
+
+def example_path(name: str) -> Path:
+    path = Path(name)
+    if path.exists():
+        return path
+    return EXAMPLES / (name if name.endswith(".json") else f"{name}.json")
+
+
+def apply_theme(app: object) -> None:
+    from PySide6 import QtGui, QtWidgets
+
+    assert isinstance(app, QtWidgets.QApplication)
+    app.setStyle("Fusion")
+    pal = QtGui.QPalette()
+    R = QtGui.QPalette.ColorRole
+    for role, rgb in (
+        (R.Window, (45, 48, 54)),
+        (R.WindowText, (222, 226, 232)),
+        (R.Base, (33, 35, 40)),
+        (R.AlternateBase, (45, 48, 54)),
+        (R.ToolTipBase, (30, 32, 36)),
+        (R.ToolTipText, (230, 230, 230)),
+        (R.Text, (222, 226, 232)),
+        (R.Button, (52, 56, 63)),
+        (R.ButtonText, (222, 226, 232)),
+        (R.Highlight, (74, 128, 230)),
+        (R.HighlightedText, (255, 255, 255)),
+        (R.PlaceholderText, (130, 136, 148)),
+        (R.Link, (110, 160, 255)),
+    ):
+        pal.setColor(role, QtGui.QColor(*rgb))
+    for role in (R.Text, R.ButtonText, R.WindowText):
+        pal.setColor(QtGui.QPalette.ColorGroup.Disabled, role, QtGui.QColor(120, 125, 135))
+    app.setPalette(pal)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if (args.screenshot or args.smoke) and not (
+            os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    console = logging.StreamHandler(sys.stderr)
+    console.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    logging.getLogger().addHandler(console)  # the log dock shows INFO; the terminal less
+    from studio_app import qt_env
+
+    qt_env.ensure()  # before qasync and NodeGraphQt pick a binding
+    import qasync
+    from PySide6 import QtWidgets
+
+    from studio_app.main_window import MainWindow
+    from studio_app.settings import Settings
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
+    assert isinstance(app, QtWidgets.QApplication)
+    app.setApplicationName("Rungraph Studio")
+    apply_theme(app)
+    app.setQuitOnLastWindowClosed(False)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    window = MainWindow(Settings.load(), nats_url=args.nats)
+    if args.smoke:
+        from studio_app.smoke import smoke
+
+        with loop:
+            return loop.run_until_complete(smoke(window, example_path(args.example)))
+    if args.screenshot:
+        with loop:
+            return loop.run_until_complete(
+                screenshot(window, Path(args.screenshot), example_path(args.example), args.seconds)
+            )
+    # the loop ends when the window has closed (a session may need the loop to shut down)
+    closed = asyncio.Event()
+    window.closed.connect(closed.set)
+    window.show()
+    if args.open:
+        window.files.open(args.open)
+    else:
+        window.files.untitled_recovery()
+    with loop:
+        loop.run_until_complete(closed.wait())
+    return 0
+
+
+async def screenshot(window: object, out: Path, example: Path, seconds: float) -> int:
+    """Open ``example``, simulate it, select a counter, and save a PNG of the window."""
+    from studio_app.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    window.resize(1600, 980)
+    window.show()
+    if not window.files.open(str(example)):
+        print(f"error: cannot open {example}", file=sys.stderr)  # noqa: T201
+        return 2
+    await asyncio.sleep(0.2)
+    window.canvas.fit()
+    if not await window.run.start_simulation():
+        print("error: the example does not simulate (see the log)", file=sys.stderr)  # noqa: T201
+        return 1
+    counters = [n.nodeId for n in window.doc.graph.nodes if n.class_ == "core.counter"]
+    pick = counters[0] if counters else (window.doc.ids() or [None])[0]
+    if pick:
+        window.canvas.select([pick])
+    await asyncio.sleep(seconds)
+    window.bridge.flush()
+    await asyncio.sleep(0.1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    ok = window.grab().save(str(out))
+    await window.run.stop_session()
+    window.files.undo.setClean()
+    window.close()
+    if not ok:
+        print(f"error: could not write {out}", file=sys.stderr)  # noqa: T201
+        return 1
+    print(f"wrote {out}")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

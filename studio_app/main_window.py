@@ -1,0 +1,362 @@
+"""The main window: canvas in the middle, palette left, properties and services right, log below;
+menus and a toolbar for files, editing, Simulate (Start/Pause/Stop) and Deploy.
+"""
+
+from __future__ import annotations
+
+# isort: off
+from studio_app import qt_env  # noqa: F401  (selects the Qt binding before NodeGraphQt loads)
+# isort: on
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from studio_app.bridge import SessionBridge
+from studio_app.catalog import Catalog
+from studio_app.document import GraphDocument
+from studio_app.editor import Editor
+from studio_app.file_controller import FileController
+from studio_app.qt_canvas import QtGraphCanvas
+from studio_app.qt_log import QtLogHandler, QtLogView
+from studio_app.qt_palette import QtPalette
+from studio_app.qt_properties import QtPropertiesPanel
+from studio_app.qt_services import QtServicesPanel
+from studio_app.run_controller import RunController
+from studio_app.settings import Settings
+
+MODE_TEXT = {
+    "": "● Editing",
+    "simulate": "● Simulating",
+    "paused": "❚❚ Paused",
+    "deploy": "● Deployed",
+    "busy": "… Working",
+}
+MODE_COLOR = {
+    "": "#9aa3b0",
+    "simulate": "#58c472",
+    "paused": "#d0a040",
+    "deploy": "#7aa7ff",
+    "busy": "#d0d0d0",
+}
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    closed = QtCore.Signal()  # the window really closed (after saving or discarding)
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        nats_url: str | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings or Settings.load()
+        self.nats_url = nats_url
+        self.catalog = catalog or Catalog()
+        self.doc = GraphDocument()
+        self.undo = QtGui.QUndoStack(self)
+        self.editor = Editor(self.doc, self.catalog, self.undo)
+        self.canvas = QtGraphCanvas(self.doc, self.editor, self.catalog, self)
+        self.setCentralWidget(self.canvas.widget)
+        self.palette_panel = QtPalette(self.catalog)
+        self.properties = QtPropertiesPanel(
+            self.doc, self.catalog, live=lambda i: self.canvas.overlay.live.get(i, {})
+        )
+        self.services = QtServicesPanel()
+        self.log_view = QtLogView()
+        self.bridge = SessionBridge(self)
+        self.files = FileController(self, self.doc, self.undo, self.settings)
+        self.run = RunController(self)
+        self._closing = False
+        self._docks()
+        self._actions()
+        self._menus()
+        self._toolbar()
+        self._status()
+        self._wire()
+        self._logging()
+        self.resize(1500, 920)
+        self._update_title()
+        self._on_mode("")
+
+    # -- layout -------------------------------------------------------------------------------
+    def _dock(
+        self, title: str, widget: QtWidgets.QWidget, area: QtCore.Qt.DockWidgetArea
+    ) -> QtWidgets.QDockWidget:
+        dock = QtWidgets.QDockWidget(title, self)
+        dock.setObjectName(title.lower())
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _docks(self) -> None:
+        A = QtCore.Qt.DockWidgetArea
+        self.palette_dock = self._dock("Palette", self.palette_panel, A.LeftDockWidgetArea)
+        self.properties_dock = self._dock("Properties", self.properties, A.RightDockWidgetArea)
+        self.services_dock = self._dock("Services", self.services, A.BottomDockWidgetArea)
+        self.log_dock = self._dock("Log", self.log_view, A.BottomDockWidgetArea)
+        self.resizeDocks([self.palette_dock], [210], QtCore.Qt.Orientation.Horizontal)
+        self.resizeDocks([self.properties_dock], [320], QtCore.Qt.Orientation.Horizontal)
+        self.resizeDocks([self.services_dock], [190], QtCore.Qt.Orientation.Vertical)
+
+    def _act(
+        self,
+        text: str,
+        slot: Any,
+        shortcut: str | QtGui.QKeySequence | QtGui.QKeySequence.StandardKey | None = None,
+        icon: QtWidgets.QStyle.StandardPixmap | None = None,
+        tip: str = "",
+    ) -> QtGui.QAction:
+        action = QtGui.QAction(text, self)
+        if shortcut:
+            action.setShortcut(QtGui.QKeySequence(shortcut))
+        if icon is not None:
+            action.setIcon(self.style().standardIcon(icon))
+        if tip:
+            action.setToolTip(tip)
+            action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        return action
+
+    def _actions(self) -> None:
+        S, K, c = QtWidgets.QStyle.StandardPixmap, QtGui.QKeySequence.StandardKey, self.canvas
+        self.a_new = self._act("&New", self.files.new, K.New, S.SP_FileIcon)
+        self.a_open = self._act("&Open…", lambda: self.files.open(), K.Open, S.SP_DialogOpenButton)
+        self.a_save = self._act("&Save", self.files.save, K.Save, S.SP_DialogSaveButton)
+        self.a_save_as = self._act("Save &As…", lambda: self.files.save_as(), K.SaveAs)
+        self.a_quit = self._act("&Quit", self.close, K.Quit)
+        self.a_undo = self.undo.createUndoAction(self, "&Undo")
+        self.a_undo.setShortcut(K.Undo)
+        self.a_undo.setIcon(self.style().standardIcon(S.SP_ArrowBack))
+        self.a_redo = self.undo.createRedoAction(self, "&Redo")
+        self.a_redo.setShortcuts([QtGui.QKeySequence("Ctrl+Shift+Z"), QtGui.QKeySequence("Ctrl+Y")])
+        self.a_redo.setIcon(self.style().standardIcon(S.SP_ArrowForward))
+        self.a_cut = self._act("Cu&t", lambda: c.run_key_command("cut"), K.Cut)
+        self.a_copy = self._act("&Copy", lambda: c.run_key_command("copy"), K.Copy)
+        self.a_paste = self._act("&Paste", lambda: c.run_key_command("paste"), K.Paste)
+        self.a_dup = self._act("D&uplicate", lambda: c.run_key_command("duplicate"), "Ctrl+D")
+        self.a_delete = self._act("&Delete", c.delete_selected, K.Delete)
+        self.a_all = self._act("Select &All", lambda: c.run_key_command("select_all"), K.SelectAll)
+        self.a_add = self._act(
+            "Add &Node…",
+            lambda: c.open_quick_search(),
+            None,
+            tip="Quick search (Tab on the canvas)",
+        )
+        self.a_backdrop = self._act("Add &Backdrop", c.add_backdrop, "Ctrl+B")
+        self.a_layout = self._act(
+            "Auto-&layout",
+            c.auto_layout,
+            "Ctrl+L",
+            S.SP_FileDialogListView,
+            "Arrange the selection (or everything) by links, per service",
+        )
+        self.a_fit = self._act("&Fit to View", lambda: c.fit(), "F")
+        self.a_sim = self._act(
+            "&Simulate",
+            self.run.simulate,
+            "F5",
+            S.SP_MediaPlay,
+            "Run the graph in this process (memory transport, CPU mocks)",
+        )
+        self.a_pause = self._act(
+            "&Pause", self.run.pause, "F6", S.SP_MediaPause, "Stop the sources; state stays"
+        )
+        self.a_step = self._act(
+            "S&tep", self.run.step, "F10", S.SP_MediaSeekForward, "Fire every source once"
+        )
+        self.a_stop = self._act(
+            "St&op",
+            self.run.stop,
+            "Shift+F5",
+            S.SP_MediaStop,
+            "Stop the simulation, or leave the deployed services",
+        )
+        self.a_deploy = self._act(
+            "&Deploy",
+            self.run.deploy,
+            "F7",
+            S.SP_ArrowUp,
+            "Validate, then send each service its rungraph over NATS",
+        )
+        self.a_connect = self._act(
+            "&Connect to NATS",
+            lambda: self.run.spawn(self.run.connect_nats()),
+            None,
+            S.SP_DriveNetIcon,
+            "See the live services",
+        )
+        self.a_nats = self._act("NATS &Server…", self._ask_nats_url)
+        self.a_launch = self._act("&Launch missing services locally", self._toggle_launch)
+        self.a_launch.setCheckable(True)
+        self.a_launch.setChecked(self.settings.launch_local_services)
+        self.a_mocks = self._act("Use CPU &mocks for local services", self._toggle_mocks)
+        self.a_mocks.setCheckable(True)
+        self.a_mocks.setChecked(self.settings.use_mocks)
+
+    def _menus(self) -> None:
+        bar = self.menuBar()
+        m = bar.addMenu("&File")
+        m.addActions([self.a_new, self.a_open])
+        self.recent_menu = m.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        m.addSeparator()
+        m.addActions([self.a_save, self.a_save_as])
+        m.addSeparator()
+        m.addAction(self.a_quit)
+        m = bar.addMenu("&Edit")
+        m.addActions([self.a_undo, self.a_redo])
+        m.addSeparator()
+        m.addActions([self.a_cut, self.a_copy, self.a_paste, self.a_dup, self.a_delete, self.a_all])
+        m.addSeparator()
+        m.addActions([self.a_add, self.a_backdrop, self.a_layout])
+        m = bar.addMenu("&View")
+        m.addAction(self.a_fit)
+        m.addSeparator()
+        for dock in (self.palette_dock, self.properties_dock, self.services_dock, self.log_dock):
+            m.addAction(dock.toggleViewAction())
+        m = bar.addMenu("&Run")
+        m.addActions([self.a_sim, self.a_pause, self.a_step, self.a_stop])
+        m.addSeparator()
+        m.addActions([self.a_deploy, self.a_connect, self.a_nats, self.a_launch, self.a_mocks])
+
+    def _toolbar(self) -> None:
+        tb = self.addToolBar("Main")
+        tb.setObjectName("main_toolbar")
+        tb.setToolButtonStyle(QtCore.Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tb.setIconSize(QtCore.QSize(16, 16))
+        tb.addActions([self.a_new, self.a_open, self.a_save])
+        tb.addSeparator()
+        tb.addActions([self.a_undo, self.a_redo, self.a_layout])
+        tb.addSeparator()
+        tb.addActions([self.a_sim, self.a_pause, self.a_stop])
+        tb.addSeparator()
+        tb.addAction(self.a_deploy)
+
+    def _status(self) -> None:
+        bar = self.statusBar()
+        self.problems_label = QtWidgets.QLabel()
+        self.mode_label = QtWidgets.QLabel()
+        bar.addPermanentWidget(self.problems_label)
+        bar.addPermanentWidget(self.mode_label)
+
+    def _wire(self) -> None:
+        c = self.canvas
+        c.selection_changed.connect(lambda ids: self.properties.show_item(ids[0] if ids else None))
+        c.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        c.problems_changed.connect(self._on_problems)
+        c.viewer.node_double_clicked.connect(self._focus_label)
+        self.palette_panel.activated.connect(self._add_from_palette)
+        self.undo.cleanChanged.connect(self._update_title)
+        self.files.path_changed.connect(self._on_path_changed)
+        self.files.error.connect(self._error)
+        self.run.mode_changed.connect(self._on_mode)
+        self.run.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
+
+    def _logging(self) -> None:
+        self.log_handler = QtLogHandler(logging.INFO)
+        self.log_handler.signals.line.connect(self.log_view.append_line)
+        root = logging.getLogger()
+        root.addHandler(self.log_handler)
+        if root.level > logging.INFO or root.level == logging.NOTSET:
+            root.setLevel(logging.INFO)
+        logging.getLogger("NodeGraphQt").setLevel(logging.WARNING)
+
+    # -- reactions ----------------------------------------------------------------------------
+    def _update_title(self, *_: Any) -> None:
+        self.setWindowTitle(self.files.title())
+
+    def _on_path_changed(self, _path: str) -> None:
+        self._update_title()
+        self.canvas.fit()
+
+    def _on_mode(self, mode: str) -> None:
+        self.mode_label.setText(MODE_TEXT.get(mode, mode))
+        self.mode_label.setStyleSheet(f"color: {MODE_COLOR.get(mode, '#ccc')}; padding: 0 8px;")
+        busy = mode == "busy"
+        self.a_sim.setEnabled(mode not in ("simulate", "busy"))
+        self.a_pause.setEnabled(mode == "simulate")
+        self.a_step.setEnabled(mode in ("simulate", "paused"))
+        self.a_stop.setEnabled(mode not in ("", "busy"))
+        self.a_deploy.setEnabled(not busy)
+        self.a_connect.setEnabled(mode in ("",))
+
+    def _on_problems(self, problems: list[Any]) -> None:
+        if problems:
+            self.problems_label.setText(f"⚠ {len(problems)} problem(s)")
+            self.problems_label.setToolTip("\n".join(p.message for p in problems[:15]))
+            self.problems_label.setStyleSheet("color: #f0a040;")
+        else:
+            self.problems_label.setText("✓ valid")
+            self.problems_label.setToolTip("The runtime's validator accepts this graph")
+            self.problems_label.setStyleSheet("color: #58c472;")
+
+    def _focus_label(self, item_id: str) -> None:
+        self.properties.show_item(item_id)
+        self.properties_dock.raise_()
+        if self.properties.item_id == item_id:
+            self.properties.label_edit.setFocus()
+            self.properties.label_edit.selectAll()
+
+    def _add_from_palette(self, class_name: str) -> None:
+        viewer = self.canvas.viewer
+        center = viewer.mapToScene(viewer.viewport().rect().center())
+        self.canvas.add_node(class_name, (center.x(), center.y()))
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.settings.recent_files:
+            action = self.recent_menu.addAction(Path(path).name)
+            action.setToolTip(path)
+            action.triggered.connect(lambda _=False, p=path: self.files.open(p))
+        if not self.settings.recent_files:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def _error(self, message: str) -> None:
+        self.log_view.append_line("ERROR", "studio", message)
+        self.statusBar().showMessage(message, 10000)
+
+    def _ask_nats_url(self) -> None:
+        url, ok = QtWidgets.QInputDialog.getText(
+            self,
+            "NATS server",
+            "URL (empty: start the embedded server on demand):",
+            text=self.nats_url or self.settings.nats_url or "",
+        )
+        if ok:
+            self.nats_url = url.strip() or None
+            self.settings.nats_url = self.nats_url
+            self.settings.save()
+
+    def _toggle_launch(self, on: bool) -> None:
+        self.settings.launch_local_services = on
+        self.settings.save()
+
+    def _toggle_mocks(self, on: bool) -> None:
+        self.settings.use_mocks = on
+        self.settings.save()
+
+    # -- closing ------------------------------------------------------------------------------
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
+        if not self._closing and not self.files.maybe_save():
+            event.ignore()
+            return
+        if self.bridge.session is not None:
+            # stop the session first (it may own a nats-server and service processes)
+            event.ignore()
+            self._closing = True
+            self.run.spawn(self._shutdown())
+            return
+        self.files.closing()
+        logging.getLogger().removeHandler(self.log_handler)
+        event.accept()
+        self.closed.emit()
+
+    async def _shutdown(self) -> None:
+        await self.run.stop_session()
+        await asyncio.sleep(0)
+        self.close()

@@ -1,0 +1,208 @@
+"""Pins, links and colours: exec pins are triangles, data pins circles, state pins diamonds;
+data and state pins (and their links) take the colour of their value type; each service has its
+own accent colour. Pin and link items are lean versions of NodeGraphQt's, built for big graphs.
+"""
+
+from __future__ import annotations
+
+# isort: off
+from studio_app import qt_env  # noqa: F401  (selects the Qt binding before NodeGraphQt loads)
+# isort: on
+
+import hashlib
+from typing import Any
+
+from NodeGraphQt.constants import Z_VAL_PIPE, Z_VAL_PORT
+from NodeGraphQt.qgraphics.pipe import PipeItem
+from NodeGraphQt.qgraphics.port import CustomPortItem
+from PySide6 import QtCore, QtGui, QtWidgets
+
+TYPE_COLORS: dict[str | None, tuple[int, int, int]] = {
+    "number": (110, 200, 120),
+    "integer": (70, 190, 205),
+    "boolean": (225, 95, 95),
+    "string": (215, 125, 215),
+    "enum": (215, 125, 215),
+    "object": (235, 175, 70),
+    "array": (235, 150, 70),
+    None: (165, 165, 175),
+}
+EXEC_COLOR = (240, 240, 240)
+PORT_H = 22.0  # NodeGraphQt's port size
+PALETTE = [
+    (66, 133, 244),
+    (15, 157, 88),
+    (171, 71, 188),
+    (244, 160, 0),
+    (0, 172, 193),
+    (219, 68, 55),
+    (124, 179, 66),
+    (255, 112, 67),
+    (92, 107, 192),
+    (141, 110, 99),
+]
+_fonts: dict[str, QtGui.QFont] = {}
+
+
+def font(kind: str) -> QtGui.QFont:
+    if kind not in _fonts:
+        f = QtGui.QFont()
+        f.setPointSizeF({"title": 9.5, "port": 8.0, "small": 7.5, "value": 8.0}[kind])
+        if kind == "title":
+            f.setBold(True)
+        if kind == "value":
+            f.setStyleHint(QtGui.QFont.StyleHint.Monospace)
+            f.setFamily("monospace")
+        _fonts[kind] = f
+    return _fonts[kind]
+
+
+_metrics: dict[str, QtGui.QFontMetricsF] = {}
+
+
+def metrics(kind: str) -> QtGui.QFontMetricsF:
+    if kind not in _metrics:
+        _metrics[kind] = QtGui.QFontMetricsF(font(kind))
+    return _metrics[kind]
+
+
+def service_color(service_id: str) -> tuple[int, int, int]:
+    digest = hashlib.sha1(service_id.encode()).digest()
+    return PALETTE[digest[0] % len(PALETTE)]
+
+
+def pin_color(kind: str, type_name: str | None) -> tuple[int, int, int]:
+    return EXEC_COLOR if kind == "exec" else TYPE_COLORS.get(type_name, TYPE_COLORS[None])
+
+
+def format_value(value: Any, limit: int = 10) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        text = f"{value:.4g}"
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, str):
+        text = repr(value)
+    else:
+        import json
+
+        text = json.dumps(value, separators=(",", ":"), default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- pin shapes (NodeGraphQt custom port painters) --------------------------------------------
+def _port_brush(info: dict[str, Any]) -> tuple[QtGui.QColor, QtGui.QColor]:
+    color = QtGui.QColor(*info["color"][:3])
+    fill = color if info["connected"] else QtGui.QColor(30, 32, 36)
+    if info["hovered"]:
+        fill = color.lighter(140)
+    return color, fill
+
+
+def paint_exec(painter: QtGui.QPainter, rect: QtCore.QRectF, info: dict[str, Any]) -> None:
+    painter.save()
+    color, fill = _port_brush(info)
+    r = rect.adjusted(1, 0, 1, 0)
+    poly = QtGui.QPolygonF(
+        [
+            QtCore.QPointF(r.left(), r.top()),
+            QtCore.QPointF(r.right(), r.center().y()),
+            QtCore.QPointF(r.left(), r.bottom()),
+        ]
+    )
+    painter.setPen(QtGui.QPen(color, 1.4))
+    painter.setBrush(fill)
+    painter.drawPolygon(poly)
+    painter.restore()
+
+
+def paint_data(painter: QtGui.QPainter, rect: QtCore.QRectF, info: dict[str, Any]) -> None:
+    painter.save()
+    color, fill = _port_brush(info)
+    painter.setPen(QtGui.QPen(color, 1.6))
+    painter.setBrush(fill)
+    painter.drawEllipse(rect.adjusted(1, 1, -1, -1))
+    painter.restore()
+
+
+def paint_state(painter: QtGui.QPainter, rect: QtCore.QRectF, info: dict[str, Any]) -> None:
+    painter.save()
+    color, fill = _port_brush(info)
+    c = rect.center()
+    h = rect.height() / 2
+    poly = QtGui.QPolygonF(
+        [
+            QtCore.QPointF(c.x(), c.y() - h),
+            QtCore.QPointF(c.x() + h, c.y()),
+            QtCore.QPointF(c.x(), c.y() + h),
+            QtCore.QPointF(c.x() - h, c.y()),
+        ]
+    )
+    painter.setPen(QtGui.QPen(color, 1.4))
+    painter.setBrush(fill)
+    painter.drawPolygon(poly)
+    painter.restore()
+
+
+PAINTERS = {"exec": paint_exec, "data": paint_data, "state": paint_state}
+
+
+class StudioPortItem(CustomPortItem):
+    """A pin. Built without PortItem's constructor, which sets a pixmap cache and scene-position
+    notifications (one Python call per pin per move); the node redraws its links itself."""
+
+    def __init__(
+        self, parent: Any, paint_func: Any, name: str, port_type: str, color: tuple[int, ...]
+    ) -> None:
+        QtWidgets.QGraphicsItem.__init__(self, parent)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(Z_VAL_PORT)
+        self._port_painter = paint_func
+        self._pipes: list[Any] = []
+        self._width = self._height = PORT_H
+        self._hovered = False
+        self._name = name
+        self._display_name = True
+        self._color = color
+        self._border_color = tuple(min(255, c + 80) for c in color)
+        self._border_size = 1
+        self._port_type = port_type
+        self._multi_connection = True  # the validator decides, not the pin
+        self._locked = False
+
+    # The C++ default: Qt then never calls into Python for this pin's item changes.
+    itemChange = QtWidgets.QGraphicsItem.itemChange
+
+
+class StudioPipeItem(PipeItem):
+    """A link, coloured like its pins (exec white, data by type, state dashed). Its item changes
+    stay in C++ (NodeGraphQt's Python hook ran ~100 times per link while a big graph loads);
+    the canvas highlights selected links itself."""
+
+    def __init__(self, color: tuple[int, ...], dashed: bool) -> None:
+        QtWidgets.QGraphicsPathItem.__init__(self)
+        self.setZValue(Z_VAL_PIPE)
+        self.setAcceptHoverEvents(True)
+        self.setFlag(QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self._color = (*color[:3], 255)
+        self._style = 1 if dashed else 0
+        self._active = False
+        self._highlight = False
+        self._input_port = None
+        self._output_port = None
+        size = 6.0
+        self._poly = QtGui.QPolygonF(
+            [
+                QtCore.QPointF(-size, size),
+                QtCore.QPointF(0.0, -size * 1.5),
+                QtCore.QPointF(size, size),
+            ]
+        )
+        self._dir_pointer = QtWidgets.QGraphicsPolygonItem(self)
+        self._dir_pointer.setPolygon(self._poly)
+        self.reset()
+
+    itemChange = QtWidgets.QGraphicsPathItem.itemChange
