@@ -21,7 +21,7 @@ from runtime.commands import CommandRouter
 from runtime.component import Node, Service
 from runtime.protocol.envelope import CommandError, ErrorCode
 from runtime.protocol.graph import GraphNode, GraphService, RunGraph
-from runtime.protocol.values import decode_state
+from runtime.protocol.values import decode_state, wrap_state
 from runtime.registry import Registry
 from runtime.transport.base import ServiceHandle, ServiceInfo
 from runtime.validate import GraphError, Problem, parse_graph, validate_graph
@@ -78,7 +78,7 @@ class ServiceHost:
         saved = await bus.kv.get(naming.KEY_RUNGRAPH) if restore else None
         if saved is not None and saved.value:
             try:
-                await self.apply(json.loads(saved.value), "restore", restored=restored)
+                await self.apply(decode_state(saved.value).value, "restore", restored=restored)
                 log.info("service %s restored rungraph revision %s from KV", self.service_id,
                          self.graph.revision)
             except (CommandError, ValueError) as exc:
@@ -322,16 +322,17 @@ class ServiceHost:
         self.graph = graph
         await self.wiring.rewire(graph)
         if restored is None:
-            await self._save(graph)
+            await self._save(graph, actor)
         await bus.flush()
         return {"graphId": graph.graphId, "revision": graph.revision, "created": created,
                 "removed": removed, "kept": len(new) - len(created),
                 "stateChanges": changed}
 
-    async def _save(self, graph: RunGraph) -> None:
+    async def _save(self, graph: RunGraph, actor: str) -> None:
+        """KV ``rungraph``: like every KV value, the value with its provenance."""
         assert self.bus.kv is not None
-        await self.bus.kv.put(naming.KEY_RUNGRAPH,
-                              graph.model_dump_json(by_alias=True, exclude_none=True).encode())
+        await self.bus.kv.put(naming.KEY_RUNGRAPH, wrap_state(
+            graph.model_dump_json(by_alias=True, exclude_none=True), actor, self.service_id))
 
     async def _apply_values(self, graph: RunGraph, actor: str) -> dict[str, Any]:
         """A redeploy whose services, nodes, classes and edges did not change: check and apply
@@ -369,7 +370,7 @@ class ServiceHost:
         for nid, k, v in writes:
             bus.write_state_nowait(nid, k, v, actor, notify=True)
         self.graph = graph
-        await self._save(graph)
+        await self._save(graph, actor)
         await bus.flush()
         own = sum(1 for n in graph.nodes if n.serviceId == self.service_id)
         return {"graphId": graph.graphId, "revision": graph.revision, "created": [],

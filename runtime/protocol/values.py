@@ -28,6 +28,13 @@ def encode_state(value: Any, actor: str, origin: str) -> bytes:
             f'"origin":{_quoted(origin)}}}').encode()
 
 
+def wrap_state(value_json: str, actor: str, origin: str) -> bytes:
+    """Like ``encode_state`` for a value already encoded as JSON (a whole rungraph)."""
+    ts = int(time.time() * 1000)
+    return (f'{{"value":{value_json},"ts":{ts},"actor":{_quoted(actor)},'
+            f'"origin":{_quoted(origin)}}}').encode()
+
+
 def decode_state(data: bytes) -> StateValue:
     raw = json.loads(data)
     if not isinstance(raw, dict) or "value" not in raw:

@@ -126,7 +126,9 @@ async def test_services_reconnect_after_nats_restart_and_state_survives(
             kv = await client.transport.key_value("svc_worker", create=False)
             entry = await kv.get("rungraph")
             assert entry is not None
-            assert json.loads(entry.value)["graphId"] == "two_services"
+            saved = json.loads(entry.value)
+            assert saved["value"]["graphId"] == "two_services"
+            assert {"ts", "actor", "origin"} <= set(saved)
         finally:
             await client.close()
     finally:

@@ -4,6 +4,7 @@ apply would."""
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -100,3 +101,16 @@ async def test_a_node_id_that_is_not_a_string_is_refused_naming_the_node(host):
     bad["nodes"][1]["nodeId"] = ["seq"]
     with pytest.raises(CommandError, match="nodeId: Input should be a valid string"):
         await host.apply(bad, "t")
+
+
+async def test_the_saved_rungraph_carries_provenance_and_restores(host):
+    await host.apply(doc(), "alice")
+    entry = await host.bus.kv.get("rungraph")
+    saved = json.loads(entry.value)
+    assert saved["actor"] == "alice" and saved["origin"] == "main" and saved["ts"] > 0
+    assert saved["value"]["graphId"] == "test"
+    again = ServiceHost(ServiceBus(host.bus.transport, "main"), host.registry, NoopService,
+                        autostart_sources=False)
+    await again.start(serve=False, restore=True)
+    assert set(again.bus.nodes) == {"main", "tick", "seq", "a", "b"}
+    await again.stop()
