@@ -107,7 +107,9 @@ async def test_the_saved_rungraph_carries_provenance_and_restores(host):
     await host.apply(doc(), "alice")
     entry = await host.bus.kv.get("rungraph")
     saved = json.loads(entry.value)
-    assert saved["actor"] == "alice" and saved["origin"] == "main" and saved["ts"] > 0
+    assert saved["actor"] == "alice"
+    assert saved["origin"] == "main"
+    assert saved["ts"] > 0
     assert saved["value"]["graphId"] == "test"
     again = ServiceHost(ServiceBus(host.bus.transport, "main"), host.registry, NoopService,
                         autostart_sources=False)
