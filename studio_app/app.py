@@ -109,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
         from studio_app.smoke import smoke
 
         with loop:
-            return loop.run_until_complete(smoke(window, example_path(args.example)))
+            code = loop.run_until_complete(smoke(window, example_path(args.example)))
+        release_clipboard()
+        return code
     if args.screenshot:
         with loop:
             return loop.run_until_complete(
@@ -125,7 +127,20 @@ def main(argv: list[str] | None = None) -> int:
         window.files.untitled_recovery()
     with loop:
         loop.run_until_complete(closed.wait())
+    release_clipboard()
     return 0
+
+
+def release_clipboard() -> None:
+    """Drop nodes Studio copied to the clipboard before Python exits. Left there, Qt destroys
+    the clipboard in its own exit handler after the interpreter is gone, and the process
+    crashes on the way out (SIGSEGV). The copied nodes only ever meant something to Studio."""
+    from PySide6 import QtWidgets
+
+    clipboard = QtWidgets.QApplication.clipboard()
+    text = clipboard.text()
+    if clipboard.ownsClipboard() or (text.startswith("{") and '"nodes"' in text[:200]):
+        clipboard.clear()
 
 
 async def screenshot(window: object, out: Path, example: Path, seconds: float) -> int:

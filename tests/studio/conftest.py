@@ -125,3 +125,23 @@ def window(qtbot: Any, aloop: Loop, studio_config: Path) -> Iterator[Any]:
 def pytest_configure(config: pytest.Config) -> None:
     # NodeGraphQt 0.6.44 uses Qt APIs that PySide6 marks deprecated; not ours to fix
     config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:NodeGraphQt.*")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _qt_torn_down_before_python(qapp: Any) -> Iterator[None]:
+    """Delete every widget while Qt is whole: left to interpreter shutdown, NodeGraphQt's scene
+    items outlive the QApplication and the process crashes on exit (SIGSEGV, exit 139)."""
+    yield
+    import gc
+
+    from PySide6 import QtCore, QtWidgets
+
+    from studio_app.app import release_clipboard
+
+    release_clipboard()  # what the app does on exit (see there)
+    for widget in QtWidgets.QApplication.topLevelWidgets():
+        widget.close()
+        widget.deleteLater()
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
+    qapp.processEvents()
+    gc.collect()
