@@ -1,4 +1,5 @@
 # Every target creates .venv and installs what it needs on first use.
+# Recipes are silent so that `make bench` prints exactly one JSON object on stdout.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -10,25 +11,26 @@ export QT_API := pyside6
 .PHONY: run test bench screenshot bundle clean
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[dev]"
-	touch $(STAMP)
+	@echo "setting up $(VENV) (first run only)..." >&2
+	@$(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip >&2
+	@$(PY) -m pip install -q -e ".[dev]" >&2
+	@touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m studio_app $(ARGS)
+	@$(PY) -m studio_app $(ARGS)
 
 screenshot: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m studio_app --screenshot docs/screenshot.png --example tick_sequence
+	@QT_QPA_PLATFORM=offscreen $(PY) -m studio_app --screenshot docs/screenshot.png --example tick_sequence
 
 test: $(STAMP)
-	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
+	@QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
-	$(PY) -m benchmarks
+	@$(PY) -m benchmarks
 
 bundle: $(STAMP)
-	$(PY) packaging/build.py
+	@$(PY) packaging/build.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
