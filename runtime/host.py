@@ -24,7 +24,7 @@ from runtime.protocol.graph import GraphNode, GraphService, RunGraph
 from runtime.protocol.values import decode_state, wrap_state
 from runtime.registry import Registry
 from runtime.transport.base import ServiceHandle, ServiceInfo
-from runtime.validate import GraphError, Problem, parse_graph, validate_graph
+from runtime.validate import GraphError, check_state_values, parse_graph, validate_graph
 from runtime.wiring import Wiring
 
 log = logging.getLogger(__name__)
@@ -353,18 +353,9 @@ class ServiceHost:
             cls = type(node)
             if cls.dynamic_exec_out in changes:  # exec outs change: validate the whole graph
                 return await self._apply_full(graph, actor, None)
-            for k, v in changes.items():
-                field = cls._fields.get(k)
-                if field is None:
-                    problems.append(Problem(f"node {nid!r}: unknown state field {k!r} "
-                                            f"(class {cls.spec().className})", nid))
-                    continue
-                try:
-                    writes.append((nid, k, field.validate(v)))
-                except (ValueError, ValidationError) as exc:
-                    msg = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-                    problems.append(Problem(f"node {nid!r}: bad value {v!r} for state field "
-                                            f"{k!r}: {msg}", nid))
+            checked, found = check_state_values(cls, nid, changes)
+            problems += found
+            writes += [(nid, k, v) for k, v in checked.items()]
         if problems:
             raise _refused(problems)
         for nid, k, v in writes:

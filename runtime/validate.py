@@ -160,24 +160,34 @@ def validate_graph(graph: RunGraph, registry: Registry, simulate: bool = False,
         cls = classes.get(nid)
         if cls is None:
             continue
-        checked: dict[str, Any] = {}
-        for name, value in values.items():
-            field = cls._fields.get(name)
-            if field is None:
-                problems.append(Problem(f"node {nid!r}: unknown state field {name!r} "
-                                        f"(class {cls.spec().className})", nid))
-                continue
-            try:
-                checked[name] = field.validate(value)
-            except (ValueError, ValidationError) as exc:
-                msg = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
-                problems.append(Problem(f"node {nid!r}: bad value {value!r} for state field "
-                                        f"{name!r}: {msg}", nid))
+        checked, found = check_state_values(cls, nid, values)
+        problems += found
         # exec outs (Sequence's count) are derived from the checked values, never raw ones
         state_values[nid] = checked
 
     problems += _check_edges(graph.edges, classes, node_service, state_values)
     return problems
+
+
+def check_state_values(cls: type[Node], node_id: str, values: dict[str, Any]
+                       ) -> tuple[dict[str, Any], list[Problem]]:
+    """The values a node of ``cls`` would hold (converted to each field's type), and a problem
+    for every unknown field or refused value."""
+    checked: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for name, value in values.items():
+        field = cls._fields.get(name)
+        if field is None:
+            problems.append(Problem(f"node {node_id!r}: unknown state field {name!r} "
+                                    f"(class {cls.spec().className})", node_id))
+            continue
+        try:
+            checked[name] = field.validate(value)
+        except (ValueError, ValidationError) as exc:
+            msg = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+            problems.append(Problem(f"node {node_id!r}: bad value {value!r} for state field "
+                                    f"{name!r}: {msg}", node_id))
+    return checked, problems
 
 
 def _exec_outs(cls: type[Node], values: dict[str, Any]) -> list[str]:

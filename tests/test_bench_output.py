@@ -1,4 +1,4 @@
-"""`make bench` prints one JSON object: each figure beside its target (never a pass/fail on time)."""
+"""`make bench` prints one JSON object: each figure beside its target, never pass/fail on time."""
 
 from __future__ import annotations
 
