@@ -53,10 +53,9 @@ def test_the_readme_flow_starts_deploys_watches_and_toggles(tmp_path):
                 if args[1] == "nats":
                     wait_for(lambda: server_answers(url), "NATS")
                 else:  # a user would look at the service's "ready" line before going on
-                    status = [args[0], "status", "main"]
-                    wait_for(lambda: subprocess.run(status, cwd=ROOT, env=env,
-                                                    capture_output=True).returncode == 0,
-                             "the service")
+                    wait_for(lambda cmd=[args[0], "status", "main"]: subprocess.run(
+                        cmd, cwd=ROOT, env=env, capture_output=True).returncode == 0,
+                        "the service")
                 continue
             done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True,
                                   timeout=60)
