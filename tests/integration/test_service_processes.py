@@ -22,7 +22,7 @@ TWO = json.loads((ROOT / "assets/examples/two_services.json").read_text())
 
 
 async def state_of(client: Client, sid: str, nid: str) -> dict[str, Any]:
-    reply = await client.call(sid, "get_state", {"nodeId": nid})
+    reply = await client.call(sid, "get_state", {"nodeId": nid}, timeout=10)  # a busy CI box
     assert reply["ok"], reply
     result: dict[str, Any] = reply["result"]
     return result
