@@ -13,7 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "dist" / "rungraph-studio"
 EXE = BUNDLE / "rungraph-studio"
-pytestmark = pytest.mark.bundle
+# the first test also pays for the build (45 s on a quiet machine): allow a loaded one
+pytestmark = [pytest.mark.bundle, pytest.mark.timeout(1200)]
 
 
 @pytest.fixture(scope="module")
