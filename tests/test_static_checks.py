@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RUFF_PATHS = ["runtime", "node_library", "benchmarks", "tests/runtime", "tests/node_library",
-              "tests/integration"]
+              "tests/integration", "tests/packaging"]
 MYPY_PATHS = ["runtime", "node_library"]
 
 
