@@ -102,7 +102,7 @@ def cmd_nats(args: argparse.Namespace) -> int:
             time.sleep(0.5)
         print("error: nats-server exited; see its log in the store folder", file=sys.stderr)
     except KeyboardInterrupt:
-        pass
+        pass  # Ctrl-C (or SIGTERM, raised as one above) is how this command is meant to end
     finally:
         server.stop()
     return EXIT_OK

@@ -174,7 +174,7 @@ class _NatsWatch:
         try:
             await self._task
         except asyncio.CancelledError:
-            pass
+            pass  # the cancel above: the watch loop has ended, as asked
 
 
 async def _stop_watcher(watcher: NatsKeyValue.KeyWatcher, pattern: str) -> None:
@@ -488,7 +488,7 @@ class NatsTransport:
         try:
             await self.js.delete_key_value(bucket)
         except nats.js.errors.NotFoundError:
-            pass
+            pass  # already gone: deleting is idempotent, as in memory
         except nats.errors.Error as exc:
             raise TransportError(f"deleting KV bucket {bucket}: {exc!r}") from exc
 
