@@ -190,6 +190,27 @@ def check_state_values(cls: type[Node], node_id: str, values: dict[str, Any]
     return checked, problems
 
 
+@dataclass(frozen=True, slots=True)
+class _Ends:
+    """How a data or state edge finds its two ends on their classes, and how it names them."""
+
+    source: str
+    source_word: str
+    source_noun: str
+    target: str
+    target_word: str
+    target_noun: str
+    slot: str
+
+
+_TYPED_ENDS = {
+    "data": _Ends("_data_out", "data output", "output", "_data_in", "data input", "input",
+                  "data-in"),
+    "state": _Ends("_fields", "state field", "field", "_fields", "state field", "field",
+                   "state-in"),
+}
+
+
 def _exec_outs(cls: type[Node], values: dict[str, Any]) -> list[str]:
     return cls.default_exec_outs(values)
 
@@ -227,43 +248,24 @@ def _check_edges(edges: list[GraphEdge], classes: dict[str, type[Node] | None],
                                         f"{edge.target.port!r}", edge.target.node, i))
                 ok = False
             slot = ("exec-out", edge.source.node, edge.source.port)
-        elif edge.kind == "data":
-            out = src_cls._data_out.get(edge.source.port) if src_cls else None
-            inp = dst_cls._data_in.get(edge.target.port) if dst_cls else None
-            if src_cls is not None and out is None:
-                problems.append(Problem(f"{name}: node {edge.source.node!r} has no data output "
-                                        f"{edge.source.port!r}", edge.source.node, i))
-                ok = False
-            if dst_cls is not None and inp is None:
-                problems.append(Problem(f"{name}: node {edge.target.node!r} has no data input "
-                                        f"{edge.target.port!r}", edge.target.node, i))
-                ok = False
-            if ok and out is not None and inp is not None:
-                out_s, in_s = out.spec().schema_, inp.spec().schema_
+        else:
+            table = _TYPED_ENDS[edge.kind]
+            src_decl = getattr(src_cls, table.source).get(edge.source.port) if src_cls else None
+            dst_decl = getattr(dst_cls, table.target).get(edge.target.port) if dst_cls else None
+            for ref, cls, decl, word in ((edge.source, src_cls, src_decl, table.source_word),
+                                         (edge.target, dst_cls, dst_decl, table.target_word)):
+                if cls is not None and decl is None:
+                    problems.append(Problem(f"{name}: node {ref.node!r} has no {word} "
+                                            f"{ref.port!r}", ref.node, i))
+                    ok = False
+            if ok and src_decl is not None and dst_decl is not None:
+                out_s, in_s = src_decl.spec().schema_, dst_decl.spec().schema_
                 if not types_compatible(out_s, in_s):
                     problems.append(Problem(
-                        f"{name}: type mismatch: {_type_of(out_s)} output into "
-                        f"{_type_of(in_s)} input", edge.target.node, i))
+                        f"{name}: type mismatch: {_type_of(out_s)} {table.source_noun} into "
+                        f"{_type_of(in_s)} {table.target_noun}", edge.target.node, i))
                     ok = False
-            slot = ("data-in", edge.target.node, edge.target.port)
-        else:
-            src_f = src_cls._fields.get(edge.source.port) if src_cls else None
-            dst_f = dst_cls._fields.get(edge.target.port) if dst_cls else None
-            if src_cls is not None and src_f is None:
-                problems.append(Problem(f"{name}: node {edge.source.node!r} has no state field "
-                                        f"{edge.source.port!r}", edge.source.node, i))
-                ok = False
-            if dst_cls is not None and dst_f is None:
-                problems.append(Problem(f"{name}: node {edge.target.node!r} has no state field "
-                                        f"{edge.target.port!r}", edge.target.node, i))
-                ok = False
-            if ok and src_f is not None and dst_f is not None:
-                if not types_compatible(src_f.spec().schema_, dst_f.spec().schema_):
-                    problems.append(Problem(
-                        f"{name}: type mismatch: {_type_of(src_f.spec().schema_)} field into "
-                        f"{_type_of(dst_f.spec().schema_)} field", edge.target.node, i))
-                    ok = False
-            slot = ("state-in", edge.target.node, edge.target.port)
+            slot = (table.slot, edge.target.node, edge.target.port)
         if not ok:
             continue
         if slot in taken:
