@@ -162,6 +162,13 @@ class ServiceBus:
             else:
                 await self._drain()
 
+    def mirror_state(self, node_id: str, field: str, value: Any, origin: str) -> None:
+        """A state edge from another service delivers ``value``: checked like a local edge's,
+        then written (actor ``edge``) and told to the node."""
+        checked = self.check_edge_value(node_id, field, value)
+        if checked is not _REFUSED:
+            self.write_state_nowait(node_id, field, checked, "edge", origin, notify=True)
+
     def check_edge_value(self, node_id: str, field: str, value: Any) -> Any:
         """A value a state edge carries, checked against the target field; a value the field
         refuses is recorded on the target node and not written."""

@@ -25,12 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _refused() -> object:
-    from runtime.bus import _REFUSED
-
-    return _REFUSED
-
-
 class Wiring:
     def __init__(self, host: ServiceHost):
         self.host = host
@@ -147,10 +141,7 @@ class Wiring:
                     log.warning("bad state value in %s: %s", entry.key, exc)
                     return
                 if bus.state.get(dst_node, {}).get(dst_field) != value:
-                    value = bus.check_edge_value(dst_node, dst_field, value)
-                    if value is not _refused():
-                        bus.write_state_nowait(dst_node, dst_field, value, "edge", origin,
-                                               notify=True)
+                    bus.mirror_state(dst_node, dst_field, value, origin)
 
             self.remote_states[key] = await kv.watch(naming.state_key(src_node, src_field),
                                                      on_change)
