@@ -171,16 +171,13 @@ async def _set_rungraph(url: str, registry: Registry) -> dict[str, Any]:
 
 
 async def _ls(url: str, registry: Registry) -> dict[str, Any]:
-    from runtime.cli.remote import _fill_active
-
     hosts = [await _host(url, f"s{i}", registry) for i in range(10)]
     samples = []
     try:
         for _ in range(7):
             t0 = time.perf_counter()
             client = await Client.connect(url, actor="bench")
-            records = await client.discover(0.15)
-            await asyncio.gather(*(_fill_active(client, r, 2.0) for r in records))
+            records = await client.ls(0.15, timeout=2.0)
             await client.close()
             samples.append((time.perf_counter() - t0) * 1000)
             assert len(records) == 10, records

@@ -6,6 +6,7 @@ DESIGN.md, so any NATS client in any language can do the same.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import AsyncIterator, Callable
@@ -107,8 +108,6 @@ class Client:
         timeout: float = 10.0,  # noqa: ASYNC109 - sent as timeoutMs, and bounds each reply
     ) -> AsyncIterator[dict[str, Any]]:
         """Yield reply envelopes as they arrive; a streamed command sends several."""
-        import asyncio
-
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
 
         async def on_reply(msg: Msg) -> None:
@@ -163,6 +162,21 @@ class Client:
                 name=body.get("name", ""), namespace=meta.get("namespace", ""),
                 endpoints=[e.get("subject", "") for e in body.get("endpoints", [])], spec=spec))
         return sorted(records, key=lambda r: r.serviceId)
+
+    async def ls(self, window: float = 0.15,
+                 timeout: float = 3.0) -> list[ServiceRecord]:  # noqa: ASYNC109 - per call
+        """Live services with their active flag (None for one that does not answer status)."""
+        records = await self.discover(window)
+
+        async def fill(rec: ServiceRecord) -> None:
+            try:
+                status = await self.call(rec.serviceId, "status", timeout=timeout)
+                rec.active = (status.get("result") or {}).get("active")
+            except ServiceUnavailable:
+                rec.active = None
+
+        await asyncio.gather(*(fill(rec) for rec in records))
+        return records
 
     async def watch_state(self, service_id: str, handler: Callable[[StateEvent], None],
                           keys: str = ">") -> Watch:

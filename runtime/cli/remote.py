@@ -119,8 +119,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     async def run() -> int:
         client = await Client.connect(args.nats, actor="cli", connect_timeout_s=args.timeout)
         try:
-            records = await client.discover(args.window)
-            await asyncio.gather(*(_fill_active(client, rec, args.timeout) for rec in records))
+            records = await client.ls(args.window, timeout=args.timeout)
         finally:
             await client.close()
         if args.json:
@@ -138,15 +137,6 @@ def cmd_ls(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _run(run)
-
-
-async def _fill_active(client: Client, rec: Any,
-                       timeout: float) -> None:  # noqa: ASYNC109 - sent as timeoutMs
-    try:
-        status = await client.call(rec.serviceId, "status", timeout=timeout)
-        rec.active = (status.get("result") or {}).get("active")
-    except ServiceUnavailable:
-        rec.active = None
 
 
 def _parse_args_json(text: str) -> dict[str, Any] | None:
