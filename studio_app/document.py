@@ -153,27 +153,22 @@ class GraphDocument:
     def insert_service(
         self, svc: GraphService, index: int | None = None, pos: tuple[float, float] | None = None
     ) -> None:
-        if svc.serviceId in self._index:
-            raise ValueError(f"id {svc.serviceId!r} is already used")
-        services = self.graph.services
-        services.insert(len(services) if index is None else index, svc)
-        self._index[svc.serviceId] = svc
-        if pos is not None:
-            self.layout[svc.serviceId] = pos
-        self.events.item_added.emit(svc.serviceId)
-        self._changed()
+        self._insert(svc.serviceId, svc, self.graph.services, index, pos)
 
     def insert_node(
         self, node: GraphNode, index: int | None = None, pos: tuple[float, float] | None = None
     ) -> None:
-        if node.nodeId in self._index:
-            raise ValueError(f"id {node.nodeId!r} is already used")
-        nodes = self.graph.nodes
-        nodes.insert(len(nodes) if index is None else index, node)
-        self._index[node.nodeId] = node
+        self._insert(node.nodeId, node, self.graph.nodes, index, pos)
+
+    def _insert(self, item_id: str, item: Any, items: list[Any], index: int | None,
+                pos: tuple[float, float] | None) -> None:
+        if item_id in self._index:
+            raise ValueError(f"id {item_id!r} is already used")
+        items.insert(len(items) if index is None else index, item)
+        self._index[item_id] = item
         if pos is not None:
-            self.layout[node.nodeId] = pos
-        self.events.item_added.emit(node.nodeId)
+            self.layout[item_id] = pos
+        self.events.item_added.emit(item_id)
         self._changed()
 
     def remove_item(self, item_id: str) -> tuple[Item, int, tuple[float, float] | None]:
