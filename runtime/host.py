@@ -50,7 +50,6 @@ class ServiceHost:
         self._lock = asyncio.Lock()
         self._structure = _structure(self.graph)
         self._seen: tuple[list[Any], list[Any], dict[str, Any]] | None = None
-        self._seen_models: dict[str, GraphNode] = {}
         self._seen_graph: RunGraph | None = None
         self._sources: dict[str, asyncio.Task[None]] = {}
 
@@ -269,20 +268,18 @@ class ServiceHost:
         def dump(model: BaseModel) -> dict[str, Any]:
             return model.model_dump(by_alias=True, exclude_unset=True)
 
-        old_nodes = prev[2] if prev is not None else {}
-        models = self._seen_models
-        nodes = {}
-        for n in graph.nodes:
-            nodes[n.nodeId] = (old_nodes[n.nodeId] if models.get(n.nodeId) is n
-                               else dump(n))
-        same_rest = prev is not None and self._seen_graph is not None and (
-            graph.edges is self._seen_graph.edges and graph.services is self._seen_graph.services)
+        before = self._seen_graph
+        models = {n.nodeId: n for n in before.nodes} if before is not None else {}
+        # a model reused by _parse is the same object: its dump is still right
+        nodes = {n.nodeId: (prev[2][n.nodeId] if prev is not None and models.get(n.nodeId) is n
+                            else dump(n)) for n in graph.nodes}
+        same_rest = prev is not None and before is not None and (
+            graph.edges is before.edges and graph.services is before.services)
         self._seen = (
             prev[0] if same_rest and prev else [dump(s) for s in graph.services],
             prev[1] if same_rest and prev else [dump(e) for e in graph.edges],
             nodes,
         )
-        self._seen_models = {n.nodeId: n for n in graph.nodes}
         self._seen_graph = graph
         self._structure = _structure(graph)
 
