@@ -7,11 +7,11 @@ import sys
 import time
 from typing import Any, ClassVar
 
-from runtime.bus import ServiceBus
 from runtime.component import DataIn, ExecIn, ExecOut, Operator
-from runtime.executor import ExecContext
-from runtime.host import ServiceHost
 from runtime.registry import NoopService, Registry
+from runtime.service.bus import ServiceBus
+from runtime.service.executor import ExecContext
+from runtime.service.host import ServiceHost
 from runtime.transport.memory import MemoryHub
 
 SERVICE_ID = "bench"

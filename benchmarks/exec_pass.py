@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from benchmarks.common import SERVICE_ID, bench_registry, chain_graph, figure, progress, summary
-from runtime.sim import Simulation
+from runtime.service.sim import Simulation
 
 N_MATH = 100
 ADDEND = 1.5

@@ -16,13 +16,13 @@ import nats
 
 from benchmarks.common import bench_registry, progress, sized_graph, summary
 from benchmarks.common import figure as _figure
-from runtime.bus import ServiceBus
-from runtime.client import Client
+from runtime.client.client import Client
 from runtime.component import DataIn, DataOut, ExecIn, ExecOut, Inputs, Operator
-from runtime.executor import ExecContext
-from runtime.host import ServiceHost
 from runtime.nats_server import NatsServer
 from runtime.registry import NoopService, Registry
+from runtime.service.bus import ServiceBus
+from runtime.service.executor import ExecContext
+from runtime.service.host import ServiceHost
 from runtime.transport.nats import connect
 
 FIGURES = {

@@ -34,7 +34,7 @@ def _child(nodes: int) -> dict[str, Any]:
     import psutil
 
     from benchmarks.common import SERVICE_ID, bench_registry, sized_graph
-    from runtime.sim import Simulation
+    from runtime.service.sim import Simulation
 
     proc = psutil.Process()
     registry = bench_registry()

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from benchmarks.common import bench_registry, figure, fresh_host, progress, sized_graph
-from runtime import naming
+from runtime.protocol import naming
 from runtime.transport.base import KVEntry
 
 WRITES = 20_000

@@ -6,7 +6,7 @@ import asyncio
 from typing import ClassVar
 
 from runtime.component import DataIn, ExecIn, ExecOut, Operator, State
-from runtime.executor import ExecContext, SourceContext
+from runtime.service.executor import ExecContext, SourceContext
 
 
 class Tick(Operator):

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from runtime.component import DataIn, DataOut, ExecIn, ExecOut, Inputs, Operator, State
-from runtime.executor import ExecContext
+from runtime.service.executor import ExecContext
 
 log = logging.getLogger("rungraph.print")
 

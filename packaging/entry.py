@@ -13,7 +13,7 @@ import sys
 def main() -> None:
     argv = sys.argv[1:]
     if argv[:1] == ["service"]:
-        from runtime.service_main import main as service_main
+        from runtime.service.main import main as service_main
 
         service_main(None, argv[1:])
     elif argv[:1] == ["rungraph"]:

@@ -12,10 +12,10 @@ from runtime.component import (
     State,
     command,
 )
-from runtime.executor import ExecContext, SourceContext
 from runtime.protocol.envelope import CommandError, ErrorCode
 from runtime.protocol.spec import Resources
 from runtime.registry import Registry, default_registry
+from runtime.service.executor import ExecContext, SourceContext
 
 __all__ = [
     "CommandError",

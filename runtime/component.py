@@ -33,8 +33,8 @@ from runtime.protocol.spec import (
 )
 
 if TYPE_CHECKING:
-    from runtime.bus import ServiceBus
-    from runtime.executor import ExecContext, SourceContext
+    from runtime.service.bus import ServiceBus
+    from runtime.service.executor import ExecContext, SourceContext
 
 Access = Literal["rw", "ro", "wo"]
 RESERVED = {"class_name", "label", "category", "version", "kind", "namespace", "resources",
@@ -393,6 +393,6 @@ class Service(Node):
     def run(cls, argv: list[str] | None = None) -> None:
         """Run this service as a process: ``python3 my_service.py --nats URL --service-id ID``
         (``--describe`` prints its spec). Ends a service file: ``MyService.run()``."""
-        from runtime.service_main import main
+        from runtime.service.main import main
 
         main(cls, argv)

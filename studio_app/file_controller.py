@@ -15,8 +15,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from studio_app.document import GraphDocument
-from studio_app.files import (
+from studio_app.document.files import (
     SUFFIX,
     DocumentError,
     autosave_path,
@@ -24,6 +23,7 @@ from studio_app.files import (
     load_document,
     write_atomic,
 )
+from studio_app.document.model import GraphDocument
 from studio_app.settings import Settings
 
 log = logging.getLogger(__name__)

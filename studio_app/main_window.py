@@ -15,16 +15,16 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from studio_app.bridge import SessionBridge
-from studio_app.catalog import Catalog
-from studio_app.document import GraphDocument
-from studio_app.editor import Editor
+from studio_app.bridge.adapter import SessionBridge
+from studio_app.canvas.view import QtGraphCanvas
+from studio_app.document.catalog import Catalog
+from studio_app.document.editor import Editor
+from studio_app.document.model import GraphDocument
 from studio_app.file_controller import FileController
-from studio_app.qt_canvas import QtGraphCanvas
-from studio_app.qt_log import QtLogHandler, QtLogView
-from studio_app.qt_palette import QtPalette
-from studio_app.qt_properties import QtPropertiesPanel
-from studio_app.qt_services import QtServicesPanel
+from studio_app.panels.log import QtLogHandler, QtLogView
+from studio_app.panels.palette import QtPalette
+from studio_app.panels.properties import QtPropertiesPanel
+from studio_app.panels.services import QtServicesPanel
 from studio_app.run_controller import RunController
 from studio_app.settings import Settings
 

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from PySide6 import QtCore
 
 from runtime.validate import GraphError, Problem
-from studio_app.editor import EditRefused
-from studio_app.files import graph_of
-from studio_app.session import DeploySession, RuntimeSession, SimSession
+from studio_app.bridge.sessions import DeploySession, RuntimeSession, SimSession
+from studio_app.document.editor import EditRefused
+from studio_app.document.files import graph_of
 
 if TYPE_CHECKING:
     from studio_app.main_window import MainWindow
@@ -215,7 +215,7 @@ class RunController(QtCore.QObject):
         return True
 
     async def start_deploy(self) -> bool:
-        from runtime.client import DeployError
+        from runtime.client.client import DeployError
 
         problems = self.w.editor.validate_for_deploy()
         if problems:

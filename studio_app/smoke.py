@@ -30,7 +30,7 @@ def _count(window: Any, node_id: str) -> int:
 
 
 async def smoke(window: Any, example: Path) -> int:
-    from studio_app.session import SimSession
+    from studio_app.bridge.sessions import SimSession
 
     def say(text: str) -> None:
         print(f"smoke: {text}", flush=True)  # noqa: T201

@@ -16,7 +16,7 @@ import pytest
 import node_library
 from runtime.component import Node
 from runtime.registry import Registry
-from runtime.sim import Simulation
+from runtime.service.sim import Simulation
 from runtime.transport.base import Transport
 from runtime.transport.memory import MemoryHub
 

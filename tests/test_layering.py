@@ -51,7 +51,7 @@ def imports_of(path: Path) -> list[tuple[int, str]]:
 def test_the_core_packages_have_modules_to_check():
     modules = core_modules()
 
-    assert "runtime.executor" in modules
+    assert "runtime.service.executor" in modules
     assert "node_library.flow" in modules
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from runtime.protocol.envelope import CommandReply, CommandRequest
 from runtime.protocol.graph import RunGraph
 from runtime.registry import default_registry
-from runtime.sim import Simulation
+from runtime.service.sim import Simulation
 from runtime.validate import GraphError, Problem, parse_graph, validate_graph
 
 EXIT_INVALID = 2

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         os.execv(sys.executable, [sys.executable, "-m", "studio_app", *argv[1:]])
     if argv[:1] == ["service"]:
         # The service's own parser takes the rest (its options start with --).
-        from runtime.service_main import main as service_main
+        from runtime.service.main import main as service_main
 
         service_main(None, argv[1:])
         return

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from runtime.cli.local import load_graph_file, report
-from runtime.client import Client, DeployError, ServiceUnavailable, StateEvent
-from runtime.service_main import DEFAULT_NATS
+from runtime.client.client import Client, DeployError, ServiceUnavailable, StateEvent
+from runtime.service.main import DEFAULT_NATS
 from runtime.transport.base import TransportError
 from runtime.validate import GraphError, parse_graph
 
@@ -109,7 +109,7 @@ def cmd_nats(args: argparse.Namespace) -> int:
 
 
 def cmd_service(args: argparse.Namespace) -> int:
-    from runtime.service_main import main
+    from runtime.service.main import main
 
     main(None, args.rest)
     return EXIT_OK

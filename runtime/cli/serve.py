@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from runtime.cli.local import load_graph_file, report
-from runtime.client import Client, DeployError, ServiceUnavailable
+from runtime.client.client import Client, DeployError, ServiceUnavailable
 from runtime.registry import default_registry
-from runtime.service_main import DEFAULT_NATS
+from runtime.service.main import DEFAULT_NATS
 from runtime.validate import GraphError, parse_graph, validate_graph
 
 
@@ -35,7 +35,7 @@ def service_command() -> list[str]:
     """How to start a service process from this installation (or from a bundle)."""
     if getattr(sys, "frozen", False):
         return [sys.executable, "service"]
-    return [sys.executable, "-m", "runtime.service_main"]
+    return [sys.executable, "-m", "runtime.service.main"]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -14,7 +14,7 @@ import uuid
 from collections import deque
 from typing import Any
 
-from runtime.naming import subject_matches
+from runtime.protocol.naming import subject_matches
 from runtime.transport.base import (
     EndpointDef,
     KVEntry,
@@ -169,7 +169,7 @@ _SEMVER = re.compile(
 def _check_service(info: ServiceInfo, endpoints: list[EndpointDef]) -> None:
     if not _MICRO_NAME.match(info.name):
         raise TransportError(f"service name {info.name!r} may only hold letters, digits, '-' "
-                             "and '_' (see runtime.naming.micro_name)")
+                             "and '_' (see runtime.protocol.naming.micro_name)")
     if not _SEMVER.match(info.version):
         raise TransportError(f"service {info.name!r}: version {info.version!r} is not semver")
     for e in endpoints:

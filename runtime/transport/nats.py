@@ -322,7 +322,8 @@ class NatsTransport:
             )
         except ValueError as exc:
             raise TransportError(
-                f"service {info.name!r} {info.version!r}: {exc} (see runtime.naming.micro_name)"
+                f"service {info.name!r} {info.version!r}: {exc} "
+                "(see runtime.protocol.naming.micro_name)"
             ) from exc
         try:
             for e in endpoints:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.client import Client, ServiceUnavailable
+from runtime.client.client import Client, ServiceUnavailable
 from tests.nats_fixtures import nats_server, nats_url  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,14 +20,14 @@ Spawn = Callable[..., subprocess.Popen[bytes]]
 
 @pytest.fixture
 def spawn(tmp_path: Path) -> Iterator[Spawn]:
-    """Start service processes (``python -m runtime.service_main``); all stopped at teardown."""
+    """Start service processes (``python -m runtime.service.main``); all stopped at teardown."""
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(url: str, service_id: str, cls: str = "rungraph.service",
               *extra: str) -> subprocess.Popen[bytes]:
         log = open(tmp_path / f"{service_id}-{len(procs)}.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
-            [sys.executable, "-m", "runtime.service_main", "--nats", url, "--service-id",
+            [sys.executable, "-m", "runtime.service.main", "--nats", url, "--service-id",
              service_id, "--class", cls, *extra],
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ})
         proc.log_path = log.name  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from runtime.client import Client, DeployError
+from runtime.client.client import Client, DeployError
 from runtime.nats_server import NatsServer
 from runtime.protocol.graph import RunGraph
 from tests.integration.conftest import Spawn, wait_ready

@@ -8,7 +8,7 @@ import pytest
 
 from node_library.services import MockModelWorker, ModelWorker, ReloadModel
 from runtime.protocol.envelope import CommandError, ErrorCode
-from runtime.sim import Simulation
+from runtime.service.sim import Simulation
 from tests.support import Start, edge, graph, node, registry_with, service, simulate  # noqa: F401
 
 

@@ -1,0 +1,275 @@
+"""Exec passes and pull-based data, per service.
+
+A trigger (a Tick, or any exec source) starts a pass with a fresh ``ctxId``. Exec pins carry control
+flow: the runtime follows exec edges, calling each node's ``on_exec``; the pin a node returns is
+followed next (a loop, not recursion, so exec chains have no depth limit), and ``await
+ctx.fire(pin)`` runs a branch to completion, asynchronous parts included, before returning. That is
+how Sequence waits for each branch.
+
+Data is pulled: a node asks for an input, the runtime computes the upstream outputs it needs, each
+at most once per ``ctxId`` (the pass's cache), with an explicit stack instead of recursion, so a
+pull chain may be any length. An operator that raises is recorded on its node; its outputs fall
+back to the consumers' port defaults and the rest of the graph runs on.
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from runtime.component import Inputs, Node
+
+if TYPE_CHECKING:
+    from runtime.service.bus import ServiceBus
+
+log = logging.getLogger(__name__)
+_ctx_ids = itertools.count(1)
+TraceFn = Callable[[dict[str, Any]], None]
+
+
+class Pass:
+    __slots__ = ("ctx_id", "cache", "remote")
+
+    def __init__(self, ctx_id: int):
+        self.ctx_id = ctx_id
+        self.cache: dict[str, dict[str, Any]] = {}
+        self.remote: dict[tuple[str, str], Any] = {}
+
+
+class RemoteInput:
+    """The receiving end of a cross-service data edge: buffers values until a pass pulls one."""
+
+    __slots__ = ("key", "strategy", "size", "latest", "queue", "dropped", "received", "default")
+
+    def __init__(self, key: tuple[str, str], strategy: str, size: int, default: Any):
+        self.key, self.strategy, self.size, self.default = key, strategy, size, default
+        self.latest: Any = default
+        self.queue: deque[Any] = deque()
+        self.dropped = 0
+        self.received = 0
+
+    def push(self, value: Any) -> None:
+        self.received += 1
+        self.latest = value
+        if self.strategy == "queue":
+            if len(self.queue) >= self.size:
+                self.queue.popleft()
+                self.dropped += 1
+            self.queue.append(value)
+
+    def read(self, pass_: Pass) -> Any:
+        cached = pass_.remote.get(self.key, _MISSING)
+        if cached is not _MISSING:
+            return cached
+        if self.strategy == "queue":
+            value = self.queue.popleft() if self.queue else self.default
+        else:
+            value = self.latest
+        pass_.remote[self.key] = value
+        return value
+
+
+_MISSING = object()
+
+
+@dataclass(slots=True)
+class NodePlan:
+    node: Node
+    # (input port, local source node id | None, source port, remote buffer | None, default)
+    inputs: list[tuple[str, str | None, str, RemoteInput | None, Any]] = field(default_factory=list)
+    deps: list[str] = field(default_factory=list)
+    single_out: str | None = None
+
+
+class ExecContext:
+    """What ``on_exec`` gets: the pass's ctxId, its inputs, and its exec outputs."""
+
+    __slots__ = ("executor", "pass_", "node")
+
+    def __init__(self, executor: Executor, pass_: Pass, node: Node):
+        self.executor, self.pass_, self.node = executor, pass_, node
+
+    @property
+    def ctx_id(self) -> int:
+        return self.pass_.ctx_id
+
+    def input(self, port: str) -> Any:
+        return self.executor.pull(self.node.node_id, port, self.pass_)
+
+    async def fire(self, pin: str) -> None:
+        """Run the branch on exec output ``pin`` to completion."""
+        await self.executor.fire(self.node.node_id, pin, self.pass_)
+
+
+class SourceContext:
+    """What a source's ``run_source`` loop gets."""
+
+    __slots__ = ("executor", "node")
+
+    def __init__(self, executor: Executor, node: Node):
+        self.executor, self.node = executor, node
+
+    @property
+    def active(self) -> bool:
+        return self.executor.bus.active
+
+    async def trigger(self, pin: str) -> int | None:
+        return await self.executor.trigger(self.node.node_id, pin)
+
+
+class Executor:
+    def __init__(self, bus: ServiceBus):
+        self.bus = bus
+        self.plans: dict[str, NodePlan] = {}
+        self.exec_links: dict[tuple[str, str], tuple[str, str]] = {}
+        self.exports: list[tuple[str, str, str]] = []
+        self.before_hooks: list[Node] = []
+        self.after_hooks: list[Node] = []
+        self.tracer: TraceFn | None = None
+        self.passes = 0
+        self.running = 0
+
+    # -- passes -----------------------------------------------------------------------------
+    async def trigger(self, node_id: str, pin: str) -> int | None:
+        """Run one exec pass from ``node_id``'s exec output ``pin``; None if inactive."""
+        if not self.bus.active:
+            return None
+        node = self.plans[node_id].node if node_id in self.plans else self.bus.nodes.get(node_id)
+        if node is None:
+            raise KeyError(f"no node {node_id!r} in service {self.bus.service_id!r}")
+        pass_ = Pass(next(_ctx_ids))
+        self.running += 1
+        tracer = self.tracer
+        try:
+            for hooked in self.before_hooks:
+                self._hook(hooked, "on_before_exec", pass_.ctx_id)
+            if tracer:
+                self._trace(pass_.ctx_id, node_id, "exec_start")
+            await self.fire(node_id, pin, pass_)
+            if tracer:
+                self._trace(pass_.ctx_id, node_id, "exec_done")
+            if self.exports:
+                await self._export(pass_)
+            for hooked in self.after_hooks:
+                self._hook(hooked, "on_after_exec", pass_.ctx_id)
+        finally:
+            self.running -= 1
+            self.passes += 1
+        return pass_.ctx_id
+
+    async def fire(self, node_id: str, pin: str, pass_: Pass) -> None:
+        links, plans, tracer = self.exec_links, self.plans, self.tracer
+        target = links.get((node_id, pin))
+        while target is not None:
+            tid, tpin = target
+            node = plans[tid].node
+            if tracer:
+                self._trace(pass_.ctx_id, tid, "exec_start")
+            try:
+                nxt = node.on_exec(tpin, ExecContext(self, pass_, node))
+                if inspect.isawaitable(nxt):
+                    nxt = await nxt
+            except Exception as exc:  # noqa: BLE001 - isolate the node, run the rest
+                self.bus.record_error(tid, "exec", exc, pass_.ctx_id)
+                nxt = None
+            if tracer:
+                self._trace(pass_.ctx_id, tid, "exec_done")
+            target = links.get((tid, nxt)) if nxt is not None else None
+
+    def _trace(self, ctx_id: int, node_id: str, event: str) -> None:
+        """Report an exec event; a failing tracer is switched off, never blamed on a node."""
+        if self.tracer is None:
+            return
+        try:
+            self.tracer({"ctxId": ctx_id, "node": node_id, "event": event})
+        except Exception as exc:  # noqa: BLE001
+            log.warning("exec tracer failed (%s); tracing stopped", exc)
+            self.tracer = None
+
+    def _hook(self, node: Node, hook: str, ctx_id: int) -> None:
+        try:
+            getattr(node, hook)(ctx_id)
+        except Exception as exc:  # noqa: BLE001
+            self.bus.record_error(node.node_id, hook, exc, ctx_id)
+
+    # -- data ----------------------------------------------------------------------------------
+    def pull(self, node_id: str, port: str, pass_: Pass) -> Any:
+        """The value on input ``port`` of ``node_id`` in this pass."""
+        plan = self.plans[node_id]
+        for in_port, src, src_port, remote, default in plan.inputs:
+            if in_port != port:
+                continue
+            if src is not None:
+                return self.outputs(src, pass_).get(src_port, default)
+            if remote is not None:
+                return remote.read(pass_)
+            return default
+        raise KeyError(f"node {node_id!r} has no data input {port!r}")
+
+    def outputs(self, node_id: str, pass_: Pass) -> dict[str, Any]:
+        """All data outputs of ``node_id`` in this pass, computing what is missing."""
+        cache = pass_.cache
+        done = cache.get(node_id)
+        if done is not None:
+            return done
+        plans = self.plans
+        stack = [node_id]
+        while stack:
+            cur = stack[-1]
+            if cur in cache:
+                stack.pop()
+                continue
+            plan = plans[cur]
+            waiting = False
+            for dep in plan.deps:
+                if dep not in cache:
+                    stack.append(dep)
+                    waiting = True
+            if waiting:
+                continue
+            stack.pop()
+            cache[cur] = self._compute(plan, pass_)
+        return cache[node_id]
+
+    def _compute(self, plan: NodePlan, pass_: Pass) -> dict[str, Any]:
+        cache = pass_.cache
+        inputs = Inputs()
+        inputs.ctx_id = pass_.ctx_id
+        for port, src, src_port, remote, default in plan.inputs:
+            if src is not None:
+                inputs[port] = cache[src].get(src_port, default)
+            elif remote is not None:
+                inputs[port] = remote.read(pass_)
+            else:
+                inputs[port] = default
+        try:
+            result = plan.node.compute(inputs)
+        except Exception as exc:  # noqa: BLE001 - isolate the node, run the rest
+            self.bus.record_error(plan.node.node_id, "compute", exc, pass_.ctx_id)
+            return {}
+        if plan.single_out is not None:
+            return {plan.single_out: result}
+        if isinstance(result, dict):
+            return result
+        self.bus.record_error(plan.node.node_id, "compute",
+                              TypeError("compute() must return a dict of outputs"), pass_.ctx_id)
+        return {}
+
+    async def _export(self, pass_: Pass) -> None:
+        """Publish the outputs other services consume (cross-service data edges)."""
+        ts = int(time.time() * 1000)
+        for node_id, port, subject in self.exports:
+            value = self.outputs(node_id, pass_).get(port)
+            try:
+                data = json.dumps({"value": value, "ctxId": pass_.ctx_id, "ts": ts},
+                                  separators=(",", ":"), default=str).encode()
+                await self.bus.transport.publish(subject, data)
+            except Exception as exc:  # noqa: BLE001
+                self.bus.record_error(node_id, "publish", exc, pass_.ctx_id)

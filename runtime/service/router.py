@@ -1,0 +1,192 @@
+"""The command channel of one service: built-in calls and user commands, envelope in, envelope out.
+
+Built-in argument shapes (``args``):
+  set_state     {"nodeId", "field", "value"}          -> {"nodeId", "field", "value"}
+  get_state     {"nodeId"?, "field"?}                  -> {"<nodeId>": {"<field>": value}} or value
+  set_rungraph  {"rungraph": {...}}                    -> {"graphId", "revision", "created", ...}
+  get_rungraph  {}                                     -> the rungraph
+  activate / deactivate {}                             -> {"active": bool, "changed": bool}
+  status        {}                                     -> {"serviceId", "active", "revision", ...}
+  describe      {}                                     -> {"service": spec, "operators": [specs]}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from runtime.protocol import naming
+from runtime.protocol.envelope import (
+    CommandError,
+    CommandReply,
+    CommandRequest,
+    ErrorCode,
+    parse_request,
+    validation_message,
+)
+from runtime.transport.base import EndpointDef, Msg
+
+if TYPE_CHECKING:
+    from runtime.service.host import ServiceHost
+
+log = logging.getLogger(__name__)
+
+
+INLINE_CALLS = frozenset({"status", "get_state", "get_rungraph", "describe"})
+"""Built-ins that never wait on anything: answered without a task."""
+_CALL_FIELD = re.compile(rb'"call"\s*:\s*"([A-Za-z0-9_]+)"')
+
+
+def _peek_call(data: bytes) -> str | None:
+    match = _CALL_FIELD.search(data[:512])
+    return match.group(1).decode() if match else None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return value
+
+
+class CommandRouter:
+    def __init__(self, host: ServiceHost):
+        self.host = host
+        self.bus = host.bus
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def endpoints(self) -> list[EndpointDef]:
+        sid = self.bus.service_id
+        eps = [EndpointDef("cmd", naming.cmd_subject(sid), self._handler(None))]
+        for call in naming.BUILTIN_CALLS:
+            eps.append(EndpointDef(call, naming.builtin_subject(sid, call), self._handler(call)))
+        return eps
+
+    def _handler(self, call: str | None) -> Any:
+        # Handlers run one at a time in the endpoint's subscription. Calls that only read memory
+        # answer inline (fast); every other call runs in its own task, so a slow command never
+        # blocks the next one.
+        async def handler(msg: Msg) -> None:
+            name = call or _peek_call(msg.data)
+            if name in INLINE_CALLS:
+                await self.handle_msg(msg, call)
+                return
+            task = asyncio.get_running_loop().create_task(self.handle_msg(msg, call))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        return handler
+
+    async def handle_msg(self, msg: Msg, call: str | None) -> None:
+        if not msg.reply:
+            return  # fire-and-forget caller: run it, there is nobody to answer
+        try:
+            req = parse_request(msg.data, call)
+        except CommandError as exc:
+            req_id = exc.details.pop("reqId", None)
+            await msg.respond(CommandReply.failure(req_id, exc.code, exc.message,
+                                                   exc.details).to_bytes())
+            return
+        if call is not None and req.call != call:
+            await msg.respond(CommandReply.failure(
+                req.reqId, ErrorCode.INVALID_ARGS,
+                f"endpoint {call!r} got an envelope for {req.call!r}").to_bytes())
+            return
+        user = self._user_command(req.call)
+        if user is not None and user.streaming:
+            seq = 0
+            async for reply, final in self.stream(req):
+                await msg.respond(reply.to_bytes({"seq": seq, "final": final}))
+                seq += 1
+            return
+        await msg.respond((await self.dispatch(req)).to_bytes())
+
+    def _user_command(self, call: str) -> Any:
+        node = self.host.service_node
+        return type(node)._commands.get(call) if node is not None else None
+
+    async def dispatch(self, req: CommandRequest) -> CommandReply:
+        """Run one (non-streamed) call and return its reply envelope."""
+        try:
+            coro = self._run(req)
+            timeout_ms = req.timeoutMs
+            if timeout_ms and req.call not in INLINE_CALLS:  # wait_for costs a task
+                result = await asyncio.wait_for(coro, timeout_ms / 1000)
+            else:
+                result = await coro
+            return CommandReply.success(req.reqId, _jsonable(result))
+        except CommandError as exc:
+            return CommandReply.failure(req.reqId, exc.code, exc.message, exc.details)
+        except TimeoutError:
+            return CommandReply.failure(req.reqId, ErrorCode.TIMEOUT,
+                                        f"{req.call} did not finish within {req.timeoutMs} ms")
+        except Exception as exc:  # noqa: BLE001 - every failure is an envelope
+            log.exception("command %s on %s failed", req.call, self.bus.service_id)
+            return CommandReply.failure(req.reqId, ErrorCode.INTERNAL,
+                                        f"{type(exc).__name__}: {exc}")
+
+    async def stream(self, req: CommandRequest) -> AsyncIterator[tuple[CommandReply, bool]]:
+        """Run a streamed user command: one reply per item, then a final empty one."""
+        cmd = self._user_command(req.call)
+        try:
+            args = self._args(cmd, req.args)
+            gen = cmd.fn(self.host.service_node, *args)
+            async for item in gen:
+                yield CommandReply.success(req.reqId, _jsonable(item)), False
+            yield CommandReply.success(req.reqId, None), True
+        except CommandError as exc:
+            yield CommandReply.failure(req.reqId, exc.code, exc.message, exc.details), True
+        except Exception as exc:  # noqa: BLE001
+            log.exception("streamed command %s failed", req.call)
+            yield CommandReply.failure(req.reqId, ErrorCode.INTERNAL,
+                                       f"{type(exc).__name__}: {exc}"), True
+
+    @staticmethod
+    def _args(cmd: Any, raw: dict[str, Any]) -> list[Any]:
+        if cmd.args_model is None:
+            return []
+        try:
+            return [cmd.args_model.model_validate(raw)]
+        except ValidationError as exc:
+            raise CommandError(ErrorCode.INVALID_ARGS, f"{cmd.name}: {validation_message(exc)}",
+                               {"errors": exc.errors(include_url=False, include_context=False)}
+                               ) from None
+
+    async def _run(self, req: CommandRequest) -> Any:
+        actor = req.meta.actor or "remote"
+        args, host = req.args, self.host
+        match req.call:
+            case "set_state":
+                return await host.external_set_state(args, actor)
+            case "get_state":
+                return host.get_state(args)
+            case "set_rungraph":
+                graph = args.get("rungraph", args if "nodes" in args or "graphId" in args else None)
+                if graph is None:
+                    raise CommandError(ErrorCode.INVALID_ARGS, "set_rungraph needs args.rungraph")
+                return await host.apply(graph, actor)
+            case "get_rungraph":
+                return host.graph.to_json_dict()
+            case "activate" | "deactivate":
+                changed = await self.bus.set_active(req.call == "activate", actor)
+                return {"active": self.bus.active, "changed": changed}
+            case "status":
+                return host.status()
+            case "describe":
+                return host.describe()
+        cmd = self._user_command(req.call)
+        if cmd is None:
+            node = host.service_node
+            assert node is not None, "start() creates the service node before serving commands"
+            raise CommandError(ErrorCode.UNKNOWN_CALL,
+                               f"service {self.bus.service_id!r} has no command {req.call!r}",
+                               {"known": sorted([*naming.BUILTIN_CALLS, "describe",
+                                                 *type(node)._commands])})
+        if cmd.streaming:
+            items = [reply.result async for reply, final in self.stream(req) if not final]
+            return items
+        return await cmd.fn(host.service_node, *self._args(cmd, args))

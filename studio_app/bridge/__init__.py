@@ -1,0 +1,1 @@
+"""The one door from Studio to a running runtime: sessions for Simulate and Deploy, turned into Qt signals."""

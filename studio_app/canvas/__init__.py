@@ -1,0 +1,1 @@
+"""The NodeGraphQt view of a document: viewer, scene builder, nodes, pins, overlay, actions."""

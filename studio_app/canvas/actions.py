@@ -1,0 +1,143 @@
+"""What the user does to the canvas beyond drawing links: editing keys, clipboard, layout,
+backdrops and the right-click menu. Mixed into QtGraphCanvas; every action goes to the Editor.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from PySide6 import QtCore, QtWidgets
+
+from studio_app.canvas.nodes import StudioNodeItem
+from studio_app.document.editor import EditRefused
+
+if TYPE_CHECKING:
+    from studio_app.document.editor import Editor
+    from studio_app.document.model import GraphDocument
+
+
+class CanvasActions:
+    doc: GraphDocument
+    editor: Editor
+    viewer: Any
+    graph: Any
+    message: Any
+
+    def selected_ids(self, include_backdrops: bool = False) -> list[str]:
+        raise NotImplementedError
+
+    def select(self, ids: list[str]) -> None:
+        raise NotImplementedError
+
+    def fit(self, ids: list[str] | None = None) -> None:
+        raise NotImplementedError
+
+    def size_of(self, item_id: str) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def open_quick_search(self, scene_pos: QtCore.QPointF | None = None) -> None:
+        raise NotImplementedError
+
+    def _edge_for(self, a: Any, b: Any) -> Any:
+        raise NotImplementedError
+
+    def run_key_command(self, command: str) -> None:
+        if command == "undo":
+            self.editor.undo.undo()
+        elif command == "redo":
+            self.editor.undo.redo()
+        elif command == "delete":
+            self.delete_selected()
+        elif command in ("copy", "cut"):
+            self.copy_selected()
+            if command == "cut":
+                self.delete_selected()
+        elif command == "paste":
+            self.paste()
+        elif command == "duplicate":
+            self.copy_selected()
+            self.paste(offset_only=True)
+        elif command == "select_all":
+            for node in self.graph.model.nodes.values():
+                node.view.setSelected(True)
+        elif command == "layout":
+            self.auto_layout()
+        elif command == "fit":
+            self.fit()
+
+    def _context_menu(self, global_pos: QtCore.QPoint, scene_pos: QtCore.QPointF) -> None:
+        self.context_menu(scene_pos).popup(global_pos)
+
+    def context_menu(self, scene_pos: QtCore.QPointF) -> QtWidgets.QMenu:
+        """Right-click: node actions over a node (moving it between services among them),
+        canvas actions elsewhere."""
+        menu = QtWidgets.QMenu(self.viewer)
+        hit = next(
+            (i for i in self.viewer.scene().items(scene_pos) if isinstance(i, StudioNodeItem)), None
+        )
+        if hit is not None:
+            if not hit.isSelected():
+                self.select([hit.id])
+            ids = self.selected_ids()
+            services = menu.addMenu("Move to service")
+            for sid in self.doc.service_ids():
+                action = services.addAction(sid)
+                action.triggered.connect(lambda _=False, s=sid: self._move_to(ids, s))
+            services.setEnabled(any(not self.doc.is_service(i) for i in ids))
+            menu.addAction("Duplicate", lambda: self.run_key_command("duplicate"))
+            menu.addAction("Copy", self.copy_selected)
+            menu.addAction("Delete", self.delete_selected)
+            menu.addSeparator()
+            menu.addAction("Add backdrop around selection", self.add_backdrop)
+            menu.addAction("Auto-layout selection", self.auto_layout)
+        else:
+            menu.addAction("Add node…", lambda: self.open_quick_search(scene_pos))
+            menu.addAction("Paste", self.paste)
+            menu.addAction("Add backdrop", self.add_backdrop)
+            menu.addSeparator()
+            menu.addAction("Auto-layout", self.auto_layout)
+            menu.addAction("Fit to view", self.fit)
+        return menu
+
+    def _move_to(self, ids: list[str], service_id: str) -> None:
+        try:
+            self.editor.move_to_service(ids, service_id)
+        except EditRefused as exc:
+            self.message.emit(f"Cannot move to {service_id}: {exc}")
+
+    def delete_selected(self) -> None:
+        edges = [
+            e
+            for e in (
+                self._edge_for(p.input_port, p.output_port) for p in self.viewer.selected_pipes()
+            )
+            if e
+        ]
+        self.editor.delete(self.selected_ids(include_backdrops=True), edges)
+
+    def copy_selected(self) -> None:
+        ids = self.selected_ids()
+        if ids:
+            mime = QtCore.QMimeData()
+            mime.setText(json.dumps(self.editor.copy(ids), indent=1))
+            QtWidgets.QApplication.clipboard().setMimeData(mime)
+
+    def paste(self, offset_only: bool = False) -> None:
+        try:
+            fragment = json.loads(QtWidgets.QApplication.clipboard().text() or "null")
+            at = None if offset_only else self.viewer.cursor_scene_pos()
+            new = self.editor.paste(fragment, None if at is None else (at.x(), at.y()))
+        except (ValueError, EditRefused) as exc:
+            self.message.emit(f"Paste: {exc}")
+            return
+        self.select(new)
+
+    def auto_layout(self) -> None:
+        ids = self.selected_ids()
+        self.editor.auto_layout(self.size_of, ids if len(ids) > 1 else None)
+        if len(ids) <= 1:
+            self.fit()
+
+    def add_backdrop(self) -> str:
+        return self.editor.add_backdrop(self.selected_ids(), self.size_of)

@@ -1,0 +1,145 @@
+"""What the canvas shows over the nodes: live values, runtime errors, validation problems and
+inactive services. Values are formatted and set per node; each node repaints once per refresh.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from PySide6 import QtCore
+
+from runtime.validate import Problem
+from studio_app.canvas.pins import format_value
+
+if TYPE_CHECKING:
+    from studio_app.canvas.view import QtGraphCanvas
+
+ERROR_FIELD = "_error"
+BIG_GRAPH = 300  # nodes; from here on the validator runs off the GUI thread
+
+
+class CanvasOverlay:
+    def __init__(self, canvas: QtGraphCanvas) -> None:
+        self.canvas = canvas
+        self.live: dict[str, dict[str, Any]] = {}
+        self.errors: dict[str, str] = {}
+        self.problems: dict[str, str] = {}
+        self.inactive: set[str] = set()
+        self.auto_problems = True
+        self._timer = QtCore.QTimer(canvas, singleShot=True, interval=400)
+        self._timer.timeout.connect(self.refresh_problems)
+
+    # -- per node -------------------------------------------------------------------------------
+    def decorate(self, item_id: str) -> None:
+        view = self.canvas.item(item_id)
+        doc = self.canvas.doc
+        item = doc.item(item_id)
+        if view is None or item is None:
+            return
+        spec = self.canvas.catalog.spec(doc.class_of(item_id))
+        shown: dict[str, str] = {}
+        live = self.live.get(item_id, {})
+        if spec is not None:
+            for f in spec.stateFields:
+                if f.access == "wo":
+                    continue
+                if f.name in live:
+                    shown[f.name] = format_value(live[f.name])
+                else:
+                    shown[f.name] = format_value(item.stateValues.get(f.name, f.default))
+        view.set_values(shown)
+        view.live = bool(live)
+        view.set_error(self.errors.get(item_id), self.problems.get(item_id))
+        view.set_dimmed(item.serviceId in self.inactive)
+
+    def reapply(self) -> None:
+        for item_id in self.canvas.doc.ids():
+            self.decorate(item_id)
+
+    # -- live state (from the bridge, already coalesced) -------------------------------------------
+    def apply_state(self, batch: dict[tuple[str, str], Any]) -> None:
+        touched: set[str] = set()
+        for (node_id, field), value in batch.items():
+            if field == ERROR_FIELD:
+                if isinstance(value, dict):
+                    where = value.get("where")
+                    msg = str(value.get("message", value))
+                    self.errors[node_id] = f"{msg} (in {where})" if where else msg
+                else:
+                    self.errors.pop(node_id, None)
+            else:
+                self.live.setdefault(node_id, {})[field] = value
+            touched.add(node_id)
+        for node_id in touched:
+            self.decorate(node_id)
+
+    def clear_live(self) -> None:
+        self.live.clear()
+        self.errors.clear()
+        self.inactive.clear()
+        self.reapply()
+
+    def set_active(self, service_id: str, active: bool) -> None:
+        if active:
+            self.inactive.discard(service_id)
+        else:
+            self.inactive.add(service_id)
+        for item_id in self.canvas.doc.ids():
+            item = self.canvas.doc.item(item_id)
+            view = self.canvas.item(item_id)
+            if item is not None and view is not None and item.serviceId == service_id:
+                view.set_dimmed(not active)
+
+    # -- validation problems ----------------------------------------------------------------------
+    def set_problems(self, problems: list[Problem]) -> None:
+        new: dict[str, str] = {}
+        for p in problems:
+            if p.node and p.node not in new:
+                new[p.node] = p.message
+        changed = set(new) ^ set(self.problems) | {k for k in new if self.problems.get(k) != new[k]}
+        self.problems = new
+        for item_id in changed:
+            self.decorate(item_id)
+        self.canvas.problems_changed.emit(list(problems))
+
+    def refresh_problems_later(self) -> None:
+        if self.auto_problems:
+            self._timer.start()
+
+    def refresh_problems(self) -> None:
+        doc, editor = self.canvas.doc, self.canvas.editor
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or len(doc.graph.nodes) < BIG_GRAPH:
+            self.set_problems(editor.problems())
+            return
+        # A big graph takes the validator a while: check a copy on a worker thread, so the
+        # window keeps painting; drop the answer if the document changed meanwhile.
+        revision = doc.revision
+        g = doc.graph
+        # a copy the GUI thread will not touch: the lists, and each node's values dict
+        graph = g.model_copy(
+            update={
+                "services": [
+                    s.model_copy(update={"stateValues": dict(s.stateValues)}) for s in g.services
+                ],
+                "nodes": [
+                    n.model_copy(update={"stateValues": dict(n.stateValues)}) for n in g.nodes
+                ],
+                "edges": list(g.edges),
+            }
+        )
+        future = loop.run_in_executor(None, editor.validate, graph)
+
+        def done(f: asyncio.Future[list[Problem]]) -> None:
+            if f.cancelled():
+                return
+            if f.exception() is not None:
+                self.canvas.message.emit(f"validation failed: {f.exception()}")
+            elif doc.revision == revision:
+                self.set_problems(f.result())
+
+        future.add_done_callback(done)

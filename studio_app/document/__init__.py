@@ -1,0 +1,1 @@
+"""The Qt-free graph document: model, events, undo commands, editor, catalog, files, layout."""

@@ -1,0 +1,234 @@
+"""The Studio file format: the rungraph plus layout, written so that a git diff reads well.
+
+A file is one JSON object::
+
+    {
+      "format": "rungraph-studio/1",
+      "rungraph": {
+        "graphId": "demo",
+        "revision": 1,
+        "services": [
+          {"serviceId": "main", "serviceClass": "rungraph.service"}
+        ],
+        "nodes": [
+          {"nodeId": "a", "serviceId": "main", "class": "core.counter", "stateValues": {"step": 2}}
+        ],
+        "edges": [...]
+      },
+      "layout": {
+        "a": {"x": 660, "y": -80}
+      },
+      "backdrops": [...]
+    }
+
+One line per service, node, edge and position; lists sorted by id; keys in a fixed order; positions
+rounded to whole pixels. Saving the same document twice gives the same bytes. ``rungraph sim FILE``
+reads these files too (it takes the ``rungraph`` member). A plain rungraph (with optional
+``ui: {x, y}`` per node) opens as well.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from runtime.protocol.graph import GraphEdge, RunGraph
+from runtime.validate import GraphError, Problem, parse_graph
+from studio_app.document.model import Backdrop, GraphDocument, edge_key
+
+FORMAT = "rungraph-studio/1"
+SUFFIX = ".rungraph.json"
+
+
+class DocumentError(Exception):
+    """A file that cannot be opened; the message names the file and what is wrong."""
+
+
+def _line(obj: Any) -> str:
+    return json.dumps(obj, separators=(", ", ": "), ensure_ascii=False)
+
+
+def _sorted_values(item: dict[str, Any]) -> dict[str, Any]:
+    if isinstance(item.get("stateValues"), dict):
+        item["stateValues"] = dict(sorted(item["stateValues"].items()))
+    return item
+
+
+def document_dict(doc: GraphDocument) -> dict[str, Any]:
+    """The file content as plain data (sorted, rounded): equal documents give equal dicts."""
+    graph = doc.graph
+    services = sorted(
+        (
+            _sorted_values(s.model_dump(mode="json", by_alias=True, exclude_none=True))
+            for s in graph.services
+        ),
+        key=lambda s: s["serviceId"],
+    )
+    nodes = []
+    for n in sorted(graph.nodes, key=lambda n: n.nodeId):
+        raw = n.model_dump(mode="json", by_alias=True, exclude_none=True)
+        raw.pop("ui", None)  # the layout lives beside the rungraph
+        nodes.append(_sorted_values(raw))
+    edges = [
+        e.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+        for e in sorted(graph.edges, key=edge_key)
+    ]
+    layout = {
+        nid: {"x": round(x), "y": round(y)}
+        for nid, (x, y) in sorted(doc.layout.items())
+        if nid in _ids(doc)
+    }
+    return {
+        "format": FORMAT,
+        "rungraph": {
+            "graphId": graph.graphId,
+            "revision": graph.revision,
+            "services": services,
+            "nodes": nodes,
+            "edges": edges,
+        },
+        "layout": layout,
+        "backdrops": [b.to_dict() for b in sorted(doc.backdrops.values(), key=lambda b: b.id)],
+    }
+
+
+def _ids(doc: GraphDocument) -> set[str]:
+    return set(doc.ids())
+
+
+def document_text(doc: GraphDocument) -> str:
+    data = document_dict(doc)
+    g = data["rungraph"]
+
+    def block(items: list[Any], indent: str) -> str:
+        if not items:
+            return "[]"
+        body = ",\n".join(f"{indent}  {_line(i)}" for i in items)
+        return f"[\n{body}\n{indent}]"
+
+    layout_items = [f"    {json.dumps(k)}: {_line(v)}" for k, v in data["layout"].items()]
+    layout = "{\n" + ",\n".join(layout_items) + "\n  }" if layout_items else "{}"
+    return (
+        "{\n"
+        f'  "format": {json.dumps(FORMAT)},\n'
+        '  "rungraph": {\n'
+        f'    "graphId": {json.dumps(g["graphId"])},\n'
+        f'    "revision": {g["revision"]},\n'
+        f'    "services": {block(g["services"], "    ")},\n'
+        f'    "nodes": {block(g["nodes"], "    ")},\n'
+        f'    "edges": {block(g["edges"], "    ")}\n'
+        "  },\n"
+        f'  "layout": {layout},\n'
+        f'  "backdrops": {block(data["backdrops"], "  ")}\n'
+        "}\n"
+    )
+
+
+def parse_document(raw: Any, source: str = "document") -> GraphDocument:
+    """A document from parsed JSON: a Studio file or a plain rungraph."""
+    if not isinstance(raw, dict):
+        raise DocumentError(f"{source}: expected a JSON object, got {type(raw).__name__}")
+    studio = "rungraph" in raw and "nodes" not in raw
+    graph_raw = raw["rungraph"] if studio else raw
+    try:
+        graph = parse_graph(graph_raw)
+    except GraphError as exc:
+        raise DocumentError(f"{source}: " + "; ".join(p.message for p in exc.problems)) from None
+    layout: dict[str, tuple[float, float]] = {}
+    for node in graph.nodes:
+        ui = node.ui or {}
+        if "x" in ui and "y" in ui:
+            layout[node.nodeId] = (float(ui["x"]), float(ui["y"]))
+        node.ui = None
+    backdrops: list[Backdrop] = []
+    if studio:
+        for nid, pos in (raw.get("layout") or {}).items():
+            if isinstance(pos, dict):
+                layout[str(nid)] = (float(pos.get("x", 0)), float(pos.get("y", 0)))
+        for b in raw.get("backdrops") or []:
+            try:
+                backdrops.append(Backdrop.from_dict(b))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise DocumentError(f"{source}: bad backdrop {b!r}: {exc}") from None
+    place_missing(graph, layout)
+    return GraphDocument(graph, layout, backdrops)
+
+
+def place_missing(graph: RunGraph, layout: dict[str, tuple[float, float]]) -> None:
+    """Give a position to items that have none (a hand-written rungraph): a service goes above
+    its nodes, a node below everything placed so far."""
+    for svc in graph.services:
+        if svc.serviceId in layout:
+            continue
+        mine = [
+            layout[n.nodeId]
+            for n in graph.nodes
+            if n.serviceId == svc.serviceId and n.nodeId in layout
+        ]
+        if mine:
+            layout[svc.serviceId] = (min(x for x, _ in mine), min(y for _, y in mine) - 150.0)
+    missing = [
+        i
+        for i in [*(s.serviceId for s in graph.services), *(n.nodeId for n in graph.nodes)]
+        if i not in layout
+    ]
+    bottom = max((y for _, y in layout.values()), default=-200.0) + 200.0
+    for k, item_id in enumerate(missing):
+        layout[item_id] = (float((k % 6) * 260), bottom + (k // 6) * 180.0)
+
+
+def load_document(path: str | os.PathLike[str]) -> GraphDocument:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DocumentError(f"{p}: {exc.strerror or exc}") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DocumentError(f"{p}: not valid JSON: {exc}") from None
+    return parse_document(raw, str(p))
+
+
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write to a temporary file beside ``path`` and rename it: a crash never leaves half a
+    file behind."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_document(doc: GraphDocument, path: str | os.PathLike[str]) -> None:
+    write_atomic(path, document_text(doc))
+
+
+def autosave_path(path: str | os.PathLike[str] | None, autosave_dir: Path) -> Path:
+    """Where a document's autosave goes: beside its file, or in the autosave folder when the
+    document was never saved."""
+    if path:
+        p = Path(path)
+        return p.with_name(p.name + ".autosave")
+    return autosave_dir / "untitled.rungraph.json.autosave"
+
+
+def graph_of(doc: GraphDocument) -> RunGraph:
+    """The rungraph to run or deploy: a copy, with nothing of the layout in it."""
+    return doc.graph.model_copy(deep=True)
+
+
+def problems_text(problems: list[Problem]) -> str:
+    return "\n".join(p.message for p in problems)
+
+
+def edges_equal(a: list[GraphEdge], b: list[GraphEdge]) -> bool:
+    return sorted(map(edge_key, a)) == sorted(map(edge_key, b))

@@ -1,0 +1,1 @@
+"""Dock panels: palette, properties (with field widgets), services, log."""

@@ -1,0 +1,93 @@
+"""The palette: every operator and service class by category, with search.
+
+Entries come from the Catalog (node_library, plugins, and services discovered over NATS). Drag an
+entry onto the canvas, or double-click it to place it in the middle of the view.
+"""
+
+from __future__ import annotations
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from studio_app.canvas.view import MIME_CLASS, TEXT_PREFIX
+from studio_app.document.catalog import Catalog
+
+ROLE_CLASS = QtCore.Qt.ItemDataRole.UserRole
+
+
+class _Tree(QtWidgets.QTreeWidget):
+    def mimeData(self, items: list[QtWidgets.QTreeWidgetItem]) -> QtCore.QMimeData:  # noqa: N802
+        mime = QtCore.QMimeData()
+        names = [i.data(0, ROLE_CLASS) for i in items if i.data(0, ROLE_CLASS)]
+        if names:
+            mime.setData(MIME_CLASS, names[0].encode())
+            mime.setText(TEXT_PREFIX + names[0])  # NodeGraphQt's viewer accepts text drops
+        return mime
+
+
+class QtPalette(QtWidgets.QWidget):
+    activated = QtCore.Signal(str)  # class name (double-click / Enter)
+
+    def __init__(self, catalog: Catalog, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.catalog = catalog
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        self.search = QtWidgets.QLineEdit()
+        self.search.setPlaceholderText("Search nodes…")
+        self.search.setClearButtonEnabled(True)
+        self.tree = _Tree()
+        self.tree.setHeaderHidden(True)
+        self.tree.setDragEnabled(True)
+        self.tree.setDragDropMode(QtWidgets.QAbstractItemView.DragDropMode.DragOnly)
+        self.tree.setRootIsDecorated(True)
+        layout.addWidget(self.search)
+        layout.addWidget(self.tree)
+        self.search.textChanged.connect(self._filter)
+        self.tree.itemActivated.connect(self._on_activated)
+        catalog.changed.connect(self.rebuild)
+        self.rebuild()
+
+    def rebuild(self) -> None:
+        self.tree.clear()
+        groups: dict[str, QtWidgets.QTreeWidgetItem] = {}
+        for spec in sorted(self.catalog.specs(), key=lambda s: (s.category, s.label)):
+            group = groups.get(spec.category)
+            if group is None:
+                group = QtWidgets.QTreeWidgetItem([spec.category.capitalize()])
+                group.setFlags(QtCore.Qt.ItemFlag.ItemIsEnabled)
+                font = group.font(0)
+                font.setBold(True)
+                group.setFont(0, font)
+                self.tree.addTopLevelItem(group)
+                groups[spec.category] = group
+            remote = spec.className in self.catalog.remote
+            text = spec.label + ("  (discovered)" if remote else "")
+            item = QtWidgets.QTreeWidgetItem([text])
+            item.setData(0, ROLE_CLASS, spec.className)
+            tip = f"<b>{spec.label}</b> <code>{spec.className}</code> · {spec.kind}"
+            if spec.description:
+                tip += f"<br/>{spec.description}"
+            item.setToolTip(0, tip)
+            if spec.kind == "service":
+                item.setForeground(0, QtGui.QBrush(QtGui.QColor(120, 170, 255)))
+            group.addChild(item)
+        self.tree.expandAll()
+        self._filter(self.search.text())
+
+    def _filter(self, text: str) -> None:
+        words = text.lower().split()
+        for i in range(self.tree.topLevelItemCount()):
+            group = self.tree.topLevelItem(i)
+            shown = 0
+            for j in range(group.childCount()):
+                child = group.child(j)
+                hay = f"{child.text(0)} {child.data(0, ROLE_CLASS)} {group.text(0)}".lower()
+                hide = not all(w in hay for w in words)
+                child.setHidden(hide)
+                shown += not hide
+            group.setHidden(shown == 0)
+
+    def _on_activated(self, item: QtWidgets.QTreeWidgetItem, column: int) -> None:
+        name = item.data(0, ROLE_CLASS)
+        if name:
+            self.activated.emit(name)

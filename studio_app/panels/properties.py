@@ -1,0 +1,234 @@
+"""The properties panel: the selected node's label, service and state fields, with live values.
+
+Built from each state field's JSON Schema (see ``qt_fields``); read-only fields are shown but
+disabled. The panel only asks: edits leave as signals (``edit_requested`` ...), and the run
+controller decides whether they become a document command or a ``set_state`` call. A refused
+edit comes back through ``rollback``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from PySide6 import QtCore, QtWidgets
+
+from runtime.protocol.graph import GraphService
+from studio_app.document.catalog import Catalog
+from studio_app.document.model import GraphDocument
+from studio_app.panels.fields import FieldEditor, editor_for, schema_hint
+
+ERROR_STYLE = "color: #ff7070;"
+
+
+class QtPropertiesPanel(QtWidgets.QScrollArea):
+    edit_requested = QtCore.Signal(str, str, object)  # item id, field, value
+    label_requested = QtCore.Signal(str, str)  # item id, label
+    service_requested = QtCore.Signal(str, str)  # node id, service id
+    call_requested = QtCore.Signal(str, str, object)  # service id, command, args
+
+    def __init__(
+        self,
+        doc: GraphDocument,
+        catalog: Catalog,
+        live: Callable[[str], dict[str, Any]] | None = None,
+        parent: QtWidgets.QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.doc, self.catalog = doc, catalog
+        self.live = live or (lambda item_id: {})
+        self.item_id: str | None = None
+        self.editors: dict[str, FieldEditor] = {}
+        self.setWidgetResizable(True)
+        self.setMinimumWidth(280)
+        ev = doc.events
+        ev.state_value.connect(self._on_state_value)
+        ev.label.connect(self._refresh_if)
+        ev.service.connect(self._refresh_if)
+        ev.item_removed.connect(self._refresh_if)
+        ev.item_added.connect(lambda item_id: self.item_id and self._refresh_if(self.item_id))
+        ev.reset.connect(lambda: self.show_item(None))
+        self.show_item(None)
+
+    # -- building -----------------------------------------------------------------------------
+    def show_item(self, item_id: str | None) -> None:
+        self.item_id = item_id if item_id and self.doc.item(item_id) is not None else None
+        self.editors = {}
+        body = QtWidgets.QWidget()
+        self.form = QtWidgets.QFormLayout(body)
+        self.form.setFieldGrowthPolicy(
+            QtWidgets.QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow
+        )
+        old = self.takeWidget()
+        if old is not None:
+            # the edit that led here may still be on the stack of one of its widgets
+            old.hide()
+            old.deleteLater()
+        self.setWidget(body)
+        if self.item_id is None:
+            hint = QtWidgets.QLabel(
+                "Select a node to see its properties.\n\nTab on the canvas "
+                "adds a node; drag from the palette works too."
+            )
+            hint.setWordWrap(True)
+            hint.setStyleSheet("color: #9aa3b0;")
+            self.form.addRow(hint)
+            return
+        item = self.doc.item(self.item_id)
+        assert item is not None
+        class_name = self.doc.class_of(self.item_id)
+        spec = self.catalog.spec(class_name)
+        title = QtWidgets.QLabel(f"<b>{item.label or self.item_id}</b>")
+        title.setStyleSheet("font-size: 13pt;")
+        self.form.addRow(title)
+        kind = "service" if isinstance(item, GraphService) else "operator"
+        info = QtWidgets.QLabel(
+            f"{spec.label if spec else '?'} ({class_name}) · {kind} · "
+            f"id <code>{self.item_id}</code>"
+        )
+        info.setWordWrap(True)
+        self.form.addRow(info)
+        if spec is not None and spec.description:
+            desc = QtWidgets.QLabel(spec.description.replace("``", ""))
+            desc.setWordWrap(True)
+            desc.setStyleSheet("color: #9aa3b0;")
+            self.form.addRow(desc)
+        self.error_label = QtWidgets.QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(ERROR_STYLE)
+        self.error_label.setVisible(False)
+        self.form.addRow(self.error_label)
+
+        self.label_edit = QtWidgets.QLineEdit(item.label or "")
+        self.label_edit.setPlaceholderText(self.item_id)
+        self.label_edit.editingFinished.connect(self._label_done)
+        self.form.addRow("Label", self.label_edit)
+        if not isinstance(item, GraphService):
+            self.service_box = QtWidgets.QComboBox()
+            for sid in self.doc.service_ids():
+                self.service_box.addItem(sid, sid)
+            self.service_box.setCurrentIndex(self.service_box.findData(item.serviceId))
+            self.service_box.setToolTip("The service that hosts this node")
+            self.service_box.activated.connect(self._service_chosen)
+            self.form.addRow("Service", self.service_box)
+        if spec is None:
+            return
+        if spec.stateFields:
+            self.form.addRow(self._section("State"))
+        live = self.live(self.item_id)
+        for f in spec.stateFields:
+            editor = editor_for(f.schema_, self)
+            editor.setObjectName(f"field_{f.name}")
+            value = live.get(f.name, item.stateValues.get(f.name, f.default))
+            editor.show_value(value)
+            editor.setEnabled(f.access != "ro")
+            tip = f"{f.description}\n" if f.description else ""
+            editor.setToolTip(
+                f"{tip}{schema_hint(f.schema_)} · access {f.access}"
+                + (" (read-only: the node writes it)" if f.access == "ro" else "")
+            )
+            editor.committed.connect(lambda v, name=f.name: self._edited(name, v))
+            label = QtWidgets.QLabel(
+                f.name
+                + (" <span style='color:#7f8ba0'>(read-only)</span>" if f.access == "ro" else "")
+            )
+            label.setToolTip(editor.toolTip())
+            self.form.addRow(label, editor)
+            self.editors[f.name] = editor
+        if isinstance(item, GraphService) and spec.commands:
+            self.form.addRow(self._section("Commands"))
+            for c in spec.commands:
+                self._command_row(c.name, c.description)
+
+    def _section(self, text: str) -> QtWidgets.QLabel:
+        label = QtWidgets.QLabel(text.upper())
+        label.setStyleSheet("color: #7f8ba0; font-size: 8pt; margin-top: 8px;")
+        return label
+
+    def _command_row(self, name: str, description: str) -> None:
+        row = QtWidgets.QWidget()
+        lay = QtWidgets.QHBoxLayout(row)
+        lay.setContentsMargins(0, 0, 0, 0)
+        args = QtWidgets.QLineEdit()
+        args.setPlaceholderText('args as JSON, e.g. {"modelPath": "m.bin"}')
+        button = QtWidgets.QPushButton("Call")
+        button.setToolTip(description)
+        lay.addWidget(args)
+        lay.addWidget(button)
+
+        def fire() -> None:
+            try:
+                value = json.loads(args.text() or "{}")
+            except ValueError as exc:
+                self.show_error(f"{name}: args are not JSON: {exc}")
+                return
+            assert self.item_id is not None
+            self.call_requested.emit(self.item_id, name, value)
+
+        button.clicked.connect(fire)
+        args.returnPressed.connect(fire)
+        self.form.addRow(name, row)
+
+    # -- edits out ----------------------------------------------------------------------------
+    def _edited(self, field: str, value: Any) -> None:
+        if self.item_id is not None:
+            self.show_error(None)
+            self.edit_requested.emit(self.item_id, field, value)
+
+    def _label_done(self) -> None:
+        if self.item_id is not None:
+            self.label_requested.emit(self.item_id, self.label_edit.text().strip())
+
+    def _service_chosen(self, index: int) -> None:
+        if self.item_id is not None:
+            self.service_requested.emit(self.item_id, self.service_box.itemData(index))
+
+    # -- updates in ---------------------------------------------------------------------------
+    def _refresh_if(self, item_id: str) -> None:
+        if item_id == self.item_id:
+            QtCore.QTimer.singleShot(0, lambda: self.show_item(self.item_id))
+
+    def _on_state_value(self, item_id: str, field: str) -> None:
+        editor = self.editors.get(field) if item_id == self.item_id else None
+        item = self.doc.item(item_id)
+        if editor is None or item is None:
+            return
+        live = self.live(item_id)
+        if field not in live:
+            spec = self.catalog.spec(self.doc.class_of(item_id))
+            f = spec.state_field(field) if spec else None
+            editor.force_value(item.stateValues.get(field, f.default if f else None))
+
+    def apply_states(self, batch: dict[tuple[str, str], Any]) -> None:
+        if self.item_id is None:
+            return
+        for (node_id, field), value in batch.items():
+            if node_id != self.item_id:
+                continue
+            if field == "_error":
+                self.show_error(
+                    None
+                    if not isinstance(value, dict)
+                    else f"{value.get('message')} (in {value.get('where')})"
+                )
+            elif field in self.editors:
+                self.editors[field].show_value(value)
+
+    def rollback(self, item_id: str, field: str, message: str) -> None:
+        """A refused edit: show the value that holds (live, else design) and why."""
+        if item_id != self.item_id:
+            return
+        editor = self.editors.get(field)
+        item = self.doc.item(item_id)
+        if editor is not None and item is not None:
+            spec = self.catalog.spec(self.doc.class_of(item_id))
+            default = spec.state_field(field).default if spec and spec.state_field(field) else None
+            editor.force_value(self.live(item_id).get(field, item.stateValues.get(field, default)))
+        self.show_error(message)
+
+    def show_error(self, message: str | None) -> None:
+        if self.item_id is None:
+            return
+        self.error_label.setText(message or "")
+        self.error_label.setVisible(bool(message))

@@ -1,0 +1,142 @@
+"""Cross-service edges in one Simulation: data over the data subject, state over KV watches."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from runtime.service.executor import RemoteInput
+from runtime.service.sim import Simulation
+from runtime.transport.base import Msg
+from runtime.transport.memory import MemoryHub
+from tests.support import (  # noqa: F401
+    edge,
+    eventually,
+    graph,
+    node,
+    registry_with,
+    service,
+    simulate,
+)
+
+SERVICES = [service("A"), service("B")]
+
+
+def two_services(data_edge: dict[str, Any] | None = None,
+                 extra: list[dict[str, Any]] | None = None, revision: int = 1) -> dict[str, Any]:
+    """A counts its ticks; B prints on each of its ticks; ``data_edge`` links them."""
+    edges = [edge("exec", "ta.out", "a.in"), edge("exec", "tb.out", "p.in")]
+    return graph([node("ta", "core.tick", "A"), node("a", "core.counter", "A"),
+                  node("tb", "core.tick", "B"), node("p", "core.print", "B"),
+                  node("b", "core.counter", "B")],
+                 edges + ([data_edge] if data_edge else []) + (extra or []), SERVICES, revision)
+
+
+def buffer_of(sim: Simulation, service_id: str = "B") -> RemoteInput:
+    (_, buffer), = sim.hosts[service_id].wiring.remote_inputs.values()
+    return buffer
+
+
+async def pass_on(sim: Simulation, service_id: str, times: int = 1) -> None:
+    tick = {"A": "ta", "B": "tb"}[service_id]
+    for _ in range(times):
+        await sim.hosts[service_id].bus.executor.trigger(tick, "out")
+
+
+async def test_a_data_edge_publishes_on_the_source_data_subject(simulate):
+    hub = MemoryHub()
+    sim = await simulate(two_services(edge("data", "a.value", "p.value")),
+                         registry=registry_with(), hub=hub)
+    seen: list[dict[str, Any]] = []
+
+    async def on_data(msg: Msg) -> None:
+        seen.append({"subject": msg.subject, **json.loads(msg.data)})
+
+    await hub.connect().subscribe("svc.A.nodes.a.data.value", on_data)
+
+    await pass_on(sim, "A", 2)
+
+    await eventually(lambda: len(seen) == 2, what="two data messages")
+    assert [m["value"] for m in seen] == [1, 2]
+    assert {m["subject"] for m in seen} == {"svc.A.nodes.a.data.value"}
+    assert seen[0]["ctxId"] != seen[1]["ctxId"]
+
+
+async def test_a_latest_data_edge_gives_the_newest_value_to_the_next_pass(simulate):
+    sim = await simulate(two_services(edge("data", "a.value", "p.value")),
+                         registry=registry_with())
+
+    await pass_on(sim, "A", 3)
+    await eventually(lambda: buffer_of(sim).received == 3, what="three values in B")
+    await pass_on(sim, "B")
+
+    assert sim.state()["p"]["last"] == 3
+    await pass_on(sim, "B")
+    assert sim.state()["p"]["last"] == 3
+
+
+async def test_a_queue_data_edge_gives_one_value_per_pass_and_counts_drops(simulate):
+    sim = await simulate(
+        two_services(edge("data", "a.value", "p.value", strategy="queue", queueSize=2)),
+        registry=registry_with())
+
+    await pass_on(sim, "A", 5)
+    await eventually(lambda: buffer_of(sim).received == 5, what="five values in B")
+
+    lasts = []
+    for _ in range(3):
+        await pass_on(sim, "B")
+        lasts.append(sim.state()["p"]["last"])
+    assert lasts == [4, 5, None]
+    assert buffer_of(sim).dropped == 3
+
+
+async def test_a_redeploy_keeps_an_unchanged_cross_service_subscription(simulate):
+    sim = await simulate(two_services(edge("data", "a.value", "p.value")),
+                         registry=registry_with())
+    await pass_on(sim, "A", 2)
+    await eventually(lambda: buffer_of(sim).received == 2, what="two values in B")
+    before = buffer_of(sim)
+
+    await sim.load(two_services(edge("data", "a.value", "p.value"), revision=2))
+    await pass_on(sim, "B")
+
+    assert buffer_of(sim) is before
+    assert sim.state()["p"]["last"] == 2
+
+
+async def test_a_redeploy_without_the_edge_unsubscribes(simulate):
+    hub = MemoryHub()
+    sim = await simulate(two_services(edge("data", "a.value", "p.value")),
+                         registry=registry_with(), hub=hub)
+
+    await sim.load(two_services(revision=2))
+
+    assert sim.hosts["B"].wiring.remote_inputs == {}
+    assert not [s for s in hub.subs if s.pattern == "svc.A.nodes.a.data.value"]
+
+
+async def test_a_state_edge_across_services_mirrors_the_value(simulate):
+    hub = MemoryHub()
+    sim = await simulate(two_services(extra=[edge("state", "a.count", "b.step")]),
+                         registry=registry_with(), hub=hub)
+
+    await pass_on(sim, "A", 3)
+
+    await eventually(lambda: sim.state()["b"]["step"] == 3, what="b.step to follow a.count")
+    kv = await hub.connect().key_value("svc_B")
+    entry = await kv.get("nodes.b.state.step")
+    assert entry is not None
+    assert entry.value is not None
+    provenance = json.loads(entry.value)
+    assert (provenance["actor"], provenance["origin"]) == ("edge", "A.a.count")
+
+
+async def test_a_state_edge_starts_from_the_current_source_value(simulate):
+    sim = await simulate(two_services(), registry=registry_with())
+    await pass_on(sim, "A", 2)
+    await sim.flush()
+
+    await sim.load(two_services(extra=[edge("state", "a.count", "b.step")], revision=2))
+
+    await eventually(lambda: sim.state()["b"]["step"] == 2, what="b.step to catch up")

@@ -1,0 +1,91 @@
+"""The properties panel is built from each state field's JSON Schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6 import QtCore, QtWidgets
+from PySide6.QtTest import QTest
+
+from studio_app.document.files import parse_document
+from studio_app.panels.fields import (
+    BoolEditor,
+    EnumEditor,
+    FloatEditor,
+    IntEditor,
+    JsonEditor,
+    StringEditor,
+)
+from tests.studio_app.helpers import TICK_SEQ_COUNTERS
+
+
+def show(window: Any, class_name: str) -> str:
+    nid = window.editor.add_node(class_name, (0, 400))
+    window.properties.show_item(nid)
+    return nid
+
+
+def test_each_schema_type_gets_its_widget(window: Any) -> None:
+    show(window, "core.tick")
+    tick_ms = window.properties.editors["tickMs"]
+    assert isinstance(tick_ms, IntEditor)
+    assert (tick_ms.widget.minimum(), tick_ms.widget.maximum()) == (1, 3_600_000)
+    show(window, "math.binary")
+    op = window.properties.editors["op"]
+    assert isinstance(op, EnumEditor)
+    assert [op.widget.itemText(i) for i in range(op.widget.count())][:3] == ["add", "sub", "mul"]
+    show(window, "sensor.random_walk")
+    assert isinstance(window.properties.editors["step"], FloatEditor)
+    assert window.properties.editors["step"].widget.minimum() == 0.0
+    show(window, "core.print")
+    assert isinstance(window.properties.editors["prefix"], StringEditor)
+    assert isinstance(window.properties.editors["last"], JsonEditor)  # Any: JSON fallback
+
+
+def test_a_boolean_field_gets_a_checkbox() -> None:
+    assert isinstance(
+        __import__("studio_app.panels.fields", fromlist=["editor_for"]).editor_for({"type": "boolean"}),
+        BoolEditor,
+    )
+
+
+def test_read_only_fields_are_shown_but_cannot_be_edited(window: Any) -> None:
+    show(window, "core.counter")
+    assert not window.properties.editors["count"].isEnabled()
+    assert window.properties.editors["step"].isEnabled()
+    show(window, "sensor.random_walk")
+    assert not window.properties.editors["current"].isEnabled()
+
+
+def test_editing_a_field_changes_the_document_and_undo_reverts_it(window: Any) -> None:
+    window.doc.replace(parse_document(TICK_SEQ_COUNTERS))
+    window.properties.show_item("a")
+    step = window.properties.editors["step"].widget
+    step.setFocus()
+    step.selectAll()
+    QTest.keyClicks(step.lineEdit(), "4")
+    QTest.keyClick(step.lineEdit(), QtCore.Qt.Key.Key_Return)
+    QtWidgets.QApplication.processEvents()
+    assert window.doc.state_values("a")["step"] == 4
+    assert window.canvas.item("a").values["step"] == "4"
+    window.undo.undo()
+    assert "step" not in window.doc.state_values("a")
+
+
+def test_a_value_the_validator_refuses_rolls_back_and_says_why(window: Any) -> None:
+    nid = show(window, "math.expression")
+    editor = window.properties.editors["expr"]
+    editor.widget.setText("import os")
+    editor.widget.editingFinished.emit()
+    assert window.doc.state_values(nid).get("expr") is None
+    assert editor.widget.text() == "a + b"  # rolled back to the value that holds
+    assert window.properties.error_label.isVisible()
+    assert "syntax error" in window.properties.error_label.text()
+
+
+def test_renaming_in_the_panel_renames_the_node(window: Any) -> None:
+    nid = show(window, "core.counter")
+    window.properties.label_edit.setText("Beats")
+    window.properties.label_edit.editingFinished.emit()
+    assert window.doc.item(nid).label == "Beats"
+    assert window.canvas.item(nid).name == "Beats"
