@@ -341,7 +341,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.settings.save()
 
     # -- closing ------------------------------------------------------------------------------
-    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         if not self._closing and not self.files.maybe_save():
             event.ignore()
             return

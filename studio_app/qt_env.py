@@ -11,7 +11,7 @@ import os
 os.environ.setdefault("QT_PREFERRED_BINDING", "PySide6")
 os.environ.setdefault("QT_API", "pyside6")
 
-import PySide6  # noqa: E402,F401  - qasync picks the binding that is already imported
+import PySide6  # noqa: F401  - qasync picks the binding that is already imported
 
 
 def ensure() -> str:

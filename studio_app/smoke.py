@@ -17,11 +17,11 @@ class SmokeFailure(Exception):
     pass
 
 
-async def _until(what: str, check: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+async def _until(what: str, check: Any, within: float) -> None:
+    deadline = time.monotonic() + within
     while not check():
         if time.monotonic() > deadline:
-            raise SmokeFailure(f"timed out after {timeout:g}s waiting for {what}")
+            raise SmokeFailure(f"timed out after {within:g}s waiting for {what}")
         await asyncio.sleep(0.05)
 
 

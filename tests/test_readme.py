@@ -18,7 +18,7 @@ def python_blocks() -> list[str]:
 def test_readme_operator_example_computes_its_output():
     block = next(b for b in python_blocks() if "class Scale(Operator)" in b)
     namespace: dict[str, object] = {}
-    exec(block, namespace)  # noqa: S102 - the README's own example
+    exec(block, namespace)
     scale_cls = namespace["Scale"]
     from runtime.component import Inputs
 

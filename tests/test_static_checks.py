@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RUFF_PATHS = ["runtime", "node_library", "benchmarks", "tests/runtime", "tests/node_library",
-              "tests/integration", "tests/packaging"]
+RUFF_PATHS = ["runtime", "node_library", "studio_app", "benchmarks", "packaging", "tests"]
 MYPY_PATHS = ["runtime", "node_library"]
 
 

@@ -124,7 +124,7 @@ class CommandRouter:
         except TimeoutError:
             return CommandReply.failure(req.reqId, ErrorCode.TIMEOUT,
                                         f"{req.call} did not finish within {req.timeoutMs} ms")
-        except Exception as exc:  # noqa: BLE001 - every failure is an envelope
+        except Exception as exc:
             log.exception("command %s on %s failed", req.call, self.bus.service_id)
             return CommandReply.failure(req.reqId, ErrorCode.INTERNAL,
                                         f"{type(exc).__name__}: {exc}")
@@ -140,7 +140,7 @@ class CommandRouter:
             yield CommandReply.success(req.reqId, None), True
         except CommandError as exc:
             yield CommandReply.failure(req.reqId, exc.code, exc.message, exc.details), True
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.exception("streamed command %s failed", req.call)
             yield CommandReply.failure(req.reqId, ErrorCode.INTERNAL,
                                        f"{type(exc).__name__}: {exc}"), True

@@ -166,7 +166,7 @@ class NatsTransport:
     async def _abort(self) -> None:
         try:
             await self.nc.close()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - closing a dead link; it is gone either way
             log.debug("closing a failed NATS connection: %r", exc)
 
     @property

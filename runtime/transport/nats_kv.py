@@ -93,7 +93,7 @@ class _NatsWatch:
             try:
                 watcher = await self._kv.watch(self.pattern)
                 break
-            except Exception as exc:  # JetStream may still be recovering after a restart
+            except Exception as exc:  # noqa: BLE001 - JetStream may still be recovering after a restart
                 log.info(
                     "reopening KV watch %s on %s failed (%r); retrying in %.1fs",
                     self.pattern,

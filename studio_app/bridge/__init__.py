@@ -1,1 +1,1 @@
-"""The one door from Studio to a running runtime: sessions for Simulate and Deploy, turned into Qt signals."""
+"""The one door from Studio to a running runtime: Simulate and Deploy sessions, as Qt signals."""

@@ -77,7 +77,7 @@ class RuntimeSession:
         except ServiceUnavailable as exc:
             code = "TIMEOUT" if "did not answer" in str(exc) else "NOT_FOUND"
             return failure(code, str(exc))
-        except Exception as exc:  # noqa: BLE001 - a failed call is a reply the user reads
+        except Exception as exc:
             log.exception("call %s on %s failed", call, service_id)
             return failure("INTERNAL", f"{type(exc).__name__}: {exc}")
 

@@ -39,7 +39,7 @@ class _NoItem:
 
     proxy_mode = False
 
-    def setVisible(self, visible: bool) -> None:  # noqa: N802 - Qt's name
+    def setVisible(self, visible: bool) -> None:
         pass
 
 

@@ -62,7 +62,7 @@ class StudioViewer(NodeViewer):
         self.gate: Gate | None = None
         self.hint = ""  # shown in the middle of an empty canvas
 
-    def drawForeground(self, painter: QtGui.QPainter, rect: QtCore.QRectF) -> None:  # noqa: N802
+    def drawForeground(self, painter: QtGui.QPainter, rect: QtCore.QRectF) -> None:
         super().drawForeground(painter, rect)
         if not self.hint:
             return

@@ -15,7 +15,7 @@ ROLE_CLASS = QtCore.Qt.ItemDataRole.UserRole
 
 
 class _Tree(QtWidgets.QTreeWidget):
-    def mimeData(self, items: list[QtWidgets.QTreeWidgetItem]) -> QtCore.QMimeData:  # noqa: N802
+    def mimeData(self, items: list[QtWidgets.QTreeWidgetItem]) -> QtCore.QMimeData:
         mime = QtCore.QMimeData()
         names = [i.data(0, ROLE_CLASS) for i in items if i.data(0, ROLE_CLASS)]
         if names:

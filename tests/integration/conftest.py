@@ -25,7 +25,7 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
 
     def start(url: str, service_id: str, cls: str = "rungraph.service",
               *extra: str) -> subprocess.Popen[bytes]:
-        log = open(tmp_path / f"{service_id}-{len(procs)}.log", "wb")  # noqa: SIM115
+        log = open(tmp_path / f"{service_id}-{len(procs)}.log", "wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "runtime.service.main", "--nats", url, "--service-id",
              service_id, "--class", cls, *extra],
@@ -46,7 +46,7 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
 
 
 @pytest.fixture
-async def client(nats_url: str) -> AsyncIterator[Client]:  # noqa: F811
+async def client(nats_url: str) -> AsyncIterator[Client]:
     c = await Client.connect(nats_url, actor="test")
     yield c
     await c.close()

@@ -105,7 +105,7 @@ def test_the_context_manager_starts_on_the_given_port_and_stops(tmp_path: Path) 
 
 
 def test_start_fails_with_the_servers_own_words_when_the_port_is_taken(
-    nats_server: NatsServer,  # noqa: F811
+    nats_server: NatsServer,
     tmp_path: Path,
 ) -> None:
     second = NatsServer(port=port_of(nats_server.url), store_dir=tmp_path / "second")
@@ -117,7 +117,7 @@ def test_start_fails_with_the_servers_own_words_when_the_port_is_taken(
     assert not second.running
 
 
-def test_server_answers_is_true_for_a_running_server(nats_url: str) -> None:  # noqa: F811
+def test_server_answers_is_true_for_a_running_server(nats_url: str) -> None:
     assert server_answers(nats_url)
 
 
@@ -129,7 +129,7 @@ def test_server_answers_is_false_for_a_listener_that_is_not_nats(silent_listener
     assert not server_answers(f"nats://127.0.0.1:{silent_listener}", timeout=0.2)
 
 
-def test_ensure_server_reuses_a_running_server(nats_url: str, tmp_path: Path) -> None:  # noqa: F811
+def test_ensure_server_reuses_a_running_server(nats_url: str, tmp_path: Path) -> None:
     url, started = ensure_server(nats_url, tmp_path / "unused")
 
     assert (url, started) == (nats_url, None)

@@ -8,14 +8,14 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 os.environ.setdefault("QT_PREFERRED_BINDING", "PySide6")
 os.environ.setdefault("QT_API", "pyside6")
 
-import asyncio  # noqa: E402
-from collections.abc import Callable, Coroutine, Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import asyncio
+from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
+from typing import Any
 
-import pytest  # noqa: E402
+import pytest
 
-from studio_app import qt_env  # noqa: E402,F401
+from studio_app import qt_env  # noqa: F401
 
 
 class Loop:

@@ -29,7 +29,7 @@ def count(window: Any, node_id: str) -> int:
 
 def test_deploy_shows_live_state_toggles_the_service_and_rolls_back_a_denied_edit(
     nats_url: str, window: Any, aloop: Any
-) -> None:  # noqa: F811
+) -> None:
     window.nats_url = nats_url
     window.doc.replace(parse_document(GRAPH))
     replies: list[tuple[str, str, dict[str, Any]]] = []
@@ -72,7 +72,7 @@ def test_deploy_shows_live_state_toggles_the_service_and_rolls_back_a_denied_edi
 
 def test_deploy_shows_the_problems_of_an_invalid_graph_and_sends_nothing(
     nats_url: str, window: Any, aloop: Any
-) -> None:  # noqa: F811
+) -> None:
     window.nats_url = nats_url
     bad = {
         **TICK_SEQ_COUNTERS,
@@ -89,7 +89,7 @@ def test_deploy_shows_the_problems_of_an_invalid_graph_and_sends_nothing(
 
 def test_a_service_that_does_not_answer_shows_a_timeout_on_its_row(
     nats_url: str, window: Any, aloop: Any
-) -> None:  # noqa: F811
+) -> None:
     window.nats_url = nats_url
     window.settings.launch_local_services = False
     window.doc.replace(parse_document(TICK_SEQ_COUNTERS))
@@ -121,7 +121,7 @@ if __name__ == "__main__":
 
 
 def test_connecting_lists_live_services_and_puts_their_classes_in_the_palette(
-    nats_url: str,  # noqa: F811
+    nats_url: str,
     window: Any,
     aloop: Any,
     tmp_path: Any,

@@ -10,7 +10,7 @@ from runtime.validate import validate_graph
 from tests.support import edge, eventually, graph, node, registry_with, service, simulate  # noqa: F401
 
 
-async def test_a_state_edge_value_the_target_refuses_is_recorded_not_written(simulate):  # noqa: F811
+async def test_a_state_edge_value_the_target_refuses_is_recorded_not_written(simulate):
     # a Counter's step mirrored into a Tick's tickMs (minimum 1)
     sim = await simulate(graph([node("k", "core.counter", step=50),
                                 node("tick", "core.tick", tickMs=100)],
@@ -25,7 +25,7 @@ async def test_a_state_edge_value_the_target_refuses_is_recorded_not_written(sim
     assert host.bus.state["tick"]["tickMs"] == 40
 
 
-async def test_a_new_tick_interval_applies_without_waiting_out_the_old_one(simulate):  # noqa: F811
+async def test_a_new_tick_interval_applies_without_waiting_out_the_old_one(simulate):
     sim = await simulate(graph([node("tick", "core.tick", tickMs=60_000),
                                 node("c", "core.counter")], [edge("exec", "tick.out", "c.in")]))
     sim.start()
@@ -36,7 +36,7 @@ async def test_a_new_tick_interval_applies_without_waiting_out_the_old_one(simul
                      what="ticks at the new interval")
 
 
-async def test_reseeding_the_random_walk_restarts_its_sequence(simulate):  # noqa: F811
+async def test_reseeding_the_random_walk_restarts_its_sequence(simulate):
     doc = graph([node("tick", "core.tick"), node("walk", "sensor.random_walk", seed=3),
                  node("p", "core.print")],
                 [edge("exec", "tick.out", "p.in"), edge("data", "walk.value", "p.value")])

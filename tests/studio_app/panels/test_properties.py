@@ -15,6 +15,7 @@ from studio_app.panels.fields import (
     IntEditor,
     JsonEditor,
     StringEditor,
+    editor_for,
 )
 from tests.studio_app.helpers import TICK_SEQ_COUNTERS
 
@@ -43,10 +44,7 @@ def test_each_schema_type_gets_its_widget(window: Any) -> None:
 
 
 def test_a_boolean_field_gets_a_checkbox() -> None:
-    assert isinstance(
-        __import__("studio_app.panels.fields", fromlist=["editor_for"]).editor_for({"type": "boolean"}),
-        BoolEditor,
-    )
+    assert isinstance(editor_for({"type": "boolean"}), BoolEditor)
 
 
 def test_read_only_fields_are_shown_but_cannot_be_edited(window: Any) -> None:
