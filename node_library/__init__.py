@@ -1,6 +1,6 @@
 """Built-in operators and CPU mock services, registered like any third-party node package."""
 
-from runtime.registry import Registry
+from runtime import Registry
 
 
 def register(registry: Registry) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
-from runtime.component import DataIn, ExecIn, ExecOut, Operator, State
-from runtime.service.executor import ExecContext, SourceContext
+from runtime import DataIn, ExecContext, ExecIn, ExecOut, Operator, SourceContext, State
 
 
 class Tick(Operator):

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator
 
 from node_library.expression import ExpressionError, compile_expression, evaluate
-from runtime.component import DataIn, DataOut, Inputs, Operator, State
+from runtime import DataIn, DataOut, Inputs, Operator, State
 
 Op = Literal["add", "sub", "mul", "div", "min", "max", "pow", "mod"]
 _OPS: dict[str, Callable[[float, float], float]] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from runtime.component import DataOut, Inputs, Operator, State
+from runtime import DataOut, Inputs, Operator, State
 
 
 class RandomWalk(Operator):

@@ -10,9 +10,7 @@ from typing import ClassVar
 
 from pydantic import BaseModel, Field
 
-from runtime.component import DataOut, Inputs, Service, State, command
-from runtime.protocol.envelope import CommandError, ErrorCode
-from runtime.protocol.spec import Resources
+from runtime import CommandError, DataOut, ErrorCode, Inputs, Resources, Service, State, command
 
 
 class ReloadModel(BaseModel):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from runtime.component import DataIn, DataOut, ExecIn, ExecOut, Inputs, Operator, State
-from runtime.service.executor import ExecContext
+from runtime import DataIn, DataOut, ExecContext, ExecIn, ExecOut, Inputs, Operator, State
 
 log = logging.getLogger("rungraph.print")
 

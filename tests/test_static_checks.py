@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RUFF_PATHS = ["runtime", "node_library", "studio_app", "benchmarks", "packaging", "tests"]
-MYPY_PATHS = ["runtime", "node_library"]
+MYPY_PATHS = ["runtime", "node_library", "studio_app"]
 
 
 def run_tool(*args: str) -> subprocess.CompletedProcess[str]:
@@ -25,7 +25,7 @@ def test_ruff_finds_nothing_in_the_runtime_node_library_benchmarks_and_their_tes
     assert result.returncode == 0, f"ruff check failed:\n{result.stdout}{result.stderr}"
 
 
-def test_mypy_strict_finds_nothing_in_the_runtime_and_node_library():
+def test_mypy_strict_finds_nothing_in_the_runtime_node_library_and_studio():
     result = run_tool("mypy", *MYPY_PATHS)
 
     assert result.returncode == 0, f"mypy failed:\n{result.stdout}{result.stderr}"
