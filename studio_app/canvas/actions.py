@@ -13,16 +13,21 @@ from studio_app.canvas.nodes import StudioNodeItem
 from studio_app.document.editor import EditRefused
 
 if TYPE_CHECKING:
+    from NodeGraphQt import NodeGraph
+
+    from runtime.protocol.graph import GraphEdge
+    from studio_app.canvas.viewer import StudioViewer
     from studio_app.document.editor import Editor
     from studio_app.document.model import GraphDocument
 
 
 class CanvasActions:
+    # what QtGraphCanvas provides
     doc: GraphDocument
     editor: Editor
-    viewer: Any
-    graph: Any
-    message: Any
+    viewer: StudioViewer
+    graph: NodeGraph
+    message: QtCore.SignalInstance[tuple[str]]
 
     def selected_ids(self, include_backdrops: bool = False) -> list[str]:
         raise NotImplementedError
@@ -39,7 +44,7 @@ class CanvasActions:
     def open_quick_search(self, scene_pos: QtCore.QPointF | None = None) -> None:
         raise NotImplementedError
 
-    def _edge_for(self, a: Any, b: Any) -> Any:
+    def _edge_for(self, a: Any, b: Any) -> GraphEdge | None:
         raise NotImplementedError
 
     def run_key_command(self, command: str) -> None:

@@ -56,7 +56,7 @@ class _TitleItem(QtWidgets.QGraphicsSimpleTextItem):
         self.setBrush(color)
 
 
-class StudioNodeItem(NodeItem):
+class StudioNodeItem(NodeItem):  # type: ignore[misc]  # NodeGraphQt is untyped
     """The graphics item of one rungraph node (operator or service)."""
 
     def __init__(self, name: str = "node", parent: QtWidgets.QGraphicsItem | None = None):
@@ -127,19 +127,24 @@ class StudioNodeItem(NodeItem):
             if port._pipes:
                 port.redraw_connected_pipes()
 
-    @AbstractNodeItem.layout_direction.setter  # type: ignore[attr-defined,misc]
-    def layout_direction(self, value: int = 0) -> None:
+    # The two setters below replace NodeGraphQt's (its getters stay). Written as calls rather
+    # than ``@AbstractNodeItem.name.setter`` decorators: the same properties, and mypy can see
+    # the functions' types instead of an untyped decorator's result.
+    def _set_layout_direction(self, value: int = 0) -> None:
         AbstractNodeItem.layout_direction.fset(self, value)
         if self.scene():  # NodeItem lays out here too, before the node even has its ports
             self.draw_node()
 
-    @AbstractNodeItem.name.setter  # type: ignore[attr-defined,misc]
-    def name(self, name: str = "") -> None:
+    layout_direction = AbstractNodeItem.layout_direction.setter(_set_layout_direction)
+
+    def _set_name(self, name: str = "") -> None:
         self._properties["name"] = name
         if name != self._text_item.text():
             self._text_item.setText(name)
             if self.scene():
                 self.draw_node()
+
+    name = AbstractNodeItem.name.setter(_set_name)
 
     def mouseDoubleClickEvent(self, event: Any) -> None:
         viewer = self.viewer()
@@ -337,7 +342,7 @@ class StudioNodeItem(NodeItem):
             )
 
 
-class StudioNode(BaseNode):
+class StudioNode(BaseNode):  # type: ignore[misc]  # NodeGraphQt is untyped
     """The NodeGraphQt node object of a rungraph node; ports are added from the spec."""
 
     __identifier__ = "rungraph"

@@ -150,7 +150,7 @@ def paint_state(painter: QtGui.QPainter, rect: QtCore.QRectF, info: dict[str, An
 PAINTERS = {"exec": paint_exec, "data": paint_data, "state": paint_state}
 
 
-class StudioPortItem(CustomPortItem):
+class StudioPortItem(CustomPortItem):  # type: ignore[misc]  # NodeGraphQt is untyped
     """A pin. Built without PortItem's constructor, which sets a pixmap cache and scene-position
     notifications (one Python call per pin per move); the node redraws its links itself."""
 
@@ -177,7 +177,7 @@ class StudioPortItem(CustomPortItem):
     itemChange = QtWidgets.QGraphicsItem.itemChange
 
 
-class StudioPipeItem(PipeItem):
+class StudioPipeItem(PipeItem):  # type: ignore[misc]  # NodeGraphQt is untyped
     """A link, coloured like its pins (exec white, data by type, state dashed). Its item changes
     stay in C++ (NodeGraphQt's Python hook ran ~100 times per link while a big graph loads);
     the canvas highlights selected links itself."""

@@ -50,7 +50,7 @@ def _mods(event: QtGui.QKeyEvent) -> Any:
     )
 
 
-class StudioViewer(NodeViewer):
+class StudioViewer(NodeViewer):  # type: ignore[misc]  # NodeGraphQt is untyped
     key_command = QtCore.Signal(str)
     quick_search_requested = QtCore.Signal(QtCore.QPointF)  # scene position
     menu_requested = QtCore.Signal(QtCore.QPoint, QtCore.QPointF)  # global, scene position
@@ -108,7 +108,8 @@ class StudioViewer(NodeViewer):
         local = self.mapFromGlobal(QtGui.QCursor.pos())
         if not self.rect().contains(local):
             local = self.rect().center()
-        return self.mapToScene(local)
+        scene_pos: QtCore.QPointF = self.mapToScene(local)
+        return scene_pos
 
     def event(self, event: QtCore.QEvent) -> bool:
         if event.type() == QtCore.QEvent.Type.KeyPress and isinstance(event, QtGui.QKeyEvent):
@@ -122,10 +123,12 @@ class StudioViewer(NodeViewer):
             if (event.key(), _mods(event)) in _key_table() and not self._editing_text():
                 event.accept()
                 return True
-        return super().event(event)
+        handled: bool = super().event(event)
+        return handled
 
     def _editing_text(self) -> bool:
-        item = self.scene().focusItem()
+        scene: QtWidgets.QGraphicsScene = self.scene()
+        item = scene.focusItem()
         return isinstance(item, QtWidgets.QGraphicsTextItem) and bool(
             item.textInteractionFlags() & QtCore.Qt.TextInteractionFlag.TextEditable
         )

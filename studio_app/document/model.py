@@ -160,8 +160,14 @@ class GraphDocument:
     ) -> None:
         self._insert(node.nodeId, node, self.graph.nodes, index, pos)
 
-    def _insert(self, item_id: str, item: Any, items: list[Any], index: int | None,
-                pos: tuple[float, float] | None) -> None:
+    def _insert(
+        self,
+        item_id: str,
+        item: Any,
+        items: list[Any],
+        index: int | None,
+        pos: tuple[float, float] | None,
+    ) -> None:
         if item_id in self._index:
             raise ValueError(f"id {item_id!r} is already used")
         items.insert(len(items) if index is None else index, item)
@@ -269,7 +275,7 @@ class GraphDocument:
 def make_edge(kind: str, src: tuple[str, str], dst: tuple[str, str]) -> GraphEdge:
     return GraphEdge(
         kind=kind,
-        source=PortRef(node=src[0], port=src[1]),  # type: ignore[arg-type]
+        source=PortRef(node=src[0], port=src[1]),
         target=PortRef(node=dst[0], port=dst[1]),
     )
 

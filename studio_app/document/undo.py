@@ -1,8 +1,8 @@
-"""Undo commands: each changes the GraphDocument through its methods, and only that.
+"""The document's edits as undo steps (Qt's QUndoCommand; not the service's command router).
 
-The views follow the document's events, so an undo needs no view code. Commands capture what
-they remove (with its index) so that undo restores the exact same document, and thus the exact
-same file text.
+Each edit changes the GraphDocument through its methods, and only that. The views follow the
+document's events, so an undo needs no view code. Edits capture what they remove (with its index)
+so that undo restores the exact same document, and thus the exact same file text.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from runtime.protocol.graph import GraphEdge, GraphNode, GraphService
 from studio_app.document.model import UNSET, Backdrop, GraphDocument, Item, edge_key
 
 
-class AddItemsCommand(QUndoCommand):
+class AddItemsEdit(QUndoCommand):
     """Add services, nodes, edges and backdrops (a new node, a paste, a new service)."""
 
     def __init__(
@@ -57,7 +57,7 @@ class AddItemsCommand(QUndoCommand):
             self.doc.remove_item(svc.serviceId)
 
 
-class RemoveItemsCommand(QUndoCommand):
+class RemoveItemsEdit(QUndoCommand):
     """Remove items with every edge that touches them, plus chosen edges and backdrops.
     Removing a service removes the nodes it hosts (undo brings all back)."""
 
@@ -111,7 +111,7 @@ class RemoveItemsCommand(QUndoCommand):
             self.doc.insert_edge(edge, index)
 
 
-class EditEdgesCommand(QUndoCommand):
+class ChangeEdgesEdit(QUndoCommand):
     """Connect and/or disconnect in one step (moving a link's end is both)."""
 
     def __init__(
@@ -138,7 +138,7 @@ class EditEdgesCommand(QUndoCommand):
             self.doc.insert_edge(edge, index)
 
 
-class MoveItemsCommand(QUndoCommand):
+class MoveItemsEdit(QUndoCommand):
     def __init__(
         self,
         doc: GraphDocument,
@@ -158,7 +158,7 @@ class MoveItemsCommand(QUndoCommand):
             self.doc.set_position(item_id, *old)
 
 
-class SetStateValueCommand(QUndoCommand):
+class SetStateValueEdit(QUndoCommand):
     """Set a design-time state value. ``pruned`` edges leave with it: lowering Sequence.count
     removes the exec outs (and their links) that no longer exist."""
 
@@ -184,7 +184,7 @@ class SetStateValueCommand(QUndoCommand):
 
     def mergeWith(self, other: QUndoCommand) -> bool:
         # Typing into a spin box makes many edits of one field: one undo step.
-        if not isinstance(other, SetStateValueCommand) or other.pruned or self.pruned:
+        if not isinstance(other, SetStateValueEdit) or other.pruned or self.pruned:
             return False
         if (other.item_id, other.field) != (self.item_id, self.field):
             return False
@@ -201,7 +201,7 @@ class SetStateValueCommand(QUndoCommand):
             self.doc.insert_edge(edge, index)
 
 
-class SetLabelCommand(QUndoCommand):
+class SetLabelEdit(QUndoCommand):
     def __init__(self, doc: GraphDocument, item_id: str, label: str | None) -> None:
         super().__init__(f"Rename {item_id}")
         self.doc, self.item_id = doc, item_id
@@ -216,7 +216,7 @@ class SetLabelCommand(QUndoCommand):
         self.doc.set_label(self.item_id, self.old)
 
 
-class MoveToServiceCommand(QUndoCommand):
+class MoveToServiceEdit(QUndoCommand):
     def __init__(self, doc: GraphDocument, node_ids: list[str], service_id: str) -> None:
         super().__init__(f"Move to service {service_id}")
         self.doc, self.service_id = doc, service_id
@@ -231,7 +231,7 @@ class MoveToServiceCommand(QUndoCommand):
             self.doc.set_node_service(nid, sid)
 
 
-class SetBackdropCommand(QUndoCommand):
+class SetBackdropEdit(QUndoCommand):
     """Change a backdrop's title, size or position."""
 
     def __init__(self, doc: GraphDocument, new: Backdrop, text: str = "Edit backdrop") -> None:
@@ -249,12 +249,12 @@ class SetBackdropCommand(QUndoCommand):
 
 __all__ = [
     "UNSET",
-    "AddItemsCommand",
-    "EditEdgesCommand",
-    "MoveItemsCommand",
-    "MoveToServiceCommand",
-    "RemoveItemsCommand",
-    "SetBackdropCommand",
-    "SetLabelCommand",
-    "SetStateValueCommand",
+    "AddItemsEdit",
+    "ChangeEdgesEdit",
+    "MoveItemsEdit",
+    "MoveToServiceEdit",
+    "RemoveItemsEdit",
+    "SetBackdropEdit",
+    "SetLabelEdit",
+    "SetStateValueEdit",
 ]

@@ -6,6 +6,8 @@ entry onto the canvas, or double-click it to place it in the middle of the view.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from studio_app.canvas.view import MIME_CLASS, TEXT_PREFIX
@@ -15,7 +17,7 @@ ROLE_CLASS = QtCore.Qt.ItemDataRole.UserRole
 
 
 class _Tree(QtWidgets.QTreeWidget):
-    def mimeData(self, items: list[QtWidgets.QTreeWidgetItem]) -> QtCore.QMimeData:
+    def mimeData(self, items: Iterable[QtWidgets.QTreeWidgetItem]) -> QtCore.QMimeData:
         mime = QtCore.QMimeData()
         names = [i.data(0, ROLE_CLASS) for i in items if i.data(0, ROLE_CLASS)]
         if names:
@@ -78,6 +80,8 @@ class QtPalette(QtWidgets.QWidget):
         words = text.lower().split()
         for i in range(self.tree.topLevelItemCount()):
             group = self.tree.topLevelItem(i)
+            if group is None:
+                continue
             shown = 0
             for j in range(group.childCount()):
                 child = group.child(j)
