@@ -21,7 +21,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_type_hints
 
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from runtime.protocol.spec import (
     CommandSpec,
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 Access = Literal["rw", "ro", "wo"]
 RESERVED = {"class_name", "label", "category", "version", "kind", "namespace", "resources",
             "mock", "is_mock", "trigger_pin", "dynamic_exec_out", "node_id", "log", "spec",
-            "service_id"}
+            "service_id", "check_value", "default_exec_outs"}
 
 
 class Inputs(dict[str, Any]):
@@ -307,6 +307,20 @@ class Node:
         probe._state = {n: f.default for n, f in cls._fields.items()}
         probe._state.update(values or {})
         return probe.exec_out_names()
+
+    @classmethod
+    def check_value(cls, field: str, value: Any) -> Any:
+        """The value state field ``field`` would hold (converted to its type). Raises KeyError
+        for a field the class does not declare, ValueError (its text a reason a user can read)
+        for a value the field refuses. With ``spec`` and ``default_exec_outs`` this makes every
+        node class a ``runtime.node_type.NodeType``, the validator's view of it."""
+        declared = cls._fields[field]
+        try:
+            return declared.validate(value)
+        except ValidationError as exc:
+            raise ValueError(exc.errors()[0]["msg"]) from None
+        except TypeError as exc:  # a bound compared with a value of another type
+            raise ValueError(str(exc)) from None
 
     def exec_out_names(self) -> list[str]:
         """Exec outs of this instance; nodes with a variable number override it."""

@@ -1,16 +1,18 @@
 """Registry of operator and service classes (registered separately, seed 002).
 
 Built-ins and third-party node packages load the same way: through the entry-point group
-``rungraph.nodes``, whose entries are functions ``register(registry)``.
+``rungraph.nodes``, whose entries are functions ``register(registry)``. A class that is not
+installed here but publishes its spec (a service found by discovery) can be registered from that
+spec: the validator then checks graphs that use it, and nothing of it runs here.
 """
 
 from __future__ import annotations
 
 import logging
 from importlib.metadata import entry_points
-from typing import Any
 
 from runtime.component import Node, Operator, Service
+from runtime.node_type import NodeType, SpecNodeType
 from runtime.protocol.spec import NodeSpec
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,8 @@ class Registry:
     def __init__(self) -> None:
         self.operators: dict[str, type[Operator]] = {}
         self.services: dict[str, type[Service]] = {}
+        self.published: dict[str, SpecNodeType] = {}
+        """Classes known only from their published spec, by class name."""
         self.load_errors: list[str] = []
         self.register_service(NoopService)
 
@@ -58,23 +62,71 @@ class Registry:
             return self.register_operator(cls)
         raise TypeError(f"{cls!r} is neither an Operator nor a Service")
 
+    def register_spec(self, spec: NodeSpec) -> NodeType:
+        """Know a class from its published spec alone; returns its node type. An installed class
+        of that name wins (it is the one that knows its values best); a newer spec of the same
+        class replaces the older one."""
+        installed: type[Node] | None = (self.operators.get(spec.className)
+                                         or self.services.get(spec.className))
+        if installed is not None:
+            return installed
+        published = SpecNodeType(spec)
+        self.published[spec.className] = published
+        return published
+
     def operator(self, name: str) -> type[Operator] | None:
         return self.operators.get(name)
 
     def service(self, name: str, simulate: bool = False) -> type[Service] | None:
-        """The service class by name; in Simulate, its CPU mock where it declares one."""
+        """The service class to run by name; in Simulate, its CPU mock where it declares one
+        (None when that mock is missing). A class known only from its spec runs nowhere here,
+        except as its installed CPU mock in Simulate."""
         cls = self.services.get(name)
-        if cls is not None and simulate and cls.mock:
-            return self.services.get(cls.mock)  # None: the mock is missing, say so
+        mock = cls.mock if cls is not None else self._published_mock(name)
+        if simulate and mock:
+            return self.services.get(mock)  # None: the mock is missing, say so
         return cls
 
+    def _published_mock(self, name: str) -> str | None:
+        published = self.published.get(name)
+        return published.node_spec.mockClass if published is not None else None
+
+    def operator_type(self, name: str) -> NodeType | None:
+        """What the validator checks an operator of class ``name`` against."""
+        return self.operators.get(name) or self._published_of_kind(name, "operator")
+
+    def service_type(self, name: str, simulate: bool = False) -> NodeType | None:
+        """What the validator checks a service of class ``name`` against: the class that would
+        run (in Simulate its CPU mock, None when that is missing), or the published spec of a
+        class that is not installed."""
+        cls = self.service(name, simulate)
+        if cls is not None or name in self.services:
+            return cls
+        return self._published_of_kind(name, "service")
+
+    def node_type(self, name: str) -> NodeType | None:
+        """The operator or service type of class ``name``, installed or published."""
+        return self.operator_type(name) or self.service_type(name)
+
+    def is_installed(self, name: str) -> bool:
+        """Whether a class of that name can run in this process."""
+        return name in self.operators or name in self.services
+
+    def _published_of_kind(self, name: str, kind: str) -> NodeType | None:
+        published = self.published.get(name)
+        return published if published is not None and published.node_spec.kind == kind else None
+
     def spec(self, name: str) -> NodeSpec | None:
-        cls: Any = self.operators.get(name) or self.services.get(name)
-        return cls.spec() if cls is not None else None
+        found = self.node_type(name)
+        return found.spec() if found is not None else None
 
     def specs(self) -> list[NodeSpec]:
+        """Every class's spec, installed or published."""
         classes: list[type[Node]] = [*self.operators.values(), *self.services.values()]
-        return sorted((c.spec() for c in classes), key=lambda s: (s.kind, s.category, s.className))
+        found = {c.spec().className: c.spec() for c in classes}
+        for name, published in self.published.items():
+            found.setdefault(name, published.spec())
+        return sorted(found.values(), key=lambda s: (s.kind, s.category, s.className))
 
     def load_entry_points(self) -> Registry:
         """Load every installed node package; a package that fails is logged, not fatal."""

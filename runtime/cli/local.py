@@ -12,9 +12,11 @@ from typing import Any
 
 from runtime.protocol.envelope import CommandReply, CommandRequest
 from runtime.protocol.graph import RunGraph
+from runtime.protocol.graph_file import read_graph_file
+from runtime.protocol.problems import GraphError, Problem
 from runtime.registry import default_registry
 from runtime.service.sim import Simulation
-from runtime.validate import GraphError, Problem, parse_graph, validate_graph
+from runtime.validate import validate_graph
 
 EXIT_INVALID = 2
 
@@ -39,17 +41,10 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_schema)
 
 
-def load_graph_file(path: Path) -> Any:
-    """Read a graph file; raises GraphError naming the file's problem."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise GraphError([Problem(f"{path}: no such file")]) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GraphError([Problem(f"{path}: not valid JSON: {exc}")]) from None
-    if isinstance(raw, dict) and "rungraph" in raw and "nodes" not in raw:
-        raw = raw["rungraph"]  # a Studio document: the rungraph plus layout
-    return raw
+def load_graph_file(path: Path) -> RunGraph:
+    """The rungraph of a graph file (plain or a Studio document); raises GraphError naming the
+    file's problem (``runtime.protocol.graph_file.read_graph_file``)."""
+    return read_graph_file(path).graph
 
 
 def report(exc: GraphError) -> int:
@@ -60,7 +55,7 @@ def report(exc: GraphError) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     try:
-        graph = parse_graph(load_graph_file(args.graph))
+        graph = load_graph_file(args.graph)
         problems = validate_graph(graph, default_registry(), simulate=True)
         if problems:
             raise GraphError(problems)
@@ -76,13 +71,13 @@ def cmd_sim(args: argparse.Namespace) -> int:
         print("error: --ticks must be >= 0", file=sys.stderr)
         return EXIT_INVALID
     try:
-        raw = load_graph_file(args.graph)
+        graph = load_graph_file(args.graph)
     except GraphError as exc:
         return report(exc)
-    return asyncio.run(_sim(raw, args))
+    return asyncio.run(_sim(graph, args))
 
 
-async def _sim(raw: Any, args: argparse.Namespace) -> int:
+async def _sim(graph: RunGraph, args: argparse.Namespace) -> int:
     sim = Simulation()
     if args.trace:
         def trace(ev: dict[str, Any]) -> None:
@@ -94,7 +89,7 @@ async def _sim(raw: Any, args: argparse.Namespace) -> int:
 
         sim.set_tracer(trace)
     try:
-        await sim.load(raw)
+        await sim.load(graph)
     except GraphError as exc:
         return report(exc)
     try:

@@ -9,7 +9,14 @@ from runtime.protocol.envelope import (
     parse_request,
 )
 from runtime.protocol.graph import GraphEdge, GraphNode, GraphService, PortRef, RunGraph
+from runtime.protocol.graph_file import (
+    GraphFile,
+    GraphFileError,
+    parse_graph,
+    read_graph_file,
+)
 from runtime.protocol.identity import Identifier, Instance
+from runtime.protocol.problems import GraphError, Problem, ProblemKind
 from runtime.protocol.spec import (
     CommandSpec,
     DataPortSpec,
@@ -30,17 +37,24 @@ __all__ = [
     "ErrorInfo",
     "ExecPortSpec",
     "GraphEdge",
+    "GraphError",
+    "GraphFile",
+    "GraphFileError",
     "GraphNode",
     "GraphService",
     "Identifier",
     "Instance",
     "NodeSpec",
     "PortRef",
+    "Problem",
+    "ProblemKind",
     "Resources",
     "RunGraph",
     "StateFieldSpec",
     "StateValue",
     "decode_state",
     "encode_state",
+    "parse_graph",
     "parse_request",
+    "read_graph_file",
 ]

@@ -54,11 +54,21 @@ class ErrorInfo(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+class StreamInfo(BaseModel):
+    """Where a reply sits in a streamed command's replies: ``seq`` from 0, ``final`` on the last."""
+
+    model_config = ConfigDict(extra="allow")
+    seq: int
+    final: bool
+
+
 class CommandReply(BaseModel):
     reqId: str | None
     ok: bool
     result: Any = None
     error: ErrorInfo | None = None
+    stream: StreamInfo | None = None
+    """Set only on the replies of a streamed command; absent from the wire otherwise."""
 
     @classmethod
     def success(cls, req_id: str | None, result: Any) -> CommandReply:
@@ -79,16 +89,24 @@ class CommandReply(BaseModel):
             error=ErrorInfo(code=code, message=message, details=details or {}),
         )
 
-    def to_bytes(self, stream: dict[str, Any] | None = None) -> bytes:
+    def streamed(self, seq: int, final: bool) -> CommandReply:
+        """This reply as item ``seq`` of a stream."""
+        return self.model_copy(update={"stream": StreamInfo(seq=seq, final=final)})
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The envelope as it goes on the wire: four keys, and ``stream`` when streamed."""
         body: dict[str, Any] = {
             "reqId": self.reqId,
             "ok": self.ok,
             "result": self.result,
             "error": None if self.error is None else self.error.model_dump(mode="json"),
         }
-        if stream is not None:
-            body["stream"] = stream
-        return _encode(body).encode()
+        if self.stream is not None:
+            body["stream"] = self.stream.model_dump(mode="json")
+        return body
+
+    def to_bytes(self) -> bytes:
+        return _encode(self.to_json_dict()).encode()
 
 
 def parse_request(data: bytes, call: str | None = None) -> CommandRequest:

@@ -1,9 +1,9 @@
 """What Studio can place on a canvas: every operator and service class with its spec. No Qt.
 
 Classes come from a Registry loaded through the ``rungraph.nodes`` entry points (built-ins and
-plugins alike). Services discovered over NATS whose class is not installed here are added from
-the spec they publish: a stand-in class is generated from the spec so that the runtime's own
-validator can check graphs that use them (the validator works on classes, not on specs).
+plugins alike). Services discovered over NATS whose class is not installed here are registered
+from the spec they publish (``Registry.register_spec``): the runtime's validator checks graphs
+that use them through the same node-type protocol as installed classes.
 """
 
 from __future__ import annotations
@@ -12,14 +12,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from runtime.component import DataOut, Service, State
 from runtime.protocol.spec import NodeSpec
 from runtime.registry import Registry
 from studio_app.document.events import Event
 
 log = logging.getLogger(__name__)
 PinKind = Literal["exec", "data", "state"]
-_PY_TYPES: dict[str, Any] = {"integer": int, "number": float, "boolean": bool, "string": str}
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +65,11 @@ class Catalog:
         return self.registry.spec(class_name)
 
     def is_service_class(self, class_name: str) -> bool:
-        return class_name in self.registry.services
+        return self.registry.service_type(class_name) is not None
 
     def exec_outs(self, class_name: str, values: dict[str, Any] | None = None) -> list[str]:
-        cls: Any = self.registry.operator(class_name) or self.registry.services.get(class_name)
-        if cls is not None:
-            return list(cls.default_exec_outs(values or {}))
-        spec = self.spec(class_name)
-        return [p.name for p in spec.execOut] if spec else []
+        node_type = self.registry.node_type(class_name)
+        return node_type.default_exec_outs(values or {}) if node_type is not None else []
 
     def pins(self, class_name: str, values: dict[str, Any] | None = None) -> list[Pin]:
         """Inputs then outputs, each in the order exec, data, state. A state field has an input
@@ -105,7 +100,8 @@ class Catalog:
     # -- services discovered over NATS ------------------------------------------------------
     def add_remote_spec(self, raw: dict[str, Any]) -> NodeSpec | None:
         """Make a discovered service class placeable; returns its spec (None if unusable).
-        A class installed here wins: the local class is the one the validator knows best."""
+        A class installed here wins: the local class is the one the validator knows best. A
+        newer spec of a discovered class replaces the one heard before."""
         try:
             spec = NodeSpec.model_validate(raw)
         except ValueError as exc:
@@ -113,41 +109,11 @@ class Catalog:
             return None
         if spec.kind != "service":
             return None
-        if spec.className in self.registry.services:
-            return self.registry.services[spec.className].spec()
-        self.registry.register_service(stand_in_service(spec))
+        known = self.registry.node_type(spec.className)
+        if known is not None and (self.registry.is_installed(spec.className)
+                                  or known.spec() == spec):
+            return known.spec()  # installed here, or heard before: nothing new to show
+        self.registry.register_spec(spec)
         self.remote[spec.className] = spec
         self.changed.emit()
         return spec
-
-
-def stand_in_service(spec: NodeSpec) -> type[Service]:
-    """A Service class with the ports and state fields of a spec, and no behaviour."""
-    attrs: dict[str, Any] = {
-        "class_name": spec.className,
-        "label": spec.label,
-        "category": spec.category or "services",
-        "version": spec.version,
-        "__doc__": spec.description or f"{spec.label} (discovered over NATS)",
-        "__module__": __name__,
-    }
-    for f in spec.stateFields:
-        tp = _PY_TYPES.get(schema_type(f.schema_) or "", Any)
-        extra = {
-            k: f.schema_[j] for k, j in (("ge", "minimum"), ("le", "maximum")) if j in f.schema_
-        }
-        attrs[f.name] = State(
-            tp,
-            f.default,
-            access=f.access,
-            show=f.showOnNode,
-            doc=f.description,
-            name=f.name,
-            **extra,
-        )
-    for p in spec.dataOut:
-        attrs[f"_out_{p.name}"] = DataOut(
-            _PY_TYPES.get(schema_type(p.schema_) or "", Any), name=p.name, doc=p.description
-        )
-    safe = "".join(c if c.isalnum() else "_" for c in spec.className)
-    return type(f"Remote_{safe}", (Service,), attrs)

@@ -4,36 +4,32 @@ matters: the link's two ends, the links on the same slot, and the cycle it would
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
 from runtime.protocol.graph import GraphEdge, RunGraph
-from runtime.validate import Problem
+from runtime.protocol.problems import Problem, ProblemKind, cycle_problem
 from studio_app.document.model import GraphDocument, edge_key
 
 Validate = Callable[[RunGraph], list[Problem]]
+CYCLE_HOPS_SHOWN = 8
+"""A refused link names at most this many nodes of the cycle it would close."""
+CYCLE_HOPS_VALIDATED = 64
+"""Beyond this, the cycle a link would close is refused here, without asking the validator."""
 
 
-def _describe(edge: GraphEdge) -> str:
-    return f"{edge.kind} {edge.source} -> {edge.target}"
+def refusal_text(problem: Problem) -> str:
+    """What Studio says about a refused link: the user is drawing it and sees its ends, so the
+    link is not named again (the validator names it by its index in a part of the graph,
+    which would mean nothing); a long cycle is cut short."""
+    return problem.text(named=False, max_hops=CYCLE_HOPS_SHOWN)
 
 
-def _tidy(message: str, index: int) -> str:
-    """The validator names edges by their index in the graph it saw; for the user, the index of
-    a sub-graph means nothing, the ends do."""
-    message = message.replace(f"edge #{index} ", "", 1)
-    message = re.sub(r"^\([^()]*\): ", "", message)  # the link being made: the user knows it
-    return re.sub(r"edge #\d+ (\(.*?\))", r"\1", message)
-
-
-def _short_cycle(message: str, limit: int = 8) -> str:
-    head, _, path = message.partition(": ")
-    hops = path.split(" -> ")
-    if len(hops) <= limit:
-        return message
-    return f"{head}: {' -> '.join(hops[:limit])} -> ... ({len(hops) - 1} links)"
+def _exists(edge: GraphEdge) -> Problem:
+    slot = edge.source if edge.kind == "exec" else edge.target
+    return Problem(f"{edge.kind} {edge.source} -> {edge.target}: this link exists already",
+                   slot.node, kind=ProblemKind.PORT_TAKEN, port=slot.port, edge_kind=edge.kind)
 
 
 def _adjacency(edges: list[GraphEdge], kind: str) -> dict[str, list[str]]:
@@ -64,26 +60,27 @@ def _path(start: str, goal: str, adj: dict[str, list[str]]) -> list[str]:
 
 def check_edge(
     doc: GraphDocument, validate: Validate, edge: GraphEdge, gone: set[Any]
-) -> str | None:
-    """None when the validator accepts ``edge`` once the links in ``gone`` are removed."""
+) -> Problem | None:
+    """None when the validator accepts ``edge`` once the links in ``gone`` are removed, else the
+    problem that refuses it: one of the link itself, or a cycle it would close."""
     if doc.has_edge(edge) and edge_key(edge) not in gone:
-        return f"{_describe(edge)}: this link exists already"
+        return _exists(edge)
     edges = [e for e in doc.graph.edges if edge_key(e) not in gone]
     if edge.kind != "data" or edge.source.node != edge.target.node:
         hops = _path(edge.target.node, edge.source.node, _adjacency(edges, edge.kind))
-        if len(hops) > 64:
+        if len(hops) > CYCLE_HOPS_VALIDATED:
             # validate_graph refuses any cycle of one kind; on a long loop the validator
-            # itself would take seconds (it rebuilds port schemas per edge), so say it here.
-            return _short_cycle(f"{edge.kind} cycle: " + " -> ".join([*hops, hops[0]]))
+            # itself would take long, so say it here.
+            return cycle_problem(edge.kind, [*hops, hops[0]])
     sub = edge_subgraph(doc, edge, edges)
     index = len(sub.edges)
-    before = {p.message for p in validate(sub) if p.edge is None and "cycle" in p.message}
+    before = {p.cycle for p in validate(sub) if p.kind is ProblemKind.CYCLE}
     candidate = sub.model_copy(update={"edges": [*sub.edges, edge]})
     for p in validate(candidate):
         if p.edge == index:
-            return _tidy(p.message, index)
-        if p.edge is None and "cycle" in p.message and p.message not in before:
-            return _short_cycle(p.message)
+            return p
+        if p.kind is ProblemKind.CYCLE and p.cycle not in before:
+            return p
     return None
 
 

@@ -14,10 +14,11 @@ from typing import Any
 from PySide6.QtGui import QUndoStack
 
 from runtime.protocol.graph import GraphEdge, GraphNode, GraphService, RunGraph
-from runtime.validate import Problem, validate_graph
-from studio_app.document import undo as cmd
+from runtime.protocol.problems import Problem, ProblemKind
+from runtime.validate import validate_graph
+from studio_app.document import undo as edits
 from studio_app.document.catalog import Catalog
-from studio_app.document.edge_check import check_edge
+from studio_app.document.edge_check import check_edge, refusal_text
 from studio_app.document.layout import Size, auto_layout
 from studio_app.document.model import UNSET, Backdrop, GraphDocument, edge_key
 
@@ -26,7 +27,21 @@ DEFAULT_SERVICE = "rungraph.service"
 
 
 class EditRefused(Exception):
-    """The runtime's validator refused an edit; the message says why, naming the node."""
+    """The runtime's validator refused an edit; the message says why, naming the node.
+    ``problem`` is the validator's problem, when one refused it."""
+
+    def __init__(self, message: str, problem: Problem | None = None) -> None:
+        super().__init__(message)
+        self.problem = problem
+
+
+_VALUE_KINDS = (ProblemKind.UNKNOWN_FIELD, ProblemKind.BAD_VALUE)
+
+
+def _where(p: Problem) -> tuple[object, ...]:
+    """What a problem is about, whatever its wording: two validations of one graph before and
+    after a change share the problems the change did not cause."""
+    return (p.kind, p.node, p.edge, p.port, p.field, p.cycle)
 
 
 class Editor:
@@ -36,7 +51,7 @@ class Editor:
         self.undo = undo
         self.current_service: str | None = None
         self._problems: tuple[int, list[Problem]] | None = None
-        self._edge_checks: dict[tuple[Any, ...], str | None] = {}
+        self._edge_checks: dict[tuple[Any, ...], Problem | None] = {}
 
     # -- validation -----------------------------------------------------------------------
     def validate(self, graph: RunGraph | None = None) -> list[Problem]:
@@ -54,6 +69,14 @@ class Editor:
 
     def check_edge(self, edge: GraphEdge, removing: Iterable[GraphEdge] = ()) -> str | None:
         """None when the validator accepts ``edge`` (with ``removing`` gone first), else why not."""
+        problem = self.edge_problem(edge, removing)
+        return refusal_text(problem) if problem is not None else None
+
+    def edge_problem(
+        self, edge: GraphEdge, removing: Iterable[GraphEdge] = ()
+    ) -> Problem | None:
+        """None when the validator accepts ``edge`` (with ``removing`` gone first), else the
+        problem that refuses it."""
         gone = {edge_key(e) for e in removing}
         key = (self.doc.revision, edge_key(edge), tuple(sorted(gone)))
         if key in self._edge_checks:
@@ -99,7 +122,7 @@ class Editor:
         positions[nid] = pos
         node = GraphNode(nodeId=nid, serviceId=sid, class_=class_name)
         self.undo.push(
-            cmd.AddItemsCommand(
+            edits.AddItemsEdit(
                 self.doc, f"Add {nid}", services=services, nodes=[node], positions=positions
             )
         )
@@ -110,7 +133,7 @@ class Editor:
         sid = base if base == "main" else self.doc.new_id(base)
         svc = GraphService(serviceId=sid, serviceClass=class_name)
         self.undo.push(
-            cmd.AddItemsCommand(
+            edits.AddItemsEdit(
                 self.doc, f"Add service {sid}", services=[svc], positions={sid: pos}
             )
         )
@@ -119,18 +142,18 @@ class Editor:
 
     def connect(self, edge: GraphEdge, removing: Iterable[GraphEdge] = ()) -> None:
         removing = [e for e in removing if self.doc.has_edge(e)]
-        why = self.check_edge(edge, removing)
-        if why is not None:
-            raise EditRefused(why)
-        self.undo.push(cmd.EditEdgesCommand(self.doc, add=[edge], remove=removing))
+        problem = self.edge_problem(edge, removing)
+        if problem is not None:
+            raise EditRefused(refusal_text(problem), problem)
+        self.undo.push(edits.ChangeEdgesEdit(self.doc, add=[edge], remove=removing))
 
     def disconnect(self, edges: Iterable[GraphEdge]) -> None:
         present = [e for e in edges if self.doc.has_edge(e)]
         if present:
-            self.undo.push(cmd.EditEdgesCommand(self.doc, remove=present))
+            self.undo.push(edits.ChangeEdgesEdit(self.doc, remove=present))
 
     def delete(self, ids: Iterable[str], edges: Iterable[GraphEdge] = ()) -> None:
-        command = cmd.RemoveItemsCommand(self.doc, list(ids), list(edges))
+        command = edits.RemoveItemsEdit(self.doc, list(ids), list(edges))
         if not command.empty:
             self.undo.push(command)
 
@@ -141,7 +164,7 @@ class Editor:
             if (self.doc.item(k) is not None or k in self.doc.backdrops) and old != new
         }
         if moves:
-            self.undo.push(cmd.MoveItemsCommand(self.doc, moves))
+            self.undo.push(edits.MoveItemsEdit(self.doc, moves))
 
     def set_state_value(self, item_id: str, field: str, value: Any) -> None:
         """Set a design-time value, checked by the validator; refuses with its message."""
@@ -166,7 +189,7 @@ class Editor:
                 for e in self.doc.graph.edges
                 if e.kind == "exec" and e.source.node == item_id and e.source.port not in outs
             ]
-        self.undo.push(cmd.SetStateValueCommand(self.doc, item_id, field, value, pruned))
+        self.undo.push(edits.SetStateValueEdit(self.doc, item_id, field, value, pruned))
 
     def _check_value(self, item_id: str, field: str, value: Any) -> None:
         item = self.doc.item(item_id)
@@ -184,13 +207,13 @@ class Editor:
                 nodes=[item.model_copy(update={"stateValues": values})],
             )
         for p in self.validate(probe):
-            if p.node == item_id and repr(field) in p.message:
-                raise EditRefused(p.message)
+            if p.node == item_id and p.field == field and p.kind in _VALUE_KINDS:
+                raise EditRefused(p.message, p)
 
     def set_label(self, item_id: str, label: str | None) -> None:
         item = self.doc.item(item_id)
         if item is not None and (item.label or None) != (label or None):
-            self.undo.push(cmd.SetLabelCommand(self.doc, item_id, label))
+            self.undo.push(edits.SetLabelEdit(self.doc, item_id, label))
 
     def move_to_service(self, node_ids: Iterable[str], service_id: str) -> None:
         ids = [
@@ -215,17 +238,17 @@ class Editor:
         ]
         services = self.doc.graph.services
         before = {
-            p.message
+            _where(p)
             for p in self.validate(RunGraph(services=services, nodes=nodes, edges=touching))
         }
         new = [
             p
             for p in self.validate(RunGraph(services=services, nodes=after, edges=touching))
-            if p.message not in before
+            if _where(p) not in before
         ]
         if new:
-            raise EditRefused(new[0].message)
-        self.undo.push(cmd.MoveToServiceCommand(self.doc, ids, service_id))
+            raise EditRefused(new[0].message, new[0])
+        self.undo.push(edits.MoveToServiceEdit(self.doc, ids, service_id))
         self.current_service = service_id
 
     # -- clipboard ----------------------------------------------------------------------------
@@ -290,7 +313,7 @@ class Editor:
         dx, dy = (at[0] - min(xs), at[1] - min(ys)) if at else (40.0, 40.0)
         positions = {remap[k]: (x + dx, y + dy) for k, (x, y) in layout.items() if k in remap}
         self.undo.push(
-            cmd.AddItemsCommand(
+            edits.AddItemsEdit(
                 self.doc,
                 f"Paste {len(remap)} items",
                 services=new_services,
@@ -325,11 +348,11 @@ class Editor:
             backdrop = Backdrop(bid, title, x0, y0, x1 - x0, y1 - y0)
         else:
             backdrop = Backdrop(bid, title)
-        self.undo.push(cmd.AddItemsCommand(self.doc, "Add backdrop", backdrops=[backdrop]))
+        self.undo.push(edits.AddItemsEdit(self.doc, "Add backdrop", backdrops=[backdrop]))
         return bid
 
     def set_backdrop(self, backdrop: Backdrop) -> None:
         if backdrop.id in self.doc.backdrops and vars(self.doc.backdrops[backdrop.id]) != vars(
             backdrop
         ):
-            self.undo.push(cmd.SetBackdropCommand(self.doc, backdrop))
+            self.undo.push(edits.SetBackdropEdit(self.doc, backdrop))

@@ -22,9 +22,10 @@ A file is one JSON object::
     }
 
 One line per service, node, edge and position; lists sorted by id; keys in a fixed order; positions
-rounded to whole pixels. Saving the same document twice gives the same bytes. ``rungraph sim FILE``
-reads these files too (it takes the ``rungraph`` member). A plain rungraph (with optional
-``ui: {x, y}`` per node) opens as well.
+rounded to whole pixels. Saving the same document twice gives the same bytes. Files are read by
+the runtime's one graph-file reader (``runtime.protocol.graph_file``), so ``rungraph sim FILE``
+reads them too (it takes the ``rungraph`` member); Studio adds the layout on top. A plain
+rungraph (with optional ``ui: {x, y}`` per node) opens as well.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from runtime.protocol.graph import GraphEdge, RunGraph
-from runtime.validate import GraphError, Problem, parse_graph
+from runtime.protocol.graph_file import GraphFileError, graph_member, parse_graph, read_graph_file
+from runtime.protocol.problems import GraphError, Problem
 from studio_app.document.model import Backdrop, GraphDocument, edge_key
 
 FORMAT = "rungraph-studio/1"
@@ -131,12 +133,17 @@ def parse_document(raw: Any, source: str = "document") -> GraphDocument:
     """A document from parsed JSON: a Studio file or a plain rungraph."""
     if not isinstance(raw, dict):
         raise DocumentError(f"{source}: expected a JSON object, got {type(raw).__name__}")
-    studio = "rungraph" in raw and "nodes" not in raw
-    graph_raw = raw["rungraph"] if studio else raw
+    graph_raw, studio = graph_member(raw)
     try:
         graph = parse_graph(graph_raw)
     except GraphError as exc:
-        raise DocumentError(f"{source}: " + "; ".join(p.message for p in exc.problems)) from None
+        raise DocumentError(f"{source}: {_joined(exc.problems)}") from None
+    return _with_layout(graph, raw if studio else None, source)
+
+
+def _with_layout(graph: RunGraph, studio: dict[str, Any] | None, source: str) -> GraphDocument:
+    """The document of ``graph``: positions from its nodes' ``ui`` and, in a Studio document,
+    from its layout and backdrops."""
     layout: dict[str, tuple[float, float]] = {}
     for node in graph.nodes:
         ui = node.ui or {}
@@ -144,11 +151,11 @@ def parse_document(raw: Any, source: str = "document") -> GraphDocument:
             layout[node.nodeId] = (float(ui["x"]), float(ui["y"]))
         node.ui = None
     backdrops: list[Backdrop] = []
-    if studio:
-        for nid, pos in (raw.get("layout") or {}).items():
+    if studio is not None:
+        for nid, pos in (studio.get("layout") or {}).items():
             if isinstance(pos, dict):
                 layout[str(nid)] = (float(pos.get("x", 0)), float(pos.get("y", 0)))
-        for b in raw.get("backdrops") or []:
+        for b in studio.get("backdrops") or []:
             try:
                 backdrops.append(Backdrop.from_dict(b))
             except (KeyError, TypeError, ValueError) as exc:
@@ -181,16 +188,16 @@ def place_missing(graph: RunGraph, layout: dict[str, tuple[float, float]]) -> No
 
 
 def load_document(path: str | os.PathLike[str]) -> GraphDocument:
-    p = Path(path)
+    """Open a graph file through the runtime's reader (the one ``rungraph sim`` uses) and add
+    Studio's layout."""
     try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DocumentError(f"{p}: {exc.strerror or exc}") from None
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DocumentError(f"{p}: not valid JSON: {exc}") from None
-    return parse_document(raw, str(p))
+        read = read_graph_file(path)
+    except GraphFileError as exc:
+        raise DocumentError(exc.problems[0].message) from None
+    except GraphError as exc:
+        raise DocumentError(f"{Path(path)}: {_joined(exc.problems)}") from None
+    studio = read.document if read.wrapped and isinstance(read.document, dict) else None
+    return _with_layout(read.graph, studio, str(read.path))
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
@@ -228,6 +235,10 @@ def graph_of(doc: GraphDocument) -> RunGraph:
 
 def problems_text(problems: list[Problem]) -> str:
     return "\n".join(p.message for p in problems)
+
+
+def _joined(problems: list[Problem]) -> str:
+    return "; ".join(p.message for p in problems)
 
 
 def edges_equal(a: list[GraphEdge], b: list[GraphEdge]) -> bool:

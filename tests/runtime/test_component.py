@@ -204,3 +204,34 @@ def test_default_exec_outs_follow_a_dynamic_count():
     assert Fan.default_exec_outs() == ["o0", "o1"]
     assert Fan.default_exec_outs({"n": 3}) == ["o0", "o1", "o2"]
     assert Fan.spec().dynamicExecOut == "n"
+
+
+def test_check_value_converts_a_value_for_its_field():
+    assert Scale.check_value("factor", "2.5") == 2.5
+
+
+def test_check_value_refuses_with_a_readable_reason():
+    with pytest.raises(ValueError, match=r"^11.0 is above the maximum 10$"):
+        Scale.check_value("factor", 11)
+    with pytest.raises(ValueError, match=r"^Input should be a valid number"):
+        Scale.check_value("factor", "lots")
+
+
+def test_check_value_of_an_undeclared_field_is_a_key_error():
+    with pytest.raises(KeyError, match="speed"):
+        Scale.check_value("speed", 1)
+
+
+def test_a_node_class_is_a_node_type():
+    from runtime.node_type import NodeType
+
+    node_type: NodeType = Scale
+
+    assert node_type.spec().className == Scale.spec().className
+    assert node_type.default_exec_outs() == [p.name for p in Scale.spec().execOut]
+
+
+@pytest.mark.parametrize("reserved", ["check_value", "default_exec_outs"])
+def test_the_node_type_methods_are_reserved_names(reserved):
+    with pytest.raises(TypeError, match="reserved names"):
+        type("Clash", (Operator,), {reserved: State(int, 0)})

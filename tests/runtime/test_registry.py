@@ -10,6 +10,8 @@ from node_library.services import MockModelWorker, ModelWorker
 from node_library.values import Counter
 from runtime import registry as registry_module
 from runtime.component import DataOut, Inputs, Operator, Service
+from runtime.node_type import SpecNodeType
+from runtime.protocol.spec import NodeSpec
 from runtime.registry import ENTRY_POINT_GROUP, NOOP_SERVICE, Registry, default_registry
 
 BUILTIN_OPERATORS = {"core.tick", "core.sequence", "core.branch", "core.delay", "core.constant",
@@ -135,3 +137,71 @@ def test_specs_are_listed_by_kind_category_and_name():
     assert [s.className for s in registry.specs()] == ["core.counter", "aaa.late", NOOP_SERVICE]
     assert registry.spec("aaa.late") == Late.spec()
     assert registry.spec("nope") is None
+
+
+def published(class_name: str, kind: str = "service", **extra: object) -> NodeSpec:
+    return NodeSpec.model_validate({"kind": kind, "className": class_name, "label": class_name,
+                                    **extra})
+
+
+def test_a_published_spec_is_a_node_type_that_runs_nowhere_here():
+    registry = Registry()
+
+    node_type = registry.register_spec(published("lab.camera"))
+
+    assert isinstance(node_type, SpecNodeType)
+    assert registry.service_type("lab.camera") is node_type
+    assert registry.node_type("lab.camera") is node_type
+    assert registry.service("lab.camera") is None
+    assert registry.service("lab.camera", simulate=True) is None
+    assert registry.is_installed("lab.camera") is False
+    assert registry.spec("lab.camera") == published("lab.camera")
+    assert "lab.camera" in [s.className for s in registry.specs()]
+
+
+def test_an_installed_class_wins_over_its_published_spec():
+    registry = Registry()
+    registry.register(Camera)
+
+    assert registry.register_spec(published("test.camera", label="Other")) is Camera
+    assert registry.spec("test.camera") == Camera.spec()
+    assert registry.published == {}
+
+
+def test_a_newer_published_spec_replaces_the_older_one():
+    registry = Registry()
+    registry.register_spec(published("lab.camera", version="1.0.0"))
+
+    registry.register_spec(published("lab.camera", version="2.0.0"))
+
+    spec = registry.spec("lab.camera")
+    assert spec is not None
+    assert spec.version == "2.0.0"
+    assert [s.className for s in registry.specs()].count("lab.camera") == 1
+
+
+def test_a_published_service_simulates_as_its_installed_cpu_mock():
+    registry = Registry()
+    registry.register(MockCamera)
+    registry.register_spec(published("lab.camera", mockClass="test.mock_camera"))
+
+    assert registry.service("lab.camera", simulate=True) is MockCamera
+    assert registry.service_type("lab.camera", simulate=True) is MockCamera
+    assert registry.service("lab.camera") is None
+
+
+def test_a_published_operator_is_an_operator_type_not_a_service_type():
+    registry = Registry()
+    node_type = registry.register_spec(published("lab.filter", kind="operator"))
+
+    assert registry.operator_type("lab.filter") is node_type
+    assert registry.service_type("lab.filter") is None
+    assert registry.operator("lab.filter") is None
+
+
+def test_a_class_whose_mock_is_missing_has_no_type_in_simulate():
+    registry = Registry()
+    registry.register(Camera)
+
+    assert registry.service_type("test.camera", simulate=True) is None
+    assert registry.service_type("test.camera") is Camera

@@ -129,6 +129,39 @@ def test_a_file_that_is_not_json_exits_2(tmp_path, capsys):
     assert "not valid JSON" in err
 
 
+def test_a_directory_exits_2_naming_it(tmp_path, capsys):
+    code, out, err = run(["validate", str(tmp_path)], capsys)
+
+    assert code == 2
+    assert out == ""
+    assert err == f"error: {tmp_path}: is a directory, not a graph file\n"
+
+
+@pytest.mark.parametrize("command", ["sim", "validate"])
+def test_unreadable_files_are_reported_in_the_graph_file_readers_words(tmp_path, capsys,
+                                                                       command):
+    from runtime.protocol.graph_file import read_graph_file
+    from runtime.protocol.problems import GraphError
+
+    path = write(tmp_path, "{nodes: [")
+    with pytest.raises(GraphError) as read:
+        read_graph_file(path)
+
+    code, _, err = run([command, path], capsys)
+
+    assert code == 2
+    assert err == "".join(f"error: {p.message}\n" for p in read.value.problems)
+
+
+def test_a_graph_that_does_not_parse_names_each_fault_and_exits_2(tmp_path, capsys):
+    raw = graph([{"nodeId": "tick", "serviceId": "main"}])
+
+    code, _, err = run(["sim", write(tmp_path, raw)], capsys)
+
+    assert code == 2
+    assert err == "error: node 'tick': class: Field required\n"
+
+
 def test_describe_prints_the_spec_of_one_class(capsys):
     code, out, _ = run(["describe", "core.tick"], capsys)
 

@@ -125,3 +125,78 @@ def test_auto_layout_puts_linked_nodes_left_to_right(editor: Editor) -> None:
     editor.auto_layout(lambda i: (180.0, 100.0))
     x = {i: editor.doc.position(i)[0] for i in ("tick", "seq", "a")}
     assert x["tick"] < x["seq"] < x["a"]
+
+
+def test_a_refusal_carries_the_validators_problem(editor: Editor) -> None:
+    from runtime.protocol.problems import ProblemKind
+
+    with pytest.raises(EditRefused) as refused:
+        editor.set_state_value("tick", "tickMs", 0)
+    problem = refused.value.problem
+    assert problem is not None
+    assert (problem.kind, problem.node, problem.field) == (ProblemKind.BAD_VALUE, "tick", "tickMs")
+
+
+def test_a_problem_of_another_field_that_quotes_this_fields_name_does_not_refuse_it() -> None:
+    raw = {
+        **TICK_SEQ_COUNTERS,
+        "nodes": [
+            *TICK_SEQ_COUNTERS["nodes"],
+            {"nodeId": "c", "serviceId": "main", "class": "core.counter",
+             "stateValues": {"step": "count"}},
+        ],
+    }
+    ed = Editor(parse_document(raw), Catalog(), QUndoStack())
+    assert any("'count'" in p.message for p in ed.problems())  # step's own problem
+
+    ed.set_state_value("c", "count", 5)
+
+    assert ed.doc.state_values("c")["count"] == 5
+
+
+def test_an_unknown_field_is_refused_by_its_field() -> None:
+    from runtime.protocol.problems import ProblemKind
+
+    ed = Editor(parse_document(TICK_SEQ_COUNTERS), Catalog(), QUndoStack())
+    with pytest.raises(EditRefused, match="unknown state field 'speed'") as refused:
+        ed.set_state_value("tick", "speed", 3)
+    assert refused.value.problem is not None
+    assert refused.value.problem.kind is ProblemKind.UNKNOWN_FIELD
+
+
+def test_a_link_refused_by_a_cycle_says_so_without_naming_the_link(editor: Editor) -> None:
+    from runtime.protocol.problems import ProblemKind
+
+    with pytest.raises(EditRefused) as refused:
+        editor.connect(make_edge("exec", ("a", "out"), ("seq", "in")))
+    assert refused.value.problem is not None
+    assert refused.value.problem.kind is ProblemKind.CYCLE
+    assert editor.check_edge(make_edge("exec", ("a", "out"), ("seq", "in"))) == str(refused.value)
+
+
+def test_moving_is_refused_only_for_problems_the_move_causes() -> None:
+    raw = {
+        **TICK_SEQ_COUNTERS,
+        "services": [
+            *TICK_SEQ_COUNTERS["services"],
+            {"serviceId": "other", "serviceClass": "rungraph.service"},
+            {"serviceId": "third", "serviceClass": "rungraph.service"},
+        ],
+        "nodes": [
+            *TICK_SEQ_COUNTERS["nodes"],
+            {"nodeId": "far", "serviceId": "other", "class": "core.counter"},
+        ],
+        "edges": [
+            *TICK_SEQ_COUNTERS["edges"],
+            {"kind": "exec", "from": {"node": "b", "port": "out"},
+             "to": {"node": "far", "port": "in"}},
+        ],
+    }
+    ed = Editor(parse_document(raw), Catalog(), QUndoStack())
+    assert any("cannot cross services (main -> other)" in p.message for p in ed.problems())
+
+    ed.move_to_service(["far"], "third")  # the link crossed services before: no new problem
+
+    assert ed.doc.service_of("far") == "third"
+    with pytest.raises(EditRefused, match="exec edges cannot cross services"):
+        ed.move_to_service(["a"], "third")

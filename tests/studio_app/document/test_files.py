@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from PySide6.QtGui import QUndoStack
 
 from studio_app.document.catalog import Catalog
 from studio_app.document.editor import Editor
 from studio_app.document.files import (
+    DocumentError,
     document_dict,
     document_text,
     load_document,
@@ -93,11 +95,51 @@ def test_a_plain_rungraph_example_opens_with_its_positions() -> None:
     assert doc.graph.nodes[0].ui is None
 
 
-def test_the_runtime_cli_reads_studio_files(tmp_path: Path) -> None:
-    from runtime.cli.local import load_graph_file
-    from runtime.validate import parse_graph
+def test_the_runtimes_graph_file_reader_reads_studio_files(tmp_path: Path) -> None:
+    from runtime.protocol.graph_file import read_graph_file
 
     path = tmp_path / "g.rungraph.json"
     save_document(parse_document(TICK_SEQ_COUNTERS), path)
-    graph = parse_graph(load_graph_file(path))
-    assert {n.nodeId for n in graph.nodes} == {"tick", "seq", "a", "b"}
+    read = read_graph_file(path)
+    assert {n.nodeId for n in read.graph.nodes} == {"tick", "seq", "a", "b"}
+    assert read.wrapped
+
+
+def broken_files(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "bad.json").write_text("{ not json")
+    (tmp_path / "list.json").write_text("[]")
+    (tmp_path / "a_folder").mkdir()
+    return {
+        "missing": tmp_path / "missing.rungraph.json",
+        "directory": tmp_path / "a_folder",
+        "not json": tmp_path / "bad.json",
+        "not an object": tmp_path / "list.json",
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "directory", "not json", "not an object"])
+def test_a_file_studio_cannot_open_is_refused_with_the_runtime_readers_words(
+    tmp_path: Path, case: str
+) -> None:
+    from runtime.protocol.graph_file import read_graph_file
+    from runtime.protocol.problems import GraphError
+
+    path = broken_files(tmp_path)[case]
+    with pytest.raises(GraphError) as by_runtime:
+        read_graph_file(path)
+    with pytest.raises(DocumentError) as by_studio:
+        load_document(path)
+    assert str(by_studio.value).startswith(str(path))
+    for problem in by_runtime.value.problems:
+        assert problem.message in str(by_studio.value)
+
+
+def test_a_plain_rungraph_file_opens_with_positions_from_its_nodes(tmp_path: Path) -> None:
+    path = tmp_path / "plain.json"
+    path.write_text(json.dumps(TICK_SEQ_COUNTERS))
+
+    doc = load_document(path)
+
+    assert doc.position("seq") == (250.0, 0.0)
+    assert doc.backdrops == {}
+    assert all(n.ui is None for n in doc.graph.nodes)
