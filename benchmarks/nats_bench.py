@@ -16,7 +16,7 @@ import nats
 
 from benchmarks.common import bench_registry, progress, sized_graph, summary
 from benchmarks.common import figure as _figure
-from runtime.client.client import Client
+from runtime.client import Client
 from runtime.component import DataIn, DataOut, ExecIn, ExecOut, Inputs, Operator
 from runtime.nats_server import NatsServer
 from runtime.registry import NoopService, Registry
@@ -99,7 +99,7 @@ async def _round_trips(url: str, registry: Registry) -> dict[str, Any]:
             t1 = time.perf_counter()
             reply = await client.call("rtt", "status")
             t2 = time.perf_counter()
-            assert reply["ok"], reply
+            assert reply.ok, reply
             raw.append((t1 - t0) * 1000)
             status.append((t2 - t1) * 1000)
     finally:
@@ -157,8 +157,8 @@ async def _set_rungraph(url: str, registry: Registry) -> dict[str, Any]:
             t0 = time.perf_counter()
             reply = await client.call("bench", "set_rungraph", {"rungraph": graph}, timeout=30)
             dt = (time.perf_counter() - t0) * 1000
-            assert reply["ok"], reply
-            assert len(reply["result"]["created"]) == 200, reply
+            assert reply.ok, reply
+            assert len(reply.result["created"]) == 200, reply
             if i:
                 samples.append(dt)
             await _stop(host)

@@ -12,8 +12,10 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from runtime.cli import serve
 from runtime.cli.local import load_graph_file, report
-from runtime.client.client import Client, DeployError, ServiceUnavailable, StateEvent
+from runtime.client import Client, DeployError, ServiceUnavailable, StateEvent
+from runtime.protocol.envelope import CommandReply
 from runtime.service.main import DEFAULT_NATS
 from runtime.transport.base import TransportError
 from runtime.validate import GraphError, parse_graph
@@ -65,8 +67,6 @@ def add_commands(sub: Any) -> None:
     p.add_argument("graph", type=Path)
     nats_opt(p)
     p.set_defaults(func=cmd_deploy)
-
-    from runtime.cli import serve
 
     serve.add_command(sub)
 
@@ -162,8 +162,8 @@ def cmd_call(args: argparse.Namespace) -> int:
         try:
             async for reply in client.call_stream(args.service_id, args.call, call_args,
                                                   timeout=args.timeout):
-                print(json.dumps(reply), flush=True)
-                ok = ok and bool(reply.get("ok"))
+                print(json.dumps(reply.to_json_dict()), flush=True)
+                ok = ok and reply.ok
         finally:
             await client.close()
         return EXIT_OK if ok else EXIT_REPLY_ERROR
@@ -178,8 +178,8 @@ def cmd_status(args: argparse.Namespace) -> int:
             reply = await client.call(args.service_id, "status", timeout=args.timeout)
         finally:
             await client.close()
-        print(json.dumps(reply.get("result") if reply.get("ok") else reply, indent=2))
-        return EXIT_OK if reply.get("ok") else EXIT_REPLY_ERROR
+        print(json.dumps(reply.result if reply.ok else reply.to_json_dict(), indent=2))
+        return EXIT_OK if reply.ok else EXIT_REPLY_ERROR
 
     return _run(run)
 
@@ -227,12 +227,24 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         except GraphError as exc:
             return report(exc)
         except DeployError as exc:
-            print(json.dumps(exc.replies, indent=2))
+            print(json.dumps(_refusal_json(exc), indent=2))
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_REPLY_ERROR
         finally:
             await client.close()
-        print(json.dumps(replies, indent=2))
+        print(json.dumps(_replies_json(replies), indent=2))
         return EXIT_OK
 
     return _run(run)
+
+
+def _replies_json(replies: dict[str, CommandReply]) -> dict[str, dict[str, Any]]:
+    return {sid: reply.to_json_dict() for sid, reply in replies.items()}
+
+
+def _refusal_json(exc: DeployError) -> dict[str, dict[str, Any]]:
+    """Each service's reply; a service sent its previous rungraph again says whether it took."""
+    out = _replies_json(exc.replies)
+    for sid, back in exc.rollbacks.items():
+        out[sid]["rolledBack"] = back.ok
+    return out

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from runtime.cli.local import load_graph_file, report
-from runtime.client.client import Client, DeployError, ServiceUnavailable
+from runtime.client import Client, DeployError, ServiceUnavailable
+from runtime.client.launch import launch_service, wait_answering
 from runtime.registry import default_registry
 from runtime.service.main import DEFAULT_NATS
 from runtime.validate import GraphError, parse_graph, validate_graph
@@ -29,13 +30,6 @@ def add_command(sub: Any) -> None:
                    help="run each service's CPU mock where it declares one")
     p.add_argument("--ready-timeout", type=float, default=30.0)
     p.set_defaults(func=cmd_serve)
-
-
-def service_command() -> list[str]:
-    """How to start a service process from this installation (or from a bundle)."""
-    if getattr(sys, "frozen", False):
-        return [sys.executable, "service"]
-    return [sys.executable, "-m", "runtime.service.main"]
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -79,32 +73,25 @@ async def _serve(graph: Any, url: str, args: argparse.Namespace) -> int:
         for svc in graph.services:
             cls = registry.service(svc.serviceClass, simulate=args.mocks)
             assert cls is not None  # validated
-            cmd = [*service_command(), "--nats", url, "--service-id", svc.serviceId,
-                   "--class", cls.spec().className]
-            proc = await asyncio.create_subprocess_exec(
-                *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+            proc = await launch_service(url, svc.serviceId, cls.spec().className)
             procs[svc.serviceId] = proc
             assert proc.stdout is not None
             pumps.append(asyncio.create_task(_pump(svc.serviceId, proc.stdout)))
         client = await Client.connect(url, actor="serve")
         deadline = loop.time() + args.ready_timeout
-        for sid in procs:
-            while True:
-                try:
-                    await client.call(sid, "status", timeout=1.0)
-                    break
-                except ServiceUnavailable:
-                    if loop.time() > deadline or procs[sid].returncode is not None:
-                        print(f"[serve] error: service {sid} did not come up", flush=True)
-                        return 3
-                    await asyncio.sleep(0.2)
+        for sid, proc in procs.items():
+            try:
+                await wait_answering(client, sid, deadline - loop.time(), proc)
+            except ServiceUnavailable:
+                print(f"[serve] error: service {sid} did not come up", flush=True)
+                return 3
         try:
             replies = await client.deploy(graph)
         except DeployError as exc:
             print(f"[serve] error: {exc}", flush=True)
             return 1
         for sid, reply in replies.items():
-            res = reply.get("result") or {}
+            res = reply.result if isinstance(reply.result, dict) else {}
             print(f"[serve] {sid}: revision {res.get('revision')} applied, "
                   f"{len(res.get('created', []))} nodes created", flush=True)
         print(f"[serve] running {len(procs)} services; Ctrl-C stops them", flush=True)

@@ -1,7 +1,9 @@
 """The client side of the wire contract: calls, discovery, state watches and deploys.
 
 Studio and the ``rungraph`` CLI use it; it speaks only the subjects, KV keys and envelope of
-DESIGN.md, so any NATS client in any language can do the same.
+DESIGN.md, so any NATS client in any language can do the same. Requests are built with the
+protocol's ``CommandRequest``; every reply comes back as a ``CommandReply``, and a call that gets
+no usable reply raises one of the typed errors of ``runtime.client.errors``.
 """
 
 from __future__ import annotations
@@ -13,11 +15,21 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
+from runtime.client.deploy import deploy
 from runtime.client.discovery import discover
+from runtime.client.errors import BadReply, CallTimeout, NoService, ServiceUnavailable
 from runtime.protocol import naming
+from runtime.protocol.envelope import (
+    CommandReply,
+    CommandRequest,
+    RequestMeta,
+    validation_message,
+)
 from runtime.protocol.graph import RunGraph
 from runtime.protocol.values import decode_state
-from runtime.registry import Registry, default_registry
+from runtime.registry import Registry
 from runtime.transport.base import (
     KVEntry,
     Msg,
@@ -26,13 +38,9 @@ from runtime.transport.base import (
     TransportTimeout,
     Watch,
 )
-from runtime.validate import GraphError, validate_graph
 
-_encode = json.JSONEncoder(separators=(",", ":")).encode
-
-
-class ServiceUnavailable(Exception):
-    """Nobody answers for a service id (exit code 3 in the CLI)."""
+STREAM_QUEUE_LIMIT = 1024
+"""Replies of one streamed call held for a reader that falls behind; past it the call fails."""
 
 
 @dataclass
@@ -83,53 +91,61 @@ class Client:
     async def close(self) -> None:
         await self.transport.close()
 
-    def _envelope(self, call: str, args: dict[str, Any] | None, timeout: float) -> bytes:
+    def _request(self, call: str, args: dict[str, Any] | None, timeout: float) -> bytes:
         req_id = os.urandom(12).hex()
-        return _encode({"reqId": req_id, "call": call, "args": args or {},
-                        "timeoutMs": int(timeout * 1000),
-                        "meta": {"actor": self.actor, "traceId": req_id[:16]}}).encode()
+        return CommandRequest(
+            reqId=req_id, call=call, args=args or {}, timeoutMs=max(1, int(timeout * 1000)),
+            meta=RequestMeta(traceId=req_id[:16], actor=self.actor),
+        ).model_dump_json().encode()
 
     async def call(self, service_id: str, call: str, args: dict[str, Any] | None = None,
-                   timeout: float = 3.0) -> dict[str, Any]:  # noqa: ASYNC109 - sent as timeoutMs
-        """Send one envelope on ``svc.{sid}.cmd``; the reply envelope as a dict."""
+                   timeout: float = 3.0) -> CommandReply:  # noqa: ASYNC109 - sent as timeoutMs
+        """Send one envelope on ``svc.{sid}.cmd``; its reply envelope.
+
+        Raises ``NoService`` when nobody answers, ``CallTimeout`` when no reply comes within
+        ``timeout`` seconds, ``BadReply`` when the answer is not an envelope.
+        """
         try:
             msg = await self.transport.request(naming.cmd_subject(service_id),
-                                               self._envelope(call, args, timeout), timeout)
+                                               self._request(call, args, timeout), timeout)
         except NoResponders:
-            raise ServiceUnavailable(f"no service {service_id!r} answers") from None
+            raise NoService(service_id, f"no service {service_id!r} answers") from None
         except TransportTimeout:
-            raise ServiceUnavailable(
-                f"service {service_id!r} did not answer {call!r} within {timeout:g}s") from None
-        reply: dict[str, Any] = json.loads(msg.data)
-        return reply
+            raise CallTimeout(service_id, call, timeout) from None
+        return _parse_reply(service_id, msg.data)
 
     async def call_stream(
         self, service_id: str, call: str, args: dict[str, Any] | None = None,
         timeout: float = 10.0,  # noqa: ASYNC109 - sent as timeoutMs, and bounds each reply
-    ) -> AsyncIterator[dict[str, Any]]:
-        """Yield reply envelopes as they arrive; a streamed command sends several."""
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    ) -> AsyncIterator[CommandReply]:
+        """Yield reply envelopes as they arrive; a streamed command sends several (each with
+        ``stream`` set, the last one ``final``), any other command one."""
+        queue: asyncio.Queue[bytes | None] = asyncio.Queue(STREAM_QUEUE_LIMIT)
 
         async def on_reply(msg: Msg) -> None:
-            queue.put_nowait(json.loads(msg.data))
+            if queue.qsize() < STREAM_QUEUE_LIMIT - 1:
+                queue.put_nowait(msg.data)
+            elif queue.qsize() == STREAM_QUEUE_LIMIT - 1:
+                queue.put_nowait(None)  # the last slot says the reader fell behind
 
         inbox = self.transport.new_inbox()
         sub = await self.transport.subscribe(inbox, on_reply)
         try:
-            probe = await self._responders(service_id)
-            if not probe:
-                raise ServiceUnavailable(f"no service {service_id!r} answers")
+            if not await self._responders(service_id):
+                raise NoService(service_id, f"no service {service_id!r} answers")
             await self.transport.publish(naming.cmd_subject(service_id),
-                                         self._envelope(call, args, timeout), reply=inbox)
+                                         self._request(call, args, timeout), reply=inbox)
             while True:
                 try:
-                    reply = await asyncio.wait_for(queue.get(), timeout)
+                    data = await asyncio.wait_for(queue.get(), timeout)
                 except TimeoutError:
-                    raise ServiceUnavailable(f"service {service_id!r} did not answer {call!r} "
-                                             f"within {timeout:g}s") from None
+                    raise CallTimeout(service_id, call, timeout) from None
+                if data is None:
+                    raise BadReply(service_id, f"{call!r} sent more than {STREAM_QUEUE_LIMIT} "
+                                               "replies the reader did not take; stopped")
+                reply = _parse_reply(service_id, data)
                 yield reply
-                stream = reply.get("stream")
-                if not isinstance(stream, dict) or stream.get("final", True):
+                if reply.stream is None or reply.stream.final:
                     return
         finally:
             await sub.unsubscribe()
@@ -171,9 +187,12 @@ class Client:
         async def fill(rec: ServiceRecord) -> None:
             try:
                 status = await self.call(rec.serviceId, "status", timeout=timeout)
-                rec.active = (status.get("result") or {}).get("active")
             except ServiceUnavailable:
                 rec.active = None
+                return
+            result = status.result if status.ok and isinstance(status.result, dict) else {}
+            active = result.get("active")
+            rec.active = active if isinstance(active, bool) else None
 
         await asyncio.gather(*(fill(rec) for rec in records))
         return records
@@ -203,42 +222,14 @@ class Client:
     async def deploy(
         self, graph: RunGraph, registry: Registry | None = None,
         timeout: float = 5.0,  # noqa: ASYNC109 - for each call, sent as timeoutMs
-    ) -> dict[str, dict[str, Any]]:
-        """All or nothing: validate every part first; if a service refuses, the services
-        already updated go back to their previous rungraph. Returns each service's reply."""
-        problems = validate_graph(graph, registry or default_registry())
-        if problems:
-            raise GraphError(problems)
-        previous: dict[str, dict[str, Any]] = {}
-        for svc in graph.services:
-            reply = await self.call(svc.serviceId, "get_rungraph", timeout=timeout)
-            if not reply.get("ok"):
-                raise DeployError({svc.serviceId: reply}, [])
-            previous[svc.serviceId] = reply["result"]
-        replies: dict[str, dict[str, Any]] = {}
-        done: list[str] = []
-        for svc in graph.services:
-            part = graph.service_part(svc.serviceId).to_json_dict()
-            reply = await self.call(svc.serviceId, "set_rungraph", {"rungraph": part},
-                                    timeout=timeout)
-            replies[svc.serviceId] = reply
-            if not reply.get("ok"):
-                rolled = []
-                for sid in done:
-                    back = await self.call(sid, "set_rungraph", {"rungraph": previous[sid]},
-                                           timeout=timeout)
-                    replies[sid] = {**replies[sid], "rolledBack": bool(back.get("ok"))}
-                    rolled.append(sid)
-                raise DeployError(replies, rolled)
-            done.append(svc.serviceId)
-        return replies
+    ) -> dict[str, CommandReply]:
+        """``runtime.client.deploy.deploy`` through this client: all or nothing."""
+        return await deploy(self, graph, registry, timeout)
 
 
-class DeployError(Exception):
-    def __init__(self, replies: dict[str, dict[str, Any]], rolled_back: list[str]):
-        self.replies = replies
-        self.rolled_back = rolled_back
-        failed = [sid for sid, r in replies.items() if not r.get("ok")]
-        msgs = [f"{sid}: {(replies[sid].get('error') or {}).get('message')}" for sid in failed]
-        super().__init__("deploy refused by " + "; ".join(msgs) +
-                         (f" (rolled back: {', '.join(rolled_back)})" if rolled_back else ""))
+def _parse_reply(service_id: str, data: bytes) -> CommandReply:
+    try:
+        return CommandReply.model_validate_json(data)
+    except ValidationError as exc:
+        raise BadReply(service_id, f"service {service_id!r} answered with no reply envelope: "
+                                   f"{validation_message(exc)}") from None

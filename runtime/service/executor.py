@@ -118,7 +118,11 @@ class SourceContext:
 
     @property
     def active(self) -> bool:
-        return self.executor.bus.active
+        """Whether the source may fire now; a "no" counts as a skipped trigger."""
+        if self.executor.bus.active:
+            return True
+        self.executor.skipped += 1
+        return False
 
     async def trigger(self, pin: str) -> int | None:
         return await self.executor.trigger(self.node.node_id, pin)
@@ -135,11 +139,15 @@ class Executor:
         self.tracer: TraceFn | None = None
         self.passes = 0
         self.running = 0
+        self.skipped = 0
+        """Triggers that did not run because the service was inactive: a source held back, or
+        a ``trigger`` refused."""
 
     # -- passes -----------------------------------------------------------------------------
     async def trigger(self, node_id: str, pin: str) -> int | None:
         """Run one exec pass from ``node_id``'s exec output ``pin``; None if inactive."""
         if not self.bus.active:
+            self.skipped += 1
             return None
         node = self.plans[node_id].node if node_id in self.plans else self.bus.nodes.get(node_id)
         if node is None:

@@ -1,13 +1,10 @@
 """The command channel of one service: built-in calls and user commands, envelope in, envelope out.
 
-Built-in argument shapes (``args``):
-  set_state     {"nodeId", "field", "value"}          -> {"nodeId", "field", "value"}
-  get_state     {"nodeId"?, "field"?}                  -> {"<nodeId>": {"<field>": value}} or value
-  set_rungraph  {"rungraph": {...}}                    -> {"graphId", "revision", "created", ...}
-  get_rungraph  {}                                     -> the rungraph
-  activate / deactivate {}                             -> {"active": bool, "changed": bool}
-  status        {}                                     -> {"serviceId", "active", "revision", ...}
-  describe      {}                                     -> {"service": spec, "operators": [specs]}
+Every endpoint's bytes are parsed into a ``CommandRequest``; the call is dispatched to a built-in
+(bodies and argument shapes in ``builtins.py``) or to a user command of the service node, and
+whatever happens the caller gets a ``CommandReply``: a refusal carries its error code, a crash
+INTERNAL, a call past its ``timeoutMs`` TIMEOUT. A streamed user command answers with several
+replies, each marked with its place in the stream.
 """
 
 from __future__ import annotations
@@ -29,6 +26,7 @@ from runtime.protocol.envelope import (
     parse_request,
     validation_message,
 )
+from runtime.service import builtins
 from runtime.transport.base import EndpointDef, Msg
 
 if TYPE_CHECKING:
@@ -100,7 +98,7 @@ class CommandRouter:
         if user is not None and user.streaming:
             seq = 0
             async for reply, final in self.stream(req):
-                await msg.respond(reply.to_bytes({"seq": seq, "final": final}))
+                await msg.respond(reply.streamed(seq, final).to_bytes())
                 seq += 1
             return
         await msg.respond((await self.dispatch(req)).to_bytes())
@@ -161,23 +159,19 @@ class CommandRouter:
         args, host = req.args, self.host
         match req.call:
             case "set_state":
-                return await host.external_set_state(args, actor)
+                return await builtins.set_state(host, args, actor)
             case "get_state":
-                return host.get_state(args)
+                return builtins.get_state(host, args)
             case "set_rungraph":
-                graph = args.get("rungraph", args if "nodes" in args or "graphId" in args else None)
-                if graph is None:
-                    raise CommandError(ErrorCode.INVALID_ARGS, "set_rungraph needs args.rungraph")
-                return await host.apply(graph, actor)
+                return await builtins.set_rungraph(host, args, actor)
             case "get_rungraph":
-                return host.graph.to_json_dict()
+                return builtins.get_rungraph(host)
             case "activate" | "deactivate":
-                changed = await self.bus.set_active(req.call == "activate", actor)
-                return {"active": self.bus.active, "changed": changed}
+                return await builtins.set_active(host, req.call == "activate", actor)
             case "status":
-                return host.status()
+                return builtins.status(host)
             case "describe":
-                return host.describe()
+                return builtins.describe(host)
         cmd = self._user_command(req.call)
         if cmd is None:
             node = host.service_node

@@ -10,6 +10,7 @@ from typing import Any
 
 from runtime.protocol.envelope import CommandError, CommandReply, CommandRequest, ErrorCode
 from runtime.protocol.graph import RunGraph
+from runtime.protocol.problems import ProblemKind
 from runtime.registry import Registry, default_registry
 from runtime.service.bus import ServiceBus
 from runtime.service.executor import TraceFn
@@ -61,7 +62,7 @@ class Simulation:
                 await host.apply(graph.service_part(sid), "simulate")
             except CommandError as exc:  # validated above: a service refused its part
                 raise GraphError([Problem(f"service {sid!r} refused its part: {exc.message}",
-                                          sid)]) from exc
+                                          sid, kind=ProblemKind.REFUSED)]) from exc
         self.graph = graph
         return graph
 

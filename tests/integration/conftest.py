@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.client.client import Client, ServiceUnavailable
+from runtime.client import Client, ServiceUnavailable
 from tests.nats_fixtures import nats_server, nats_url  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]

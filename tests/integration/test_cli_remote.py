@@ -75,6 +75,30 @@ def test_deploy_of_an_invalid_graph_exits_2_naming_the_node(tmp_path, nats_url):
     assert "node 'tick1': unknown operator class 'core.nope'" in out.stderr
 
 
+async def test_a_refused_deploy_prints_every_reply_and_what_was_rolled_back(
+        client, nats_url, spawn, tmp_path):
+    spawn(nats_url, "sensor")
+    spawn(nats_url, "worker", "demo.mock_model_worker")
+    await wait_ready(client, "sensor", "worker")
+    assert rungraph("deploy", "assets/examples/two_services.json", "--nats", nats_url
+                    ).returncode == 0
+    graph = json.loads((ROOT / "assets/examples/two_services.json").read_text())
+    graph["revision"] = 2
+    graph["services"][1]["serviceClass"] = "rungraph.service"  # the worker runs another class
+    path = tmp_path / "conflict.json"
+    path.write_text(json.dumps(graph))
+    out = rungraph("deploy", str(path), "--nats", nats_url)
+    assert out.returncode == 1
+    replies = json.loads(out.stdout)
+    assert list(replies) == ["sensor", "worker"]
+    assert set(replies["worker"]) == {"reqId", "ok", "result", "error"}
+    assert replies["worker"]["error"]["code"] == "CONFLICT"
+    assert replies["sensor"]["ok"] is True
+    assert replies["sensor"]["rolledBack"] is True
+    assert "error: deploy refused by worker: " in out.stderr
+    assert "(rolled back: sensor)" in out.stderr
+
+
 def test_serve_runs_the_two_service_example_in_one_command(tmp_path):
     probe = NatsServer(store_dir=tmp_path / "probe").start()
     url = probe.url

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from runtime.client.client import Client, DeployError
+from runtime.client import Client, DeployError
 from runtime.nats_server import NatsServer
+from runtime.protocol.envelope import ErrorCode
 from runtime.protocol.graph import RunGraph
 from tests.integration.conftest import Spawn, wait_ready
 from tests.nats_fixtures import eventually
@@ -23,8 +24,8 @@ TWO = json.loads((ROOT / "assets/examples/two_services.json").read_text())
 
 async def state_of(client: Client, sid: str, nid: str) -> dict[str, Any]:
     reply = await client.call(sid, "get_state", {"nodeId": nid}, timeout=10)  # a busy CI box
-    assert reply["ok"], reply
-    result: dict[str, Any] = reply["result"]
+    assert reply.ok, reply
+    result: dict[str, Any] = reply.result
     return result
 
 
@@ -47,7 +48,7 @@ async def deploy_two(client: Client, nats_url: str, spawn: Spawn) -> None:
     spawn(nats_url, "worker", "demo.mock_model_worker")
     await wait_ready(client, "sensor", "worker")
     replies = await client.deploy(RunGraph.model_validate(TWO))
-    assert all(r["ok"] for r in replies.values()), replies
+    assert all(r.ok for r in replies.values()), replies
 
 
 async def test_two_services_run_cross_service_data_and_state_edges(client, nats_url, spawn):
@@ -91,8 +92,8 @@ async def test_killed_service_restores_graph_and_state_from_kv(client, nats_url,
     spawn(nats_url, "worker", "demo.mock_model_worker")
     await wait_ready(client, "worker")
     graph = await client.call("worker", "get_rungraph")
-    assert graph["result"]["graphId"] == "two_services"
-    assert {n["nodeId"] for n in graph["result"]["nodes"]} >= {"tick2", "seen", "beats"}
+    assert graph.result["graphId"] == "two_services"
+    assert {n["nodeId"] for n in graph.result["nodes"]} >= {"tick2", "seen", "beats"}
     after = await state_of(client, "worker", "beats")
     assert after["count"] >= before["count"]
     await poll_until(lambda: state_of(client, "worker", "beats"),
@@ -147,15 +148,25 @@ async def test_deactivate_stops_ticks_and_keeps_commands_alive(client, nats_url,
     entry = await kv.get("active")
     assert entry is not None
     assert json.loads(entry.value)["value"] is False
-    await asyncio.sleep(0.3)  # let a pass already running finish
+
+    async def status() -> dict[str, Any]:
+        reply = await client.call("worker", "status", timeout=10)
+        assert reply.ok, reply
+        result: dict[str, Any] = reply.result
+        return result
+
+    # once the Tick has been held back, no pass of it runs: a pass in flight has finished
+    held = await poll_until(status, lambda s: s["skipped"] >= 1 and s["running"] == 0,
+                            what="the tick held back")
     frozen = (await state_of(client, "worker", "beats"))["count"]
-    await asyncio.sleep(0.8)  # several tick periods (250 ms)
+    later = await poll_until(status, lambda s: s["skipped"] >= held["skipped"] + 3,
+                             what="three more tick periods held back")
+    assert later["passes"] == held["passes"]
     assert (await state_of(client, "worker", "beats"))["count"] == frozen
-    status = await client.call("worker", "status")
-    assert status["result"]["active"] is False
+    assert later["active"] is False
     set_reply = await client.call("worker", "set_state",
                                   {"nodeId": "beats", "field": "step", "value": 5})
-    assert set_reply["ok"], set_reply
+    assert set_reply.ok, set_reply
     await client.call("worker", "activate")
     await poll_until(lambda: state_of(client, "worker", "beats"),
                      lambda s: s["count"] >= frozen + 5, what="ticks after activate")
@@ -170,9 +181,9 @@ async def test_slow_command_does_not_block_status(client, nats_url, spawn):
                                            timeout=10))
     await asyncio.sleep(0.2)
     status = await client.call("worker", "status", timeout=2)
-    assert status["ok"]
+    assert status.ok
     assert not slow.done()  # the status reply came back while reload_model still ran
-    assert (await slow)["result"]["loaded"] is True
+    assert (await slow).result["loaded"] is True
 
 
 async def test_streamed_command_yields_items_then_final(client, nats_url, spawn):
@@ -180,10 +191,10 @@ async def test_streamed_command_yields_items_then_final(client, nats_url, spawn)
     await wait_ready(client, "worker")
     replies = [r async for r in client.call_stream("worker", "generate",
                                                    {"prompt": "x", "maxTokens": 4})]
-    assert [r["stream"]["seq"] for r in replies] == [0, 1, 2, 3, 4]
-    assert [r["stream"]["final"] for r in replies] == [False] * 4 + [True]
-    assert all(r["ok"] for r in replies)
-    assert [r["result"]["index"] for r in replies[:4]] == [0, 1, 2, 3]
+    assert [r.stream.seq for r in replies if r.stream] == [0, 1, 2, 3, 4]
+    assert [r.stream.final for r in replies if r.stream] == [False] * 4 + [True]
+    assert all(r.ok for r in replies)
+    assert [r.result["index"] for r in replies[:4]] == [0, 1, 2, 3]
 
 
 async def test_malformed_bytes_on_every_endpoint_get_an_envelope(client, nats_url, spawn):
@@ -207,10 +218,13 @@ async def test_deploy_is_all_or_nothing(client, nats_url, spawn):
     with pytest.raises(DeployError, match="worker") as info:
         await client.deploy(RunGraph.model_validate(bad))
     assert info.value.rolled_back == ["sensor"]
-    assert info.value.replies["worker"]["error"]["code"] == "CONFLICT"
+    worker = info.value.replies["worker"]
+    assert worker.error is not None
+    assert worker.error.code == ErrorCode.CONFLICT
+    assert info.value.rollbacks["sensor"].ok
     for sid in ("sensor", "worker"):
         graph = await client.call(sid, "get_rungraph")
-        assert graph["result"]["revision"] == 1
+        assert graph.result["revision"] == 1
 
 
 async def test_service_retries_until_nats_comes_up(spawn, tmp_path):

@@ -106,6 +106,28 @@ async def test_a_running_tick_source_stops_while_inactive(simulate):
     assert sim.state()["c2"]["count"] == 0
 
 
+async def test_status_counts_the_triggers_an_inactive_service_skipped(simulate):
+    services = [{"serviceId": "on"}, {"serviceId": "off"}]
+    g = graph([node("t1", "core.tick", "on", tickMs=2), node("c1", "core.counter", "on"),
+               node("t2", "core.tick", "off", tickMs=2), node("c2", "core.counter", "off")],
+              [edge("exec", "t1.out", "c1.in"), edge("exec", "t2.out", "c2.in")], services)
+    sim = await simulate(g, registry=registry_with())
+    await sim.step(2)
+    await sim.call("off", "deactivate")
+    await sim.step(3)  # each step triggers both Ticks once
+
+    off = (await sim.call("off", "status")).result
+    on = (await sim.call("on", "status")).result
+    assert (off["skipped"], off["passes"]) == (3, 2)
+    assert (on["skipped"], on["passes"]) == (0, 5)
+
+    sim.start()  # the Tick's own clock: each period it is held back counts too
+    executor = sim.hosts["off"].bus.executor
+    await eventually(lambda: executor.skipped >= 6, what="three tick periods held back")
+    sim.pause()
+    assert sim.state()["c2"]["count"] == 2
+
+
 # -- KV provenance ----------------------------------------------------------------------------
 
 

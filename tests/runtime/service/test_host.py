@@ -10,6 +10,7 @@ import pytest
 from runtime.component import ExecIn, ExecOut, Operator, State
 from runtime.protocol.envelope import CommandError, ErrorCode
 from runtime.registry import NoopService
+from runtime.service import builtins
 from runtime.service.bus import ServiceBus
 from runtime.service.executor import ExecContext
 from runtime.service.host import ServiceHost
@@ -214,7 +215,7 @@ async def test_apply_of_a_bad_graph_leaves_the_running_graph_untouched(host):
     assert host.graph.revision == 3
     assert host.bus.nodes == nodes
     assert host.bus.state == state
-    assert host.status()["revision"] == 3
+    assert builtins.status(host)["revision"] == 3
     assert state["c"]["count"] == 1
 
 

@@ -6,6 +6,7 @@ import asyncio
 
 from runtime.component import Service
 from runtime.registry import Registry
+from runtime.service import builtins
 from runtime.validate import validate_graph
 from tests.support import edge, eventually, graph, node, registry_with, service, simulate  # noqa: F401
 
@@ -16,12 +17,12 @@ async def test_a_state_edge_value_the_target_refuses_is_recorded_not_written(sim
                                 node("tick", "core.tick", tickMs=100)],
                                [edge("state", "k.step", "tick.tickMs")]))
     host = sim.hosts["main"]
-    await host.external_set_state({"nodeId": "k", "field": "step", "value": -7}, "test")
+    await builtins.set_state(host, {"nodeId": "k", "field": "step", "value": -7}, "test")
     await sim.flush()
     assert host.bus.state["tick"]["tickMs"] == 100
     error = host.bus.state["tick"]["_error"]
     assert "tickMs refused -7" in error["message"]
-    await host.external_set_state({"nodeId": "k", "field": "step", "value": 40}, "test")
+    await builtins.set_state(host, {"nodeId": "k", "field": "step", "value": 40}, "test")
     assert host.bus.state["tick"]["tickMs"] == 40
 
 
@@ -31,7 +32,7 @@ async def test_a_new_tick_interval_applies_without_waiting_out_the_old_one(simul
     sim.start()
     host = sim.hosts["main"]
     await asyncio.sleep(0.1)
-    await host.external_set_state({"nodeId": "tick", "field": "tickMs", "value": 10}, "test")
+    await builtins.set_state(host, {"nodeId": "tick", "field": "tickMs", "value": 10}, "test")
     await eventually(lambda: host.bus.state["c"]["count"] >= 3, timeout=5,
                      what="ticks at the new interval")
 
@@ -44,7 +45,7 @@ async def test_reseeding_the_random_walk_restarts_its_sequence(simulate):
     host = sim.hosts["main"]
     await sim.step(3)
     first = host.bus.state["p"]["last"]
-    await host.external_set_state({"nodeId": "walk", "field": "seed", "value": 3}, "test")
+    await builtins.set_state(host, {"nodeId": "walk", "field": "seed", "value": 3}, "test")
     host.bus.write_state_nowait("walk", "current", 0.0, "test")
     await sim.step(3)
     assert host.bus.state["p"]["last"] == first

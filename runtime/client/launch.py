@@ -1,0 +1,57 @@
+"""Starting service processes from this installation, and waiting until they answer.
+
+``rungraph serve`` and Studio's Deploy both launch one process per service this way; a frozen
+bundle (PyInstaller) starts itself with the ``service`` sub-command instead of ``-m``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from runtime.client.caller import Caller
+from runtime.client.errors import NoService, ServiceExited, ServiceUnavailable
+
+
+def service_command() -> list[str]:
+    """How to start a service process from this installation (or from a bundle)."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, "service"]
+    return [sys.executable, "-m", "runtime.service.main"]
+
+
+def service_argv(nats_url: str, service_id: str, class_name: str) -> list[str]:
+    """The full command line of one service process."""
+    return [*service_command(), "--nats", nats_url, "--service-id", service_id,
+            "--class", class_name]
+
+
+async def launch_service(nats_url: str, service_id: str,
+                         class_name: str) -> asyncio.subprocess.Process:
+    """Start one service process; its stdout and stderr come out merged on ``proc.stdout``."""
+    return await asyncio.create_subprocess_exec(
+        *service_argv(nats_url, service_id, class_name),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+
+
+async def wait_answering(
+    client: Caller, service_id: str,
+    timeout: float,  # noqa: ASYNC109 - fails with NoService naming the service
+    process: asyncio.subprocess.Process | None = None, *,
+    call_timeout: float = 1.0, interval: float = 0.2,
+) -> None:
+    """Ask ``status`` until the service answers. Raises ``ServiceExited`` when ``process`` ends
+    first, ``NoService`` when ``timeout`` seconds pass."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            await client.call(service_id, "status", timeout=call_timeout)
+            return
+        except ServiceUnavailable:
+            if process is not None and process.returncode is not None:
+                raise ServiceExited(service_id, process.returncode) from None
+            if loop.time() > deadline:
+                raise NoService(service_id, f"service {service_id!r} did not come up within "
+                                            f"{timeout:g}s") from None
+            await asyncio.sleep(interval)

@@ -1,0 +1,123 @@
+"""The bodies of the built-in commands every service answers, apart from the lifecycle that hosts
+them. The router parses the envelope and dispatches here; a refusal is a ``CommandError`` with
+its code.
+
+Argument shapes (``args``) and results:
+  set_state     {"nodeId", "field", "value"}          -> {"nodeId", "field", "value"}
+  get_state     {"nodeId"?, "field"?}                  -> {"<nodeId>": {"<field>": value}} or value
+  set_rungraph  {"rungraph": {...}}                    -> {"graphId", "revision", "created", ...}
+  get_rungraph  {}                                     -> the rungraph
+  activate / deactivate {}                             -> {"active": bool, "changed": bool}
+  status        {}                                     -> {"serviceId", "active", "revision", ...}
+  describe      {}                                     -> {"service": spec, "operators": [specs]}
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
+
+from runtime.protocol.envelope import CommandError, ErrorCode
+
+if TYPE_CHECKING:
+    from runtime.service.host import ServiceHost
+
+
+async def set_state(host: ServiceHost, args: dict[str, Any], actor: str) -> dict[str, Any]:
+    """Write one writable state field, checked against its declaration and the service's
+    ``on_set_state`` policy."""
+    nid, field = args.get("nodeId"), args.get("field")
+    if not isinstance(nid, str) or not isinstance(field, str) or "value" not in args:
+        raise CommandError(ErrorCode.INVALID_ARGS,
+                           "set_state needs args {nodeId: str, field: str, value}")
+    node = host.bus.nodes.get(nid)
+    if node is None:
+        raise CommandError(ErrorCode.NOT_FOUND,
+                           f"service {host.service_id!r} has no node {nid!r}")
+    spec = type(node)._fields.get(field)
+    if spec is None:
+        raise CommandError(ErrorCode.NOT_FOUND, f"node {nid!r} has no state field {field!r}",
+                           {"fields": sorted(type(node)._fields)})
+    if spec.access == "ro":
+        raise CommandError(ErrorCode.FORBIDDEN, f"state field {nid}.{field} is read-only")
+    try:
+        value = spec.validate(args["value"])
+    except ValueError as exc:
+        msg = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
+        raise CommandError(ErrorCode.INVALID_ARGS,
+                           f"bad value {args['value']!r} for {nid}.{field}: {msg}") from None
+    assert host.service_node is not None
+    value = host.service_node.on_set_state(nid, field, value, actor)
+    await host.bus.set_state(nid, field, value, actor, origin="set_state", notify=True)
+    return {"nodeId": nid, "field": field, "value": value}
+
+
+def get_state(host: ServiceHost, args: dict[str, Any]) -> Any:
+    """Every readable field of every node, of one node, or one field (write-only ones hidden)."""
+    nid, field = args.get("nodeId"), args.get("field")
+    bus = host.bus
+
+    def readable(node_id: str) -> dict[str, Any]:
+        node = bus.nodes[node_id]
+        hidden = {n for n, f in type(node)._fields.items() if f.access == "wo"}
+        return {k: v for k, v in bus.state.get(node_id, {}).items() if k not in hidden}
+
+    if nid is None:
+        return {n: readable(n) for n in bus.nodes}
+    if nid not in bus.nodes:
+        raise CommandError(ErrorCode.NOT_FOUND,
+                           f"service {host.service_id!r} has no node {nid!r}")
+    values = readable(nid)
+    if field is None:
+        return values
+    if field not in values:
+        raise CommandError(ErrorCode.NOT_FOUND, f"node {nid!r} has no readable state "
+                                                f"field {field!r}")
+    return {"nodeId": nid, "field": field, "value": values[field]}
+
+
+async def set_rungraph(host: ServiceHost, args: dict[str, Any], actor: str) -> dict[str, Any]:
+    """Apply a rungraph, given as ``args.rungraph`` (or as the args themselves)."""
+    graph = args.get("rungraph", args if "nodes" in args or "graphId" in args else None)
+    if graph is None:
+        raise CommandError(ErrorCode.INVALID_ARGS, "set_rungraph needs args.rungraph")
+    return await host.apply(graph, actor)
+
+
+def get_rungraph(host: ServiceHost) -> dict[str, Any]:
+    return host.graph.to_json_dict()
+
+
+async def set_active(host: ServiceHost, active: bool, actor: str) -> dict[str, Any]:
+    changed = await host.bus.set_active(active, actor)
+    return {"active": host.bus.active, "changed": changed}
+
+
+def status(host: ServiceHost) -> dict[str, Any]:
+    """What the service runs and how: ``passes`` run so far, ``running`` now, ``skipped``
+    triggers that did not run because the service was inactive."""
+    ex = host.bus.executor
+    return {
+        "serviceId": host.service_id,
+        "serviceClass": host.class_name,
+        "namespace": host.service_cls.namespace,
+        "version": host.service_cls.version,
+        "instanceId": host.instance_id,
+        "active": host.bus.active,
+        "graphId": host.graph.graphId,
+        "revision": host.graph.revision,
+        "nodes": len(host.bus.nodes) - 1,
+        "passes": ex.passes,
+        "running": ex.running,
+        "skipped": ex.skipped,
+        "errors": list(host.bus.errors)[-5:],
+        "uptimeS": round(time.time() - host.started_at, 3),
+    }
+
+
+def describe(host: ServiceHost) -> dict[str, Any]:
+    return {"service": host.service_cls.spec().model_dump(mode="json", by_alias=True),
+            "operators": [s.model_dump(mode="json", by_alias=True)
+                          for s in host.registry.specs() if s.kind == "operator"]}
