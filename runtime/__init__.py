@@ -8,7 +8,7 @@ from runtime.component import (
     Inputs,
     Node,
     Operator,
-    Service,
+    ServiceNode,
     State,
     command,
 )
@@ -16,6 +16,7 @@ from runtime.protocol.envelope import CommandError, ErrorCode
 from runtime.protocol.spec import Resources
 from runtime.registry import Registry, default_registry
 from runtime.service.executor import ExecContext, SourceContext
+from runtime.service.process import Service
 
 __all__ = [
     "CommandError",
@@ -31,6 +32,7 @@ __all__ = [
     "Registry",
     "Resources",
     "Service",
+    "ServiceNode",
     "SourceContext",
     "State",
     "command",

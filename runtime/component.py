@@ -384,8 +384,12 @@ class Operator(Node):
     """For exec sources (Tick): the exec out that one step fires (``rungraph sim --ticks``)."""
 
 
-class Service(Node):
-    """The service node: state, commands and lifecycle of one service process."""
+class ServiceNode(Node):
+    """The service node: state, commands and lifecycle of one service process.
+
+    Write services against ``runtime.Service``, which adds ``run()`` (the process entry point) in
+    the service layer; this declaration is what the layers below it (registry, validator, host)
+    know of a service."""
 
     kind: ClassVar[Literal["operator", "service"]] = "service"
     namespace: ClassVar[str] = "rungraph"
@@ -402,11 +406,3 @@ class Service(Node):
         """Decide on an external ``set_state``: return the (possibly sanitized) value, or raise
         ``CommandError(ErrorCode.FORBIDDEN, ...)`` to deny it."""
         return value
-
-    @classmethod
-    def run(cls, argv: list[str] | None = None) -> None:
-        """Run this service as a process: ``python3 my_service.py --nats URL --service-id ID``
-        (``--describe`` prints its spec). Ends a service file: ``MyService.run()``."""
-        from runtime.service.main import main
-
-        main(cls, argv)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from importlib.metadata import entry_points
 
-from runtime.component import Node, Operator, Service
+from runtime.component import Node, Operator, ServiceNode
 from runtime.node_type import NodeType, SpecNodeType
 from runtime.protocol.spec import NodeSpec
 
@@ -20,7 +20,7 @@ ENTRY_POINT_GROUP = "rungraph.nodes"
 NOOP_SERVICE = "rungraph.service"
 
 
-class NoopService(Service):
+class NoopService(ServiceNode):
     """A service with no behaviour of its own: it hosts operators."""
 
     class_name = NOOP_SERVICE
@@ -31,7 +31,7 @@ class NoopService(Service):
 class Registry:
     def __init__(self) -> None:
         self.operators: dict[str, type[Operator]] = {}
-        self.services: dict[str, type[Service]] = {}
+        self.services: dict[str, type[ServiceNode]] = {}
         self.published: dict[str, SpecNodeType] = {}
         """Classes known only from their published spec, by class name."""
         self.load_errors: list[str] = []
@@ -46,8 +46,8 @@ class Registry:
         self.operators[name] = cls
         return cls
 
-    def register_service(self, cls: type[Service]) -> type[Service]:
-        if not (isinstance(cls, type) and issubclass(cls, Service)):
+    def register_service(self, cls: type[ServiceNode]) -> type[ServiceNode]:
+        if not (isinstance(cls, type) and issubclass(cls, ServiceNode)):
             raise TypeError(f"{cls!r} is not a Service class")
         name = cls.spec().className
         if name in self.services and self.services[name] is not cls:
@@ -56,7 +56,7 @@ class Registry:
         return cls
 
     def register(self, cls: type[Node]) -> type[Node]:
-        if issubclass(cls, Service):
+        if issubclass(cls, ServiceNode):
             return self.register_service(cls)
         if issubclass(cls, Operator):
             return self.register_operator(cls)
@@ -77,7 +77,7 @@ class Registry:
     def operator(self, name: str) -> type[Operator] | None:
         return self.operators.get(name)
 
-    def service(self, name: str, simulate: bool = False) -> type[Service] | None:
+    def service(self, name: str, simulate: bool = False) -> type[ServiceNode] | None:
         """The service class to run by name; in Simulate, its CPU mock where it declares one
         (None when that mock is missing). A class known only from its spec runs nowhere here,
         except as its installed CPU mock in Simulate."""

@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-from runtime.component import Node, Service
+from runtime.component import Node, ServiceNode
 from runtime.protocol import naming
 from runtime.protocol.envelope import CommandError
 from runtime.protocol.graph import GraphService, RunGraph
@@ -30,14 +30,14 @@ log = logging.getLogger(__name__)
 
 
 class ServiceHost:
-    def __init__(self, bus: ServiceBus, registry: Registry, service_cls: type[Service], *,
+    def __init__(self, bus: ServiceBus, registry: Registry, service_cls: type[ServiceNode], *,
                  simulate: bool = False, autostart_sources: bool = True):
         self.bus = bus
         self.registry = registry
         self.service_cls = service_cls
         self.simulate = simulate
         self.autostart_sources = autostart_sources
-        self.service_node: Service | None = None
+        self.service_node: ServiceNode | None = None
         self.applier = Applier(self, RunGraph(graphId="", revision=0, services=[GraphService(
             serviceId=bus.service_id, serviceClass=service_cls.spec().className)]))
         self.router = CommandRouter(self)

@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 
-from runtime.component import Service
+from runtime.component import ServiceNode
 from runtime.registry import default_registry
 from runtime.service.bus import ServiceBus
 from runtime.service.host import ServiceHost
@@ -24,7 +24,7 @@ log = logging.getLogger("rungraph.service")
 DEFAULT_NATS = os.environ.get("RUNGRAPH_NATS", "nats://127.0.0.1:4222")
 
 
-def build_parser(cls: type[Service] | None) -> argparse.ArgumentParser:
+def build_parser(cls: type[ServiceNode] | None) -> argparse.ArgumentParser:
     name = cls.spec().className if cls else "rungraph service"
     p = argparse.ArgumentParser(prog=name, description="Run a rungraph service process.")
     p.add_argument("--nats", default=DEFAULT_NATS,
@@ -42,7 +42,7 @@ def build_parser(cls: type[Service] | None) -> argparse.ArgumentParser:
     return p
 
 
-def main(cls: type[Service] | None = None, argv: list[str] | None = None) -> None:
+def main(cls: type[ServiceNode] | None = None, argv: list[str] | None = None) -> None:
     args = build_parser(cls).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -71,7 +71,7 @@ def main(cls: type[Service] | None = None, argv: list[str] | None = None) -> Non
     sys.exit(0)
 
 
-async def serve(cls: type[Service], service_id: str, nats_url: str,
+async def serve(cls: type[ServiceNode], service_id: str, nats_url: str,
                 connect_timeout: float = 60.0) -> None:
     from runtime.transport.base import TransportError
     from runtime.transport.nats import connect

@@ -8,6 +8,7 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel, Field
 
+from runtime import Service
 from runtime.component import (
     DataIn,
     DataOut,
@@ -15,7 +16,6 @@ from runtime.component import (
     ExecOut,
     Inputs,
     Operator,
-    Service,
     State,
     command,
 )

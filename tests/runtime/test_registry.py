@@ -8,8 +8,9 @@ import pytest
 
 from node_library.services import MockModelWorker, ModelWorker
 from node_library.values import Counter
+from runtime import Service
 from runtime import registry as registry_module
-from runtime.component import DataOut, Inputs, Operator, Service
+from runtime.component import DataOut, Inputs, Operator
 from runtime.node_type import SpecNodeType
 from runtime.protocol.spec import NodeSpec
 from runtime.registry import ENTRY_POINT_GROUP, NOOP_SERVICE, Registry, default_registry

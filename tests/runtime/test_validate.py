@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from runtime.component import DataOut, Inputs, Operator, Service
+from runtime import Service
+from runtime.component import DataOut, Inputs, Operator
 from runtime.protocol.graph import RunGraph
 from runtime.protocol.problems import Problem, ProblemKind
 from runtime.protocol.spec import NodeSpec

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
+from runtime import Service
 from runtime.client import (
     BadReply,
     CallTimeout,
@@ -22,7 +23,7 @@ from runtime.client import (
     ServiceUnavailable,
 )
 from runtime.client.client import STREAM_QUEUE_LIMIT
-from runtime.component import Service, command
+from runtime.component import command
 from runtime.protocol.envelope import CommandReply, CommandRequest, ErrorCode
 from runtime.service.bus import ServiceBus
 from runtime.service.host import ServiceHost

@@ -6,8 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from runtime import Service
 from runtime.client import Client, DeployError, deploy
-from runtime.component import Service
 from runtime.protocol.envelope import CommandReply, ErrorCode
 from runtime.protocol.graph import RunGraph
 from runtime.registry import NoopService

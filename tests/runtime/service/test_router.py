@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-from runtime.component import Service, State, command
+from runtime import Service
+from runtime.component import State, command
 from runtime.protocol.envelope import CommandError, ErrorCode
 from runtime.transport.base import Msg, Transport
 from runtime.transport.memory import MemoryHub

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from runtime.component import Service
+from runtime import Service
 from runtime.registry import Registry
 from runtime.service import builtins
 from runtime.validate import validate_graph
