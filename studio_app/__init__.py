@@ -1,11 +1,11 @@
 """Rungraph Studio: the Qt desktop editor for rungraphs (wire, simulate, deploy, watch, toggle).
 
-Model (no Qt): ``document`` (the RunGraph plus layout, with events), ``files`` (the diff-friendly
-file format), ``catalog`` (node specs from the registry and from discovery), ``edge_check`` and
-``layout``, ``session`` (Simulate and Deploy behind one interface), ``settings``.
-Controller: ``editor`` and ``commands`` (every gesture is a validated undo command),
-``run_controller`` and ``file_controller``. The one runtime-to-Qt adapter: ``bridge``.
-Views: ``qt_*.py`` and ``main_window``. Start it with ``studio_app.app.main``.
+``document`` holds what Studio knows, Qt-free except for its undo edits: the graph document and its
+events, the live state a running graph reports, the editor controller, the catalog, edge checks,
+the file format and layout. ``canvas`` (the NodeGraphQt view) and ``panels`` (palette, properties,
+services, log) show it; ``bridge`` is the one door to a running runtime. The shell on top:
+``app`` (start it with ``studio_app.app.main``), ``main_window``, ``run_controller``,
+``file_controller``, ``settings`` and ``smoke``.
 """
 
 __all__: list[str] = []

@@ -12,6 +12,10 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from studio_app.main_window import MainWindow
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
 
@@ -109,14 +113,15 @@ def main(argv: list[str] | None = None) -> int:
         from studio_app.smoke import smoke
 
         with loop:
-            code = loop.run_until_complete(smoke(window, example_path(args.example)))
+            code: int = loop.run_until_complete(smoke(window, example_path(args.example)))
         release_clipboard()
         return code
     if args.screenshot:
         with loop:
-            return loop.run_until_complete(
+            code = loop.run_until_complete(
                 screenshot(window, Path(args.screenshot), example_path(args.example), args.seconds)
             )
+        return code
     # the loop ends when the window has closed (a session may need the loop to shut down)
     closed = asyncio.Event()
     window.closed.connect(closed.set)
@@ -143,11 +148,8 @@ def release_clipboard() -> None:
         clipboard.clear()
 
 
-async def screenshot(window: object, out: Path, example: Path, seconds: float) -> int:
+async def screenshot(window: MainWindow, out: Path, example: Path, seconds: float) -> int:
     """Open ``example``, simulate it, select a counter, and save a PNG of the window."""
-    from studio_app.main_window import MainWindow
-
-    assert isinstance(window, MainWindow)
     window.resize(1600, 980)
     window.show()
     if not window.files.open(str(example)):
@@ -159,7 +161,7 @@ async def screenshot(window: object, out: Path, example: Path, seconds: float) -
         print("error: the example does not simulate (see the log)", file=sys.stderr)  # noqa: T201
         return 1
     counters = [n.nodeId for n in window.doc.graph.nodes if n.class_ == "core.counter"]
-    pick = counters[0] if counters else (window.doc.ids() or [None])[0]
+    pick = counters[0] if counters else next(iter(window.doc.ids()), None)
     if pick:
         window.canvas.select([pick])
     await asyncio.sleep(seconds)

@@ -15,10 +15,14 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from runtime.protocol.envelope import CommandReply
 from studio_app.bridge.adapter import SessionBridge
+from studio_app.bridge.modes import RunMode
+from studio_app.bridge.outcome import CallFailed, fault_of, summary
 from studio_app.canvas.view import QtGraphCanvas
 from studio_app.document.catalog import Catalog
 from studio_app.document.editor import Editor
+from studio_app.document.live_state import LiveState
 from studio_app.document.model import GraphDocument
 from studio_app.file_controller import FileController
 from studio_app.panels.log import QtLogHandler, QtLogView
@@ -29,18 +33,18 @@ from studio_app.run_controller import RunController
 from studio_app.settings import Settings
 
 MODE_TEXT = {
-    "": "● Editing",
-    "simulate": "● Simulating",
-    "paused": "❚❚ Paused",
-    "deploy": "● Deployed",
-    "busy": "… Working",
+    RunMode.IDLE: "● Editing",
+    RunMode.SIMULATE: "● Simulating",
+    RunMode.PAUSED: "❚❚ Paused",
+    RunMode.DEPLOY: "● Deployed",
+    RunMode.BUSY: "… Working",
 }
 MODE_COLOR = {
-    "": "#9aa3b0",
-    "simulate": "#58c472",
-    "paused": "#d0a040",
-    "deploy": "#7aa7ff",
-    "busy": "#d0d0d0",
+    RunMode.IDLE: "#9aa3b0",
+    RunMode.SIMULATE: "#58c472",
+    RunMode.PAUSED: "#d0a040",
+    RunMode.DEPLOY: "#7aa7ff",
+    RunMode.BUSY: "#d0d0d0",
 }
 
 
@@ -55,22 +59,23 @@ class MainWindow(QtWidgets.QMainWindow):
     ) -> None:
         super().__init__()
         self.settings = settings or Settings.load()
-        self.nats_url = nats_url
         self.catalog = catalog or Catalog()
         self.doc = GraphDocument()
+        self.live = LiveState()  # what the running graph reports; the bridge writes it
         self.undo = QtGui.QUndoStack(self)
         self.editor = Editor(self.doc, self.catalog, self.undo)
         self.canvas = QtGraphCanvas(self.doc, self.editor, self.catalog, self)
+        self.canvas.overlay.observe(self.live)
         self.setCentralWidget(self.canvas.widget)
         self.palette_panel = QtPalette(self.catalog)
-        self.properties = QtPropertiesPanel(
-            self.doc, self.catalog, live=lambda i: self.canvas.overlay.live.get(i, {})
-        )
-        self.services = QtServicesPanel()
+        self.properties = QtPropertiesPanel(self.doc, self.catalog, self.live)
+        self.services = QtServicesPanel(self.live)
         self.log_view = QtLogView()
-        self.bridge = SessionBridge(self)
+        self.bridge = SessionBridge(self.live, self)
         self.files = FileController(self, self.doc, self.undo, self.settings)
-        self.run = RunController(self)
+        self.run = RunController(
+            self.bridge, self.editor, self.doc, self.catalog, self.settings, nats_url, self
+        )
         self._closing = False
         self._docks()
         self._actions()
@@ -78,10 +83,20 @@ class MainWindow(QtWidgets.QMainWindow):
         self._toolbar()
         self._status()
         self._wire()
+        self._wire_run()
         self._logging()
         self.resize(1500, 920)
         self._update_title()
-        self._on_mode("")
+        self._on_mode(RunMode.IDLE)
+
+    @property
+    def nats_url(self) -> str | None:
+        """The NATS server Deploy uses (None: the settings' URL, else the embedded server)."""
+        return self.run.nats_url
+
+    @nats_url.setter
+    def nats_url(self, url: str | None) -> None:
+        self.run.nats_url = url
 
     # -- layout -------------------------------------------------------------------------------
     def _dock(
@@ -254,8 +269,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self.undo.cleanChanged.connect(self._update_title)
         self.files.path_changed.connect(self._on_path_changed)
         self.files.error.connect(self._error)
-        self.run.mode_changed.connect(self._on_mode)
-        self.run.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
+
+    def _wire_run(self) -> None:
+        b, run, props = self.bridge, self.run, self.properties
+        b.reply.connect(self._on_reply)
+        b.error.connect(lambda where, msg: self.log_view.append_line("ERROR", where, msg))
+        b.log_line.connect(self.log_view.append_line)
+        run.mode_changed.connect(self._on_mode)
+        run.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        run.problems_found.connect(self.canvas.overlay.set_problems)
+        run.edit_refused.connect(props.rollback)
+        run.move_refused.connect(props.show_refusal)
+        props.edit_requested.connect(run.edit_state)
+        props.label_requested.connect(run.edit_label)
+        props.service_requested.connect(run.move_to_service)
+        props.call_requested.connect(run.call)
+        self.services.toggle_requested.connect(run.set_active)
 
     def _logging(self) -> None:
         self.log_handler = QtLogHandler(logging.INFO)
@@ -274,16 +303,22 @@ class MainWindow(QtWidgets.QMainWindow):
         self._update_title()
         self.canvas.fit()
 
-    def _on_mode(self, mode: str) -> None:
-        self.mode_label.setText(MODE_TEXT.get(mode, mode))
-        self.mode_label.setStyleSheet(f"color: {MODE_COLOR.get(mode, '#ccc')}; padding: 0 8px;")
-        busy = mode == "busy"
-        self.a_sim.setEnabled(mode not in ("simulate", "busy"))
-        self.a_pause.setEnabled(mode == "simulate")
-        self.a_step.setEnabled(mode in ("simulate", "paused"))
-        self.a_stop.setEnabled(mode not in ("", "busy"))
-        self.a_deploy.setEnabled(not busy)
-        self.a_connect.setEnabled(mode in ("",))
+    def _on_mode(self, value: str) -> None:
+        mode = RunMode(value)
+        self.mode_label.setText(MODE_TEXT[mode])
+        self.mode_label.setStyleSheet(f"color: {MODE_COLOR[mode]}; padding: 0 8px;")
+        self.a_sim.setEnabled(mode not in (RunMode.SIMULATE, RunMode.BUSY))
+        self.a_pause.setEnabled(mode == RunMode.SIMULATE)
+        self.a_step.setEnabled(mode in (RunMode.SIMULATE, RunMode.PAUSED))
+        self.a_stop.setEnabled(mode not in (RunMode.IDLE, RunMode.BUSY))
+        self.a_deploy.setEnabled(mode != RunMode.BUSY)
+        self.a_connect.setEnabled(mode == RunMode.IDLE)
+
+    def _on_reply(self, service_id: str, call: str, outcome: object) -> None:
+        assert isinstance(outcome, CommandReply | CallFailed)
+        level = "REPLY" if fault_of(outcome) is None else "ERROR"
+        self.log_view.append_line(level, service_id, summary(call, outcome))
+        self.services.note_reply(service_id, call, outcome)
 
     def _on_problems(self, problems: list[Any]) -> None:
         if problems:

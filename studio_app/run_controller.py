@@ -1,9 +1,11 @@
-"""Simulate, Deploy and live editing: the glue between the window, the bridge and the views.
+"""Simulate, Deploy and live editing: the glue between the document, its editor and the bridge.
 
 Every network or runtime step is a coroutine on the qasync loop (``spawn``), so the window keeps
 painting while a service is slow or absent. A state edit goes to the runtime (``set_state``) when
 the node's service is running and into the document when the runtime accepted it; otherwise it
-goes to the document through the validator. Refusals roll the properties panel back and say why.
+goes to the document through the validator. The controller knows no widget: what the views must
+show leaves as signals (``mode_changed``, ``problems_found``, ``edit_refused`` ...) or through the
+bridge's log, and the window wires them.
 """
 
 from __future__ import annotations
@@ -12,54 +14,55 @@ import asyncio
 import json
 import logging
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6 import QtCore
 
-from runtime.validate import GraphError, Problem
-from studio_app.bridge.sessions import DeploySession, RuntimeSession, SimSession
-from studio_app.document.editor import EditRefused
+from runtime.protocol.envelope import CommandReply
+from runtime.protocol.problems import GraphError, Problem
+from studio_app.bridge.adapter import SessionBridge
+from studio_app.bridge.modes import RunMode
+from studio_app.bridge.outcome import fault_of
+from studio_app.bridge.sessions import DeployRefused, DeploySession, SimSession
+from studio_app.document.catalog import Catalog
+from studio_app.document.editor import Editor, EditRefused
 from studio_app.document.files import graph_of
-
-if TYPE_CHECKING:
-    from studio_app.main_window import MainWindow
+from studio_app.document.model import GraphDocument
+from studio_app.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 class RunController(QtCore.QObject):
-    mode_changed = QtCore.Signal(str)  # "", "simulate", "paused", "deploy", "busy"
-    status = QtCore.Signal(str)
+    mode_changed = QtCore.Signal(str)  # a RunMode
+    status = QtCore.Signal(str)  # a line for the status bar
+    problems_found = QtCore.Signal(list)  # validator problems to show on the nodes ([]: none)
+    edit_refused = QtCore.Signal(str, str, str)  # item id, field, why (roll the field back)
+    move_refused = QtCore.Signal(str, str)  # node id, why
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.w = window
-        self.bridge = window.bridge
-        self.mode = ""
+    def __init__(
+        self,
+        bridge: SessionBridge,
+        editor: Editor,
+        doc: GraphDocument,
+        catalog: Catalog,
+        settings: Settings,
+        nats_url: str | None = None,
+        parent: QtCore.QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.bridge, self.editor, self.doc = bridge, editor, doc
+        self.catalog, self.settings = catalog, settings
+        self.nats_url = nats_url  # for Deploy; None: the settings' URL or the embedded server
+        self.mode = RunMode.IDLE
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loaded_fingerprint = ""
-        self._reload_timer = QtCore.QTimer(self, singleShot=True, interval=400)
+        self._reload_timer = QtCore.QTimer(self)
+        self._reload_timer.setSingleShot(True)
+        self._reload_timer.setInterval(400)
         self._reload_timer.timeout.connect(lambda: self.spawn(self.hot_reload()))
-        b, canvas = self.bridge, window.canvas
-        b.states_changed.connect(canvas.overlay.apply_state)
-        b.states_changed.connect(window.properties.apply_states)
-        b.active_changed.connect(canvas.overlay.set_active)
-        b.active_changed.connect(window.services.set_active)
-        b.services_changed.connect(self._on_services)
-        b.reply.connect(window.log_view.append_reply)
-        b.reply.connect(window.services.note_reply)
-        b.error.connect(lambda where, msg: window.log_view.append_line("ERROR", where, msg))
-        b.log_line.connect(window.log_view.append_line)
-        window.doc.events.changed.connect(self._doc_changed)
-        window.properties.edit_requested.connect(self.edit_state)
-        window.properties.label_requested.connect(self.edit_label)
-        window.properties.service_requested.connect(self.move_to_service)
-        window.properties.call_requested.connect(
-            lambda sid, call, args: self.spawn(self.bridge.call(sid, call, args, timeout=10.0))
-        )
-        window.services.toggle_requested.connect(
-            lambda sid, on: self.spawn(self.bridge.set_active(sid, on))
-        )
+        doc.events.changed.connect(self._doc_changed)
+        bridge.specs_discovered.connect(self._on_specs)
 
     # -- plumbing -----------------------------------------------------------------------------
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -70,28 +73,28 @@ class RunController(QtCore.QObject):
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            exc = task.exception()
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None:
             log.error("Studio task failed: %s", exc, exc_info=exc)
-            self.w.log_view.append_line("ERROR", "studio", f"{type(exc).__name__}: {exc}")
+            self.bridge.log("ERROR", "studio", f"{type(exc).__name__}: {exc}")
 
     async def idle(self) -> None:
         """Wait for every running task (tests, shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _set_mode(self, mode: str) -> None:
+    def _set_mode(self, mode: RunMode) -> None:
         self.mode = mode
         self.mode_changed.emit(mode)
 
     def _say(self, text: str) -> None:
         self.status.emit(text)
-        self.w.log_view.append_line("INFO", "studio", text)
+        self.bridge.log("INFO", "studio", text)
 
     def _show_problems(self, problems: list[Problem], what: str) -> None:
-        self.w.canvas.overlay.set_problems(problems)
+        self.problems_found.emit(problems)
         for p in problems[:20]:
-            self.w.log_view.append_line("ERROR", what, p.message)
+            self.bridge.log("ERROR", what, p.message)
         self.status.emit(f"{what}: {len(problems)} problem(s), shown on the nodes at fault")
 
     # -- simulate -----------------------------------------------------------------------------
@@ -102,25 +105,25 @@ class RunController(QtCore.QObject):
         session = self.bridge.session
         if isinstance(session, SimSession):
             session.start()
-            self._set_mode("simulate")
+            self._set_mode(RunMode.SIMULATE)
             return True
         if session is not None:
             await self.stop_session()
-        self._set_mode("busy")
-        session = SimSession(self.w.catalog.registry, self._on_process_log)
+        self._set_mode(RunMode.BUSY)
+        session = SimSession(self.catalog.registry, self.bridge.process_output)
         await session.open()
         try:
-            await session.load(graph_of(self.w.doc))
+            await session.load(graph_of(self.doc))
         except GraphError as exc:
             await session.close()
-            self._set_mode("")
+            self._set_mode(RunMode.IDLE)
             self._show_problems(exc.problems, "simulate")
             return False
         self._loaded_fingerprint = self._fingerprint()
-        self.w.canvas.overlay.set_problems([])
+        self.problems_found.emit([])
         await self.bridge.attach(session)
         session.start()
-        self._set_mode("simulate")
+        self._set_mode(RunMode.SIMULATE)
         self._say(f"simulating {len(session.service_ids())} service(s) in this process")
         return True
 
@@ -128,7 +131,7 @@ class RunController(QtCore.QObject):
         session = self.bridge.session
         if isinstance(session, SimSession):
             session.pause()
-            self._set_mode("paused")
+            self._set_mode(RunMode.PAUSED)
             self.status.emit("paused: sources stopped, state kept")
 
     def step(self) -> None:
@@ -142,17 +145,15 @@ class RunController(QtCore.QObject):
         self.spawn(self.stop_session())
 
     async def stop_session(self) -> None:
+        """Leave the session; the bridge empties the live state, so views show design values."""
         mode = self.bridge.mode
         await self.bridge.close()
-        self.w.canvas.overlay.clear_live()
-        self.w.services.clear_rows()
-        self.w.properties.show_item(self.w.properties.item_id)
-        self._set_mode("")
-        if mode:
+        self._set_mode(RunMode.IDLE)
+        if mode != RunMode.IDLE:
             self._say(f"{mode} stopped")
 
     def _fingerprint(self) -> str:
-        return json.dumps(self.w.doc.graph.to_json_dict(), sort_keys=True)
+        return json.dumps(self.doc.graph.to_json_dict(), sort_keys=True)
 
     def _doc_changed(self) -> None:
         if isinstance(self.bridge.session, SimSession):
@@ -169,12 +170,12 @@ class RunController(QtCore.QObject):
             return
         before = set(session.service_ids())
         try:
-            await session.load(graph_of(self.w.doc))
+            await session.load(graph_of(self.doc))
         except GraphError as exc:
             self._show_problems(exc.problems, "simulate (still running the last valid graph)")
             return
         self._loaded_fingerprint = fingerprint
-        self.w.canvas.overlay.set_problems([])
+        self.problems_found.emit([])
         if set(session.service_ids()) != before:
             await self.bridge.rewatch()
             await self.bridge.poll()
@@ -189,11 +190,11 @@ class RunController(QtCore.QObject):
             return session
         if session is not None:
             await self.stop_session()
-        s = self.w.settings
+        s = self.settings
         session = DeploySession(
-            self.w.catalog.registry,
-            self.w.nats_url or s.nats_url,
-            on_log=self._on_process_log,
+            self.catalog.registry,
+            self.nats_url or s.nats_url,
+            on_log=self.bridge.process_output,
             launch_missing=s.launch_local_services,
             use_mocks=s.use_mocks,
         )
@@ -202,22 +203,20 @@ class RunController(QtCore.QObject):
 
     async def connect_nats(self) -> bool:
         """Connect to NATS (starting the embedded server if needed) to see live services."""
-        self._set_mode("busy")
+        self._set_mode(RunMode.BUSY)
         try:
             session = await self._deploy_session()
         except Exception as exc:  # noqa: BLE001 - shown, never a frozen or dead window
-            self._set_mode("")
-            self.w.log_view.append_line("ERROR", "deploy", f"cannot reach NATS: {exc}")
+            self._set_mode(RunMode.IDLE)
+            self.bridge.log("ERROR", "deploy", f"cannot reach NATS: {exc}")
             self.status.emit(f"cannot reach NATS: {exc}")
             return False
         await self.bridge.attach(session)
-        self._set_mode("deploy")
+        self._set_mode(RunMode.DEPLOY)
         return True
 
     async def start_deploy(self) -> bool:
-        from runtime.client.client import DeployError
-
-        problems = self.w.editor.validate_for_deploy()
+        problems = self.editor.validate_for_deploy()
         if problems:
             self._show_problems(problems, "deploy")
             return False
@@ -225,63 +224,51 @@ class RunController(QtCore.QObject):
             return False
         session = self.bridge.session
         assert isinstance(session, DeploySession)
-        self._set_mode("busy")
+        self._set_mode(RunMode.BUSY)
         self.status.emit("deploying…")
         try:
-            replies = await session.load(graph_of(self.w.doc))
+            replies = await self.bridge.load(graph_of(self.doc))
         except GraphError as exc:
-            self._set_mode("deploy")
+            self._set_mode(RunMode.DEPLOY)
             self._show_problems(exc.problems, "deploy")
             return False
-        except DeployError as exc:
-            self._set_mode("deploy")
-            for sid, reply in exc.replies.items():
-                self.bridge.reply.emit(sid, "set_rungraph", reply)
-                details = (reply.get("error") or {}).get("details") or {}
-                found = [
-                    Problem(p.get("message", ""), p.get("node"), p.get("edge"))
-                    for p in details.get("problems", [])
-                ]
-                if found:
-                    self.w.canvas.overlay.set_problems(found)
-            self.status.emit(f"deploy refused: {exc}")
+        except DeployRefused as exc:
+            self._set_mode(RunMode.DEPLOY)
+            if exc.problems:
+                self.problems_found.emit(exc.problems)
+            self.bridge.log("ERROR", "deploy", str(exc))
+            self.status.emit(str(exc))
+            await self.bridge.poll()
             return False
         except Exception as exc:  # noqa: BLE001 - shown on the log and the status bar
-            self._set_mode("deploy")
-            self.w.log_view.append_line("ERROR", "deploy", f"{type(exc).__name__}: {exc}")
+            self._set_mode(RunMode.DEPLOY)
+            self.bridge.log("ERROR", "deploy", f"{type(exc).__name__}: {exc}")
             self.status.emit(f"deploy failed: {exc}")
             return False
-        for sid, reply in replies.items():
-            self.bridge.reply.emit(sid, "set_rungraph", reply)
-        self.w.canvas.overlay.set_problems([])
+        self.problems_found.emit([])
         await self.bridge.rewatch()
         await self.bridge.poll()
-        self._set_mode("deploy")
+        self._set_mode(RunMode.DEPLOY)
         self._say(
             f"deployed revision {session.revision} to {len(replies)} service(s) at {session.url}"
         )
         return True
 
-    def _on_services(self, rows: list[dict[str, Any]]) -> None:
-        self.w.services.set_rows(rows)
-        session = self.bridge.session
-        for record in getattr(session, "records", {}).values():
-            if record.spec:
-                self.w.catalog.add_remote_spec(record.spec)
+    def _on_specs(self, specs: list[dict[str, Any]]) -> None:
+        for spec in specs:
+            self.catalog.add_remote_spec(spec)
 
-    def _on_process_log(self, source: str, line: str) -> None:
-        level = (
-            "ERROR"
-            if " ERROR " in line or "Traceback" in line
-            else ("WARNING" if " WARNING " in line else "INFO")
-        )
-        self.bridge.log(level, source, line)
+    # -- commands and edits from the panels ----------------------------------------------------
+    def call(self, service_id: str, call: str, args: dict[str, Any]) -> None:
+        self.spawn(self.bridge.call(service_id, call, args, timeout=10.0))
 
-    # -- edits from the properties panel ------------------------------------------------------
+    def set_active(self, service_id: str, active: bool) -> None:
+        self.spawn(self.bridge.set_active(service_id, active))
+
     def _live_service(self, item_id: str) -> str | None:
-        session: RuntimeSession | None = self.bridge.session
-        item = self.w.doc.item(item_id)
-        if session is None or item is None or self.mode == "busy":
+        session = self.bridge.session
+        item = self.doc.item(item_id)
+        if session is None or item is None or self.mode == RunMode.BUSY:
             return None
         return item.serviceId if item.serviceId in session.service_ids() else None
 
@@ -294,31 +281,33 @@ class RunController(QtCore.QObject):
 
     def _design_edit(self, item_id: str, field: str, value: Any) -> bool:
         try:
-            self.w.editor.set_state_value(item_id, field, value)
+            self.editor.set_state_value(item_id, field, value)
         except EditRefused as exc:
-            self.w.properties.rollback(item_id, field, str(exc))
+            self.edit_refused.emit(item_id, field, str(exc))
             self.status.emit(str(exc))
             return False
         return True
 
     async def _live_edit(self, item_id: str, sid: str, field: str, value: Any) -> None:
-        reply = await self.bridge.set_state(item_id, sid, field, value)
-        if reply.get("ok"):
-            accepted = (reply.get("result") or {}).get("value", value)
+        outcome = await self.bridge.set_state(item_id, sid, field, value)
+        fault = fault_of(outcome)
+        if fault is None:
+            assert isinstance(outcome, CommandReply)
+            result = outcome.result
+            # the runtime answers with the value it holds (coerced by the field's type)
+            accepted = result.get("value", value) if isinstance(result, dict) else value
             self._design_edit(item_id, field, accepted)
             return
-        err = reply.get("error") or {}
-        message = f"set_state refused: {err.get('code')}: {err.get('message')}"
-        self.w.properties.rollback(item_id, field, message)
+        message = f"set_state refused: {fault.code}: {fault.message}"
+        self.edit_refused.emit(item_id, field, message)
         self.status.emit(message)
 
     def edit_label(self, item_id: str, label: str) -> None:
-        self.w.editor.set_label(item_id, label or None)
+        self.editor.set_label(item_id, label or None)
 
     def move_to_service(self, node_id: str, service_id: str) -> None:
         try:
-            self.w.editor.move_to_service([node_id], service_id)
+            self.editor.move_to_service([node_id], service_id)
         except EditRefused as exc:
-            self.w.properties.show_item(node_id)
-            self.w.properties.show_error(f"cannot move to {service_id}: {exc}")
+            self.move_refused.emit(node_id, f"cannot move to {service_id}: {exc}")
             self.status.emit(f"cannot move to {service_id}: {exc}")

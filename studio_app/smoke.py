@@ -9,15 +9,21 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+from studio_app.bridge.sessions import DeploySession, SimSession
+
+if TYPE_CHECKING:
+    from studio_app.main_window import MainWindow
 
 
 class SmokeFailure(Exception):
     pass
 
 
-async def _until(what: str, check: Any, within: float) -> None:
+async def _until(what: str, check: Callable[[], bool], within: float) -> None:
     deadline = time.monotonic() + within
     while not check():
         if time.monotonic() > deadline:
@@ -25,13 +31,12 @@ async def _until(what: str, check: Any, within: float) -> None:
         await asyncio.sleep(0.05)
 
 
-def _count(window: Any, node_id: str) -> int:
-    return int(window.canvas.item(node_id).values.get("count") or 0)
+def _count(window: MainWindow, node_id: str) -> int:
+    """The live count of a Counter node, as the bridge delivered it."""
+    return int(window.live.values(node_id).get("count") or 0)
 
 
-async def smoke(window: Any, example: Path) -> int:
-    from studio_app.bridge.sessions import SimSession
-
+async def smoke(window: MainWindow, example: Path) -> int:
     def say(text: str) -> None:
         print(f"smoke: {text}", flush=True)  # noqa: T201
 
@@ -43,20 +48,23 @@ async def smoke(window: Any, example: Path) -> int:
         say(f"opened {example.name}: {len(window.doc.graph.nodes)} nodes")
         if not await window.run.start_simulation():
             raise SmokeFailure("the example does not simulate (see the log above)")
-        session = window.bridge.session
-        if not isinstance(session, SimSession):
+        sim = window.bridge.session
+        if not isinstance(sim, SimSession):
             raise SmokeFailure("Simulate did not start a simulation session")
         window.run.pause()
         start = _count(window, "a")
-        await session.step(10)
-        await _until("the counters on the nodes to rise by 10",
+        await sim.step(10)
+        await _until("the live counters to rise by 10",
                      lambda: _count(window, "a") >= start + 10, 20)
         say(f"simulated 10 ticks: counter a = {_count(window, 'a')}")
         await window.run.stop_session()
 
         if not await window.run.start_deploy():
             raise SmokeFailure("deploy failed (see the log above)")
-        say(f"deployed to {window.bridge.session.url if window.bridge.session else '?'}")
+        deployed = window.bridge.session
+        if not isinstance(deployed, DeploySession):
+            raise SmokeFailure("Deploy did not start a deploy session")
+        say(f"deployed to {deployed.url}")
         await _until("live state from the service process over KV",
                      lambda: _count(window, "a") >= 2, 60)
         say(f"live state read back: counter a = {_count(window, 'a')}")
@@ -70,7 +78,7 @@ async def smoke(window: Any, example: Path) -> int:
     return 0
 
 
-async def _close(window: Any) -> None:
+async def _close(window: MainWindow) -> None:
     try:
         await asyncio.wait_for(window.run.stop_session(), 15)
     except Exception as exc:  # noqa: BLE001 - the verdict is already decided; report and go

@@ -1,10 +1,11 @@
 """The one adapter between the runtime and Qt: SessionBridge.
 
-It owns the running session (Simulate or Deploy), its KV watches and its command calls, and
-re-emits what happens as typed Qt signals on the GUI thread. Widgets connect only to these
-signals. State updates are coalesced: a burst of KV changes becomes at most one
-``states_changed`` per refresh tick (~30 Hz), holding the latest value of each field, so the
-canvas never repaints per message.
+It owns the running session (Simulate or Deploy), its KV watches and its command calls. What it
+hears reaches the GUI thread and goes two ways: live state (node values, errors, active flags,
+service rows) into the Qt-free ``LiveState`` that the views observe, and everything else as typed
+Qt signals. State updates are coalesced: a burst of KV changes becomes at most one batch per
+refresh tick (~30 Hz), holding the latest value of each field, so the canvas never repaints per
+message.
 """
 
 from __future__ import annotations
@@ -16,46 +17,56 @@ from typing import Any
 
 from PySide6 import QtCore
 
-from studio_app.bridge.sessions import RuntimeSession, failure
+from runtime.client import StateEvent
+from runtime.protocol.envelope import CommandReply, ErrorCode
+from runtime.protocol.graph import RunGraph
+from runtime.protocol.naming import KEY_ACTIVE
+from runtime.transport.base import Watch
+from studio_app.bridge.modes import RunMode
+from studio_app.bridge.outcome import CallFailed, Outcome, fault_of
+from studio_app.bridge.sessions import DeployRefused, RuntimeSession
+from studio_app.document.live_state import LiveState, ServiceStatus, StateKey, StateUpdate
 
 log = logging.getLogger(__name__)
-ACTIVE_KEY = "active"
 
 
 class SessionBridge(QtCore.QObject):
-    state_changed = QtCore.Signal(str, str, object)  # node id, field, value (coalesced)
-    states_changed = QtCore.Signal(object)  # {(node id, field): value}, once per refresh
-    reply = QtCore.Signal(str, str, object)  # service id, call, reply envelope (dict)
+    reply = QtCore.Signal(str, str, object)  # service id, call, Outcome (CommandReply|CallFailed)
     error = QtCore.Signal(str, str)  # where, message: a session-level failure
-    services_changed = QtCore.Signal(list)  # rows: serviceId, serviceClass, version, status...
-    active_changed = QtCore.Signal(str, bool)  # service id, active
     log_line = QtCore.Signal(str, str, str)  # level, source, text
-    session_changed = QtCore.Signal(str)  # "", "simulate", "deploy"
+    session_changed = QtCore.Signal(str)  # a RunMode: IDLE, SIMULATE or DEPLOY
+    specs_discovered = QtCore.Signal(list)  # spec dicts of running services (Deploy)
     _incoming = QtCore.Signal(object)  # a StateEvent, possibly from another thread
 
     def __init__(
-        self, parent: QtCore.QObject | None = None, refresh_hz: float = 30.0, poll_s: float = 2.0
+        self,
+        live: LiveState | None = None,
+        parent: QtCore.QObject | None = None,
+        refresh_hz: float = 30.0,
+        poll_s: float = 2.0,
     ) -> None:
         super().__init__(parent)
+        self.live = live if live is not None else LiveState()
         self.session: RuntimeSession | None = None
-        self._watches: list[Any] = []
+        self._watches: list[Watch] = []
         self._watched: set[str] = set()
-        self._pending: dict[tuple[str, str], Any] = {}
+        self._pending: dict[StateKey, StateUpdate] = {}
         self._first_pending = 0.0
-        self.delivery_lags: list[float] = []  # seconds from a KV change to its signal
-        self._flush_timer = QtCore.QTimer(
-            self, singleShot=True, interval=max(1, int(1000 / refresh_hz))
-        )
+        self.delivery_lags: list[float] = []  # seconds from a KV change to the live state
+        self._flush_timer = QtCore.QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(max(1, int(1000 / refresh_hz)))
         self._flush_timer.timeout.connect(self.flush)
-        self._poll_timer = QtCore.QTimer(self, interval=int(poll_s * 1000))
+        self._poll_timer = QtCore.QTimer(self)
+        self._poll_timer.setInterval(int(poll_s * 1000))
         self._poll_timer.timeout.connect(self._poll)
         self._polling = False
         self._incoming.connect(self._on_event, QtCore.Qt.ConnectionType.AutoConnection)
 
     # -- session ------------------------------------------------------------------------------
     @property
-    def mode(self) -> str:
-        return self.session.mode if self.session is not None else ""
+    def mode(self) -> RunMode:
+        return self.session.mode if self.session is not None else RunMode.IDLE
 
     async def attach(self, session: RuntimeSession) -> None:
         """Watch every service of the session's graph and start polling their status."""
@@ -66,6 +77,21 @@ class SessionBridge(QtCore.QObject):
         self._poll_timer.start()
         self.session_changed.emit(session.mode)
         await self.poll()
+
+    async def load(self, graph: RunGraph) -> dict[str, CommandReply]:
+        """Run ``graph`` in the session; each service's reply is emitted and returned.
+        Raises GraphError (problems) or DeployRefused (its outcomes emitted first)."""
+        if self.session is None:
+            raise RuntimeError("nothing is running: press Simulate or Deploy")
+        try:
+            replies = await self.session.load(graph)
+        except DeployRefused as exc:
+            for sid, outcome in exc.outcomes.items():
+                self.reply.emit(sid, "set_rungraph", outcome)
+            raise
+        for sid, reply in replies.items():
+            self.reply.emit(sid, "set_rungraph", reply)
+        return replies
 
     async def watch_service(self, service_id: str) -> None:
         assert self.session is not None
@@ -90,11 +116,12 @@ class SessionBridge(QtCore.QObject):
         for w in watches:
             try:
                 await w.stop()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - a watch on a closed connection; say so
                 log.warning("stopping a KV watch failed: %s", exc)
 
     async def close(self) -> None:
-        """Stop watching and close the session (Simulate: stop it; Deploy: disconnect)."""
+        """Stop watching, close the session (Simulate: stop it; Deploy: disconnect) and empty
+        the live state."""
         self._poll_timer.stop()
         await self.detach_watches()
         session, self.session = self.session, None
@@ -102,32 +129,33 @@ class SessionBridge(QtCore.QObject):
         if session is not None:
             try:
                 await session.close()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - shown on the log; the window stays usable
                 self.error.emit("session", f"closing the {session.mode} session: {exc}")
-            self.session_changed.emit("")
+            self.session_changed.emit(RunMode.IDLE)
+        self.live.clear()
 
     # -- state --------------------------------------------------------------------------------
-    def _on_event(self, ev: Any) -> None:
-        key = getattr(ev, "key", "")
+    def _on_event(self, ev: object) -> None:
+        assert isinstance(ev, StateEvent)
         if ev.nodeId is not None and ev.field is not None:
             if not self._pending:
                 self._first_pending = time.perf_counter()
-            self._pending[(ev.nodeId, ev.field)] = None if ev.op == "DEL" else ev.value
+            update = StateUpdate(ev.nodeId, ev.field, ev.value, deleted=ev.op == "DEL")
+            self._pending[update.key] = update
             if not self._flush_timer.isActive():
                 self._flush_timer.start()
-        elif key == ACTIVE_KEY and ev.op != "DEL":
-            self.active_changed.emit(ev.serviceId, bool(ev.value))
+        elif ev.key == KEY_ACTIVE and ev.op != "DEL":
+            self.live.set_active(ev.serviceId, bool(ev.value))
 
     def flush(self) -> None:
+        """Hand the pending batch to the live state (the refresh timer calls it)."""
         if not self._pending:
             return
         batch, self._pending = self._pending, {}
         self.delivery_lags.append(time.perf_counter() - self._first_pending)
         if len(self.delivery_lags) > 10_000:
             del self.delivery_lags[:5_000]
-        self.states_changed.emit(batch)
-        for (node_id, field), value in batch.items():
-            self.state_changed.emit(node_id, field, value)
+        self.live.apply(batch.values())
 
     # -- commands -----------------------------------------------------------------------------
     # the same signature as runtime.client.Client.call
@@ -136,27 +164,30 @@ class SessionBridge(QtCore.QObject):
         service_id: str,
         call: str,
         args: dict[str, Any] | None = None,
-        timeout: float = 2.0,  # noqa: ASYNC109
-    ) -> dict[str, Any]:
-        """Send a command; the reply (always an envelope) is emitted and returned."""
+        timeout: float = 2.0,  # noqa: ASYNC109 - sent as timeoutMs
+    ) -> Outcome:
+        """Send a command; its outcome (the reply, or why none came) is emitted and returned."""
+        outcome: Outcome
         if self.session is None:
-            reply = failure("NOT_FOUND", "nothing is running: press Simulate or Deploy")
+            message = "nothing is running: press Simulate or Deploy"
+            outcome = CallFailed(service_id, call, ErrorCode.NOT_FOUND, message)
         else:
-            reply = await self.session.call(service_id, call, args, timeout)
-        self.reply.emit(service_id, call, reply)
-        return reply
+            outcome = await self.session.call(service_id, call, args, timeout)
+        fault = fault_of(outcome)
+        if fault is not None and fault.code == ErrorCode.TIMEOUT:
+            self.live.set_status(service_id, ServiceStatus.TIMEOUT)
+        self.reply.emit(service_id, call, outcome)
+        return outcome
 
-    async def set_state(
-        self, node_id: str, service_id: str, field: str, value: Any
-    ) -> dict[str, Any]:
+    async def set_state(self, node_id: str, service_id: str, field: str, value: Any) -> Outcome:
         return await self.call(
             service_id, "set_state", {"nodeId": node_id, "field": field, "value": value}
         )
 
-    async def set_active(self, service_id: str, active: bool) -> dict[str, Any]:
-        reply = await self.call(service_id, "activate" if active else "deactivate")
+    async def set_active(self, service_id: str, active: bool) -> Outcome:
+        outcome = await self.call(service_id, "activate" if active else "deactivate")
         await self.poll()
-        return reply
+        return outcome
 
     # -- services -----------------------------------------------------------------------------
     def _poll(self) -> None:
@@ -164,22 +195,35 @@ class SessionBridge(QtCore.QObject):
             asyncio.ensure_future(self.poll())
 
     async def poll(self) -> None:
-        if self.session is None or self._polling:
+        """Ask every service for its status; the rows go to the live state."""
+        session = self.session
+        if session is None or self._polling:
             return
         self._polling = True
         try:
-            rows = await self.session.status_rows()
-        except Exception as exc:  # noqa: BLE001
+            rows = await session.status_rows()
+        except Exception as exc:  # noqa: BLE001 - shown on the log; the next poll tries again
             self.error.emit("services", f"service status failed: {exc}")
             return
         finally:
             self._polling = False
-        self.services_changed.emit(rows)
+        if session is not self.session:
+            return  # closed meanwhile: these rows are stale
+        self.live.set_services(rows)
+        specs = session.discovered_specs()
+        if specs:
+            self.specs_discovered.emit(specs)
         for row in rows:
-            if row["serviceId"] not in self._watched and row.get("status") != "offline":
-                await self.watch_service(row["serviceId"])
-            if row.get("active") is not None:
-                self.active_changed.emit(row["serviceId"], bool(row["active"]))
+            if row.service_id not in self._watched and row.status != ServiceStatus.OFFLINE:
+                await self.watch_service(row.service_id)
 
     def log(self, level: str, source: str, text: str) -> None:
         self.log_line.emit(level, source, text)
+
+    def process_output(self, source: str, line: str) -> None:
+        """A line a session or a service process printed; its level only colours the log."""
+        if " ERROR " in line or "Traceback" in line:
+            level = "ERROR"
+        else:
+            level = "WARNING" if " WARNING " in line else "INFO"
+        self.log_line.emit(level, source, line)

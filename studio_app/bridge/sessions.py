@@ -5,7 +5,8 @@ every service in this process on a MemoryHub (CPU mocks stand in for hardware); 
 service processes over NATS, starting the embedded nats-server (and, if asked, local service
 processes) on demand. Live state, commands and the active toggle then take the same path: KV
 watches and command calls through the client. Calls never raise: a service that does not answer
-gives an error envelope (TIMEOUT / NOT_FOUND), so the UI shows it on the service's row.
+gives a ``CallFailed`` with the client's code (TIMEOUT, NOT_FOUND), so the UI shows it on the
+service's row.
 """
 
 from __future__ import annotations
@@ -13,40 +14,80 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+from runtime.client import (
+    Client,
+    DeployError,
+    ServiceRecord,
+    ServiceUnavailable,
+    StateEvent,
+    launch_service,
+    wait_answering,
+)
+from runtime.nats_server import NatsServer, default_store_dir, ensure_server
+from runtime.protocol.envelope import CommandReply, ErrorCode
 from runtime.protocol.graph import RunGraph
+from runtime.protocol.problems import Problem
 from runtime.registry import Registry
+from runtime.service.sim import Simulation
 from runtime.transport.base import Watch
+from studio_app.bridge.modes import RunMode
+from studio_app.bridge.outcome import CallFailed, Outcome, fault_of
+from studio_app.document.live_state import ServiceRow, ServiceStatus
 
 log = logging.getLogger(__name__)
 LogFn = Callable[[str, str], None]  # (source, line)
 
 
-def failure(code: str, message: str) -> dict[str, Any]:
-    return {
-        "reqId": None,
-        "ok": False,
-        "result": None,
-        "error": {"code": code, "message": message, "details": {}},
-    }
+class DeployRefused(Exception):
+    """A deploy that did not go through: each service's answer (a refusal among them, or why no
+    answer came), the services rolled back, and the validator problems a refusal carried."""
+
+    def __init__(
+        self,
+        outcomes: dict[str, Outcome],
+        rolled_back: list[str],
+        problems: list[Problem] | None = None,
+    ) -> None:
+        self.outcomes = outcomes
+        self.rolled_back = rolled_back
+        self.problems = problems or []
+        failed = [f"{sid}: {_message(o)}" for sid, o in outcomes.items() if _message(o)]
+        back = f" (rolled back: {', '.join(rolled_back)})" if rolled_back else ""
+        super().__init__("deploy refused by " + "; ".join(failed) + back)
+
+
+def _message(outcome: Outcome) -> str:
+    fault = fault_of(outcome)
+    return fault.message if fault is not None else ""
+
+
+def _problems_of(reply: CommandReply) -> list[Problem]:
+    """The validator problems a refused ``set_rungraph`` lists in ``error.details``."""
+    raw = reply.error.details.get("problems") if reply.error is not None else None
+    if not isinstance(raw, list):
+        return []
+    return [Problem.from_dict(p) for p in raw if isinstance(p, dict)]
 
 
 class RuntimeSession:
-    mode: ClassVar[str] = ""
+    mode: ClassVar[RunMode]
 
     def __init__(self, registry: Registry, on_log: LogFn | None = None) -> None:
         self.registry = registry
         self.on_log = on_log or (lambda source, line: log.info("[%s] %s", source, line))
-        self.client: Any = None
+        self.client: Client | None = None
         self.graph: RunGraph | None = None
 
     async def open(self) -> None:
         raise NotImplementedError
 
-    async def load(self, graph: RunGraph) -> dict[str, dict[str, Any]]:
-        """Run ``graph``; each service's reply. Raises GraphError (problems) or DeployError."""
+    async def load(self, graph: RunGraph) -> dict[str, CommandReply]:
+        """Run ``graph``; the replies of the services that were sent it (none in Simulate).
+        Raises GraphError (problems, nothing changed) or DeployRefused."""
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -54,11 +95,15 @@ class RuntimeSession:
             client, self.client = self.client, None
             try:
                 await asyncio.wait_for(client.close(), 5.0)
-            except Exception as exc:  # noqa: BLE001 - the server may be gone already
+            except Exception as exc:  # noqa: BLE001 - the server may be gone already; say so
                 log.warning("closing the %s connection: %s", self.mode, exc)
 
     def service_ids(self) -> list[str]:
         return [s.serviceId for s in self.graph.services] if self.graph else []
+
+    def discovered_specs(self) -> list[dict[str, Any]]:
+        """Specs of running services Studio may not know (from discovery)."""
+        return []
 
     # the same signature as runtime.client.Client.call
     async def call(
@@ -66,91 +111,79 @@ class RuntimeSession:
         service_id: str,
         call: str,
         args: dict[str, Any] | None = None,
-        timeout: float = 2.0,  # noqa: ASYNC109
-    ) -> dict[str, Any]:
-        from runtime.client.client import ServiceUnavailable
-
+        timeout: float = 2.0,  # noqa: ASYNC109 - sent as timeoutMs
+    ) -> Outcome:
         if self.client is None:
-            return failure("NOT_FOUND", "not connected")
+            return CallFailed(service_id, call, ErrorCode.NOT_FOUND, "not connected")
         try:
-            return dict(await self.client.call(service_id, call, args, timeout=timeout))
+            return await self.client.call(service_id, call, args, timeout=timeout)
         except ServiceUnavailable as exc:
-            code = "TIMEOUT" if "did not answer" in str(exc) else "NOT_FOUND"
-            return failure(code, str(exc))
+            return CallFailed(service_id, call, exc.code, exc.message)
         except Exception as exc:
             log.exception("call %s on %s failed", call, service_id)
-            return failure("INTERNAL", f"{type(exc).__name__}: {exc}")
+            return CallFailed(service_id, call, ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
 
-    async def watch(self, service_id: str, handler: Callable[[Any], None]) -> Watch:
+    async def watch(self, service_id: str, handler: Callable[[StateEvent], None]) -> Watch:
+        if self.client is None:
+            raise RuntimeError(f"the {self.mode} session is not open")
         return await self.client.watch_state(service_id, handler)
 
-    async def status_rows(self) -> list[dict[str, Any]]:
+    async def status_rows(self) -> list[ServiceRow]:
         """One row per service: id, class, version, status, active, last error."""
         ids = self.service_ids()
-        replies = await asyncio.gather(*(self.call(sid, "status", timeout=1.5) for sid in ids))
-        rows = []
-        for sid, reply in zip(ids, replies, strict=True):
-            rows.append(row_from_status(sid, reply, self.graph))
-        return rows
+        outcomes = await asyncio.gather(*(self.call(sid, "status", timeout=1.5) for sid in ids))
+        return [row_from_status(sid, o, self.graph) for sid, o in zip(ids, outcomes, strict=True)]
 
 
 def row_from_status(
-    sid: str, reply: dict[str, Any], graph: RunGraph | None, record: Any = None
-) -> dict[str, Any]:
+    sid: str, outcome: Outcome, graph: RunGraph | None, record: ServiceRecord | None = None
+) -> ServiceRow:
     svc = next((s for s in graph.services if s.serviceId == sid), None) if graph else None
-    row: dict[str, Any] = {
-        "serviceId": sid,
-        "serviceClass": getattr(record, "serviceClass", None) or (svc.serviceClass if svc else ""),
-        "version": getattr(record, "version", "") or "",
-        "active": None,
-        "status": "",
-        "lastError": "",
-    }
-    if reply.get("ok"):
-        res = reply.get("result") or {}
-        row.update(
-            serviceClass=res.get("serviceClass", row["serviceClass"]),
-            version=res.get("version", row["version"]),
-            active=res.get("active"),
-            status="active" if res.get("active") else "inactive",
-            revision=res.get("revision"),
-            passes=res.get("passes"),
-        )
-        errors = res.get("errors") or []
-        if errors:
-            last = errors[-1]
-            row["lastError"] = f"{last.get('node')}: {last.get('message')}"
-    else:
-        err = reply.get("error") or {}
-        row["status"] = "timeout" if err.get("code") == "TIMEOUT" else "offline"
-        row["lastError"] = err.get("message", "")
-    return row
+    row = ServiceRow(
+        sid,
+        service_class=(record.serviceClass if record else "") or (svc.serviceClass if svc else ""),
+        version=record.version if record else "",
+    )
+    fault = fault_of(outcome)
+    if fault is not None:
+        status = ServiceStatus.TIMEOUT if fault.code == ErrorCode.TIMEOUT else ServiceStatus.OFFLINE
+        return replace(row, status=status, last_error=fault.message)
+    assert isinstance(outcome, CommandReply)
+    result: dict[str, Any] = outcome.result if isinstance(outcome.result, dict) else {}
+    active = result.get("active")
+    errors = result.get("errors")
+    last = errors[-1] if isinstance(errors, list) and errors else None
+    return replace(
+        row,
+        service_class=str(result.get("serviceClass") or row.service_class),
+        version=str(result.get("version") or row.version),
+        status=ServiceStatus.ACTIVE if active else ServiceStatus.INACTIVE,
+        active=active if isinstance(active, bool) else None,
+        last_error=f"{last.get('node')}: {last.get('message')}" if isinstance(last, dict) else "",
+        revision=_int(result.get("revision")),
+        passes=_int(result.get("passes")),
+    )
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 class SimSession(RuntimeSession):
     """The whole graph in this process, on the memory transport, with CPU mocks."""
 
-    mode = "simulate"
+    mode = RunMode.SIMULATE
+
+    def __init__(self, registry: Registry, on_log: LogFn | None = None) -> None:
+        super().__init__(registry, on_log)
+        self.sim = Simulation(registry)
 
     async def open(self) -> None:
-        from runtime.client.client import Client
-        from runtime.service.sim import Simulation
-
-        self.sim = Simulation(self.registry)
         self.client = Client(self.sim.hub.connect(), actor="studio")
 
-    async def load(self, graph: RunGraph) -> dict[str, dict[str, Any]]:
-        applied = await self.sim.load(graph)
-        self.graph = applied
-        return {
-            sid: {
-                "reqId": None,
-                "ok": True,
-                "result": {"revision": applied.revision, "mode": "simulate"},
-                "error": None,
-            }
-            for sid in self.service_ids()
-        }
+    async def load(self, graph: RunGraph) -> dict[str, CommandReply]:
+        self.graph = await self.sim.load(graph)
+        return {}  # applied in this process: no service was sent a command
 
     @property
     def running(self) -> bool:
@@ -163,7 +196,17 @@ class SimSession(RuntimeSession):
         self.sim.pause()
 
     async def step(self, ticks: int = 1) -> None:
+        """Fire every exec source ``ticks`` times, one pass at a time, then flush the state."""
         await self.sim.step(ticks)
+
+    def running_sources(self) -> list[str]:
+        """Ids of the nodes whose own source loop (a Tick) runs now; none while paused."""
+        return [
+            node_id
+            for host in self.sim.hosts.values()
+            for node_id in host.bus.nodes
+            if node_id in host.sources
+        ]
 
     async def close(self) -> None:
         await super().close()
@@ -173,7 +216,7 @@ class SimSession(RuntimeSession):
 class DeploySession(RuntimeSession):
     """Service processes over NATS; the embedded server and local processes on demand."""
 
-    mode = "deploy"
+    mode = RunMode.DEPLOY
 
     def __init__(
         self,
@@ -192,38 +235,50 @@ class DeploySession(RuntimeSession):
         self.launch_missing = launch_missing
         self.use_mocks = use_mocks
         self.ready_timeout = ready_timeout
-        self.server: Any = None
+        self.server: NatsServer | None = None
         self.processes: dict[str, asyncio.subprocess.Process] = {}
         self._pumps: list[asyncio.Task[None]] = []
         self.revision = 0
-        self.records: dict[str, Any] = {}  # the last discovery: service id -> ServiceRecord
+        self.records: dict[str, ServiceRecord] = {}  # the last discovery, by service id
 
     async def open(self) -> None:
-        from runtime.client.client import Client
-        from runtime.nats_server import default_store_dir, ensure_server
-
         store = self.store_dir or default_store_dir()
         loop = asyncio.get_running_loop()
         # starting a server waits for it: off the event loop, so the window keeps painting
-        self.url, self.server = await loop.run_in_executor(
+        url, self.server = await loop.run_in_executor(
             None, ensure_server, self.requested_url, store
         )
-        self.on_log("studio", f"NATS at {self.url}" + (" (started)" if self.server else ""))
-        self.client = await Client.connect(self.url, actor="studio", connect_timeout_s=5.0)
+        self.url = url
+        self.on_log("studio", f"NATS at {url}" + (" (started)" if self.server else ""))
+        self.client = await Client.connect(url, actor="studio", connect_timeout_s=5.0)
 
-    async def discover(self, timeout: float = 0.25) -> list[Any]:  # noqa: ASYNC109
+    async def discover(self, timeout: float = 0.25) -> list[ServiceRecord]:  # noqa: ASYNC109
         return list(await self.client.discover(timeout)) if self.client else []
 
-    async def load(self, graph: RunGraph) -> dict[str, dict[str, Any]]:
+    def discovered_specs(self) -> list[dict[str, Any]]:
+        return [r.spec for r in self.records.values() if r.spec]
+
+    async def load(self, graph: RunGraph) -> dict[str, CommandReply]:
+        if self.client is None:
+            raise RuntimeError("the deploy session is not open")
         self.graph = graph
-        if self.launch_missing:
-            await self._launch_missing(graph)
         self.revision = max(self.revision, graph.revision) + 1
         sent = graph.model_copy(update={"revision": self.revision})
-        replies: dict[str, dict[str, Any]] = await self.client.deploy(sent, self.registry)
-        return replies
+        try:
+            if self.launch_missing:
+                await self._launch_missing(graph)
+            return await self.client.deploy(sent, self.registry)
+        except DeployError as exc:
+            outcomes: dict[str, Outcome] = dict(exc.replies)
+            problems = [p for r in exc.replies.values() for p in _problems_of(r)]
+            raise DeployRefused(outcomes, exc.rolled_back, problems) from exc
+        except ServiceUnavailable as exc:
+            failed = CallFailed(exc.service_id, "set_rungraph", exc.code, exc.message)
+            raise DeployRefused({exc.service_id: failed}, []) from exc
 
     async def _launch_missing(self, graph: RunGraph) -> None:
+        assert self.client is not None
+        assert self.url is not None
         running = {r.serviceId for r in await self.discover()}
         for svc in graph.services:
             sid = svc.serviceId
@@ -233,31 +288,13 @@ class DeploySession(RuntimeSession):
             cls = self.registry.service(svc.serviceClass, simulate=self.use_mocks)
             if cls is None:
                 continue  # deploy's validation names it
-            from runtime.cli.serve import service_command
-
-            cmd = [
-                *service_command(),
-                "--nats",
-                str(self.url),
-                "--service-id",
-                sid,
-                "--class",
-                cls.spec().className,
-            ]
-            self.on_log("studio", f"starting service {sid} ({cls.spec().className})")
-            proc = await asyncio.create_subprocess_exec(
-                *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
-            )
+            class_name = cls.spec().className
+            self.on_log("studio", f"starting service {sid} ({class_name})")
+            proc = await launch_service(self.url, sid, class_name)
             self.processes[sid] = proc
             self._pumps.append(asyncio.get_running_loop().create_task(self._pump(sid, proc)))
-        deadline = asyncio.get_running_loop().time() + self.ready_timeout
         for sid, proc in self.processes.items():
-            while (await self.call(sid, "status", timeout=0.5)).get("ok") is not True:
-                if proc.returncode is not None:
-                    raise RuntimeError(f"service {sid} exited with code {proc.returncode}")
-                if asyncio.get_running_loop().time() > deadline:
-                    raise RuntimeError(f"service {sid} did not come up in {self.ready_timeout}s")
-                await asyncio.sleep(0.1)
+            await wait_answering(self.client, sid, self.ready_timeout, proc)
 
     async def _pump(self, sid: str, proc: asyncio.subprocess.Process) -> None:
         assert proc.stdout is not None
@@ -267,14 +304,14 @@ class DeploySession(RuntimeSession):
     def service_ids(self) -> list[str]:
         return list(dict.fromkeys([*super().service_ids(), *self.records]))
 
-    async def status_rows(self) -> list[dict[str, Any]]:
+    async def status_rows(self) -> list[ServiceRow]:
         records = {r.serviceId: r for r in await self.discover()}
         self.records = records
         ids = list(dict.fromkeys([*super().service_ids(), *records]))
-        replies = await asyncio.gather(*(self.call(sid, "status", timeout=1.5) for sid in ids))
+        outcomes = await asyncio.gather(*(self.call(sid, "status", timeout=1.5) for sid in ids))
         return [
-            row_from_status(sid, reply, self.graph, records.get(sid))
-            for sid, reply in zip(ids, replies, strict=True)
+            row_from_status(sid, outcome, self.graph, records.get(sid))
+            for sid, outcome in zip(ids, outcomes, strict=True)
         ]
 
     async def close(self) -> None:

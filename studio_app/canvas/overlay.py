@@ -1,34 +1,51 @@
 """What the canvas shows over the nodes: live values, runtime errors, validation problems and
-inactive services. Values are formatted and set per node; each node repaints once per refresh.
+inactive services. Live state comes from the ``LiveState`` model (the bridge writes it); values
+are formatted and set per node, and each node repaints once per refresh.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from PySide6 import QtCore
 
-from runtime.validate import Problem
+from runtime.protocol.problems import Problem
 from studio_app.canvas.pins import format_value
+from studio_app.document.live_state import LiveChange, LiveState
 
 if TYPE_CHECKING:
     from studio_app.canvas.view import QtGraphCanvas
 
-ERROR_FIELD = "_error"
 BIG_GRAPH = 300  # nodes; from here on the validator runs off the GUI thread
 
 
 class CanvasOverlay:
-    def __init__(self, canvas: QtGraphCanvas) -> None:
+    def __init__(self, canvas: QtGraphCanvas, live: LiveState | None = None) -> None:
         self.canvas = canvas
-        self.live: dict[str, dict[str, Any]] = {}
-        self.errors: dict[str, str] = {}
+        self.live = live if live is not None else LiveState()
         self.problems: dict[str, str] = {}
-        self.inactive: set[str] = set()
         self.auto_problems = True
-        self._timer = QtCore.QTimer(canvas, singleShot=True, interval=400)
+        self._timer = QtCore.QTimer(canvas)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(400)
         self._timer.timeout.connect(self.refresh_problems)
+        self._connect(self.live)
+
+    def observe(self, live: LiveState) -> None:
+        """Show ``live`` (the window's one live-state model) from now on."""
+        old = self.live.events
+        old.values.disconnect(self._on_values)
+        old.active.disconnect(self._on_active)
+        old.cleared.disconnect(self.reapply)
+        self.live = live
+        self._connect(live)
+        self.reapply()
+
+    def _connect(self, live: LiveState) -> None:
+        live.events.values.connect(self._on_values)
+        live.events.active.connect(self._on_active)
+        live.events.cleared.connect(self.reapply)
 
     # -- per node -------------------------------------------------------------------------------
     def decorate(self, item_id: str) -> None:
@@ -39,7 +56,7 @@ class CanvasOverlay:
             return
         spec = self.canvas.catalog.spec(doc.class_of(item_id))
         shown: dict[str, str] = {}
-        live = self.live.get(item_id, {})
+        live = self.live.values(item_id)
         if spec is not None:
             for f in spec.stateFields:
                 if f.access == "wo":
@@ -50,43 +67,23 @@ class CanvasOverlay:
                     shown[f.name] = format_value(item.stateValues.get(f.name, f.default))
         view.set_values(shown)
         view.live = bool(live)
-        view.set_error(self.errors.get(item_id), self.problems.get(item_id))
-        view.set_dimmed(item.serviceId in self.inactive)
+        error = self.live.error(item_id)
+        view.set_error(str(error) if error else None, self.problems.get(item_id))
+        view.set_dimmed(self.live.active(item.serviceId) is False)
 
     def reapply(self) -> None:
         for item_id in self.canvas.doc.ids():
             self.decorate(item_id)
 
-    # -- live state (from the bridge, already coalesced) -------------------------------------------
-    def apply_state(self, batch: dict[tuple[str, str], Any]) -> None:
-        touched: set[str] = set()
-        for (node_id, field), value in batch.items():
-            if field == ERROR_FIELD:
-                if isinstance(value, dict):
-                    where = value.get("where")
-                    msg = str(value.get("message", value))
-                    self.errors[node_id] = f"{msg} (in {where})" if where else msg
-                else:
-                    self.errors.pop(node_id, None)
-            else:
-                self.live.setdefault(node_id, {})[field] = value
-            touched.add(node_id)
-        for node_id in touched:
+    # -- live state (already coalesced by the bridge) -----------------------------------------
+    def _on_values(self, change: LiveChange) -> None:
+        for node_id in change.nodes:
             self.decorate(node_id)
 
-    def clear_live(self) -> None:
-        self.live.clear()
-        self.errors.clear()
-        self.inactive.clear()
-        self.reapply()
-
-    def set_active(self, service_id: str, active: bool) -> None:
-        if active:
-            self.inactive.discard(service_id)
-        else:
-            self.inactive.add(service_id)
-        for item_id in self.canvas.doc.ids():
-            item = self.canvas.doc.item(item_id)
+    def _on_active(self, service_id: str, active: bool) -> None:
+        doc = self.canvas.doc
+        for item_id in doc.ids():
+            item = doc.item(item_id)
             view = self.canvas.item(item_id)
             if item is not None and view is not None and item.serviceId == service_id:
                 view.set_dimmed(not active)

@@ -6,10 +6,8 @@ GUI thread), so a log call from any thread is safe and never waits for the widge
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -78,15 +76,3 @@ class QtLogView(QtWidgets.QPlainTextEdit):
             self.appendHtml(html)
             bar = self.verticalScrollBar()
             bar.setValue(bar.maximum())
-
-    def append_reply(self, service_id: str, call: str, reply: dict[str, Any]) -> None:
-        if reply.get("ok"):
-            body = json.dumps(reply.get("result"), default=str)
-            if len(body) > 300:
-                body = body[:300] + "…"
-            self.append_line("REPLY", service_id, f"{call} ok {body}")
-        else:
-            err = reply.get("error") or {}
-            self.append_line(
-                "ERROR", service_id, f"{call} failed: {err.get('code')}: {err.get('message')}"
-            )

@@ -1,21 +1,22 @@
 """The properties panel: the selected node's label, service and state fields, with live values.
 
-Built from each state field's JSON Schema (see ``qt_fields``); read-only fields are shown but
-disabled. The panel only asks: edits leave as signals (``edit_requested`` ...), and the run
-controller decides whether they become a document command or a ``set_state`` call. A refused
-edit comes back through ``rollback``.
+Built from each state field's JSON Schema (see ``fields``); read-only fields are shown but
+disabled. Live values and the node's last runtime error come from the ``LiveState`` model while a
+session runs; the design values from the document otherwise. The panel only asks: edits leave as
+signals (``edit_requested`` ...), and the run controller decides whether they become a document
+command or a ``set_state`` call. A refused edit comes back through ``rollback``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
 from runtime.protocol.graph import GraphService
 from studio_app.document.catalog import Catalog
+from studio_app.document.live_state import LiveChange, LiveState
 from studio_app.document.model import GraphDocument
 from studio_app.panels.fields import FieldEditor, editor_for, schema_hint
 
@@ -26,18 +27,17 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
     edit_requested = QtCore.Signal(str, str, object)  # item id, field, value
     label_requested = QtCore.Signal(str, str)  # item id, label
     service_requested = QtCore.Signal(str, str)  # node id, service id
-    call_requested = QtCore.Signal(str, str, object)  # service id, command, args
+    call_requested = QtCore.Signal(str, str, dict)  # service id, command, args
 
     def __init__(
         self,
         doc: GraphDocument,
         catalog: Catalog,
-        live: Callable[[str], dict[str, Any]] | None = None,
+        live: LiveState,
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.doc, self.catalog = doc, catalog
-        self.live = live or (lambda item_id: {})
+        self.doc, self.catalog, self.live = doc, catalog, live
         self.item_id: str | None = None
         self.editors: dict[str, FieldEditor] = {}
         self.setWidgetResizable(True)
@@ -47,8 +47,10 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
         ev.label.connect(self._refresh_if)
         ev.service.connect(self._refresh_if)
         ev.item_removed.connect(self._refresh_if)
-        ev.item_added.connect(lambda item_id: self.item_id and self._refresh_if(self.item_id))
+        ev.item_added.connect(self._on_item_added)
         ev.reset.connect(lambda: self.show_item(None))
+        live.events.values.connect(self._on_live)
+        live.events.cleared.connect(lambda: self.show_item(self.item_id))
         self.show_item(None)
 
     # -- building -----------------------------------------------------------------------------
@@ -97,7 +99,9 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
         self.error_label = QtWidgets.QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet(ERROR_STYLE)
-        self.error_label.setVisible(False)
+        error = self.live.error(self.item_id)
+        self.error_label.setText(str(error) if error else "")
+        self.error_label.setVisible(error is not None)
         self.form.addRow(self.error_label)
 
         self.label_edit = QtWidgets.QLineEdit(item.label or "")
@@ -116,7 +120,7 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
             return
         if spec.stateFields:
             self.form.addRow(self._section("State"))
-        live = self.live(self.item_id)
+        live = self.live.values(self.item_id)
         for f in spec.stateFields:
             editor = editor_for(f.schema_, self)
             editor.setObjectName(f"field_{f.name}")
@@ -163,6 +167,9 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
             except ValueError as exc:
                 self.show_error(f"{name}: args are not JSON: {exc}")
                 return
+            if not isinstance(value, dict):
+                self.show_error(f"{name}: args must be a JSON object")
+                return
             assert self.item_id is not None
             self.call_requested.emit(self.item_id, name, value)
 
@@ -189,31 +196,31 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
         if item_id == self.item_id:
             QtCore.QTimer.singleShot(0, lambda: self.show_item(self.item_id))
 
+    def _on_item_added(self, _item_id: str) -> None:
+        if self.item_id is not None:
+            self._refresh_if(self.item_id)
+
     def _on_state_value(self, item_id: str, field: str) -> None:
         editor = self.editors.get(field) if item_id == self.item_id else None
         item = self.doc.item(item_id)
         if editor is None or item is None:
             return
-        live = self.live(item_id)
-        if field not in live:
+        if field not in self.live.values(item_id):
             spec = self.catalog.spec(self.doc.class_of(item_id))
             f = spec.state_field(field) if spec else None
             editor.force_value(item.stateValues.get(field, f.default if f else None))
 
-    def apply_states(self, batch: dict[tuple[str, str], Any]) -> None:
-        if self.item_id is None:
+    def _on_live(self, change: LiveChange) -> None:
+        if self.item_id is None or self.item_id not in change.nodes:
             return
-        for (node_id, field), value in batch.items():
-            if node_id != self.item_id:
-                continue
-            if field == "_error":
-                self.show_error(
-                    None
-                    if not isinstance(value, dict)
-                    else f"{value.get('message')} (in {value.get('where')})"
-                )
-            elif field in self.editors:
-                self.editors[field].show_value(value)
+        values = self.live.values(self.item_id)
+        for field in change.fields.get(self.item_id, ()):
+            editor = self.editors.get(field)
+            if editor is not None and field in values:
+                editor.show_value(values[field])
+        if self.item_id in change.errors:
+            error = self.live.error(self.item_id)
+            self.show_error(str(error) if error else None)
 
     def rollback(self, item_id: str, field: str, message: str) -> None:
         """A refused edit: show the value that holds (live, else design) and why."""
@@ -223,8 +230,15 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
         item = self.doc.item(item_id)
         if editor is not None and item is not None:
             spec = self.catalog.spec(self.doc.class_of(item_id))
-            default = spec.state_field(field).default if spec and spec.state_field(field) else None
-            editor.force_value(self.live(item_id).get(field, item.stateValues.get(field, default)))
+            declared = spec.state_field(field) if spec else None
+            default = declared.default if declared else None
+            held = self.live.values(item_id).get(field, item.stateValues.get(field, default))
+            editor.force_value(held)
+        self.show_error(message)
+
+    def show_refusal(self, item_id: str, message: str) -> None:
+        """An edit of ``item_id`` that did not go through: show the item as it is, and why."""
+        self.show_item(item_id)
         self.show_error(message)
 
     def show_error(self, message: str | None) -> None:

@@ -7,6 +7,9 @@ from typing import Any
 from PySide6 import QtCore
 from PySide6.QtTest import QTest
 
+from runtime.protocol.envelope import CommandReply
+from studio_app.bridge.sessions import RuntimeSession
+from studio_app.document.live_state import LiveState
 from studio_app.document.model import make_edge
 
 TICK_SEQ_COUNTERS = {
@@ -74,4 +77,42 @@ def edges(window: Any) -> set[tuple[str, str, str, str, str]]:
     }
 
 
-__all__ = ["TICK_SEQ_COUNTERS", "drag", "edges", "make_edge", "port_center"]
+def live_count(live: LiveState, node_id: str) -> int:
+    """A Counter's count as the live state holds it (0 before the first update)."""
+    return int(live.values(node_id).get("count") or 0)
+
+
+def status(session: RuntimeSession | None, aloop: Any, service_id: str = "main") -> dict[str, Any]:
+    """The service's own ``status`` result, asked through the session (no UI signal)."""
+    assert session is not None
+    reply = aloop.run(session.call(service_id, "status"))
+    assert isinstance(reply, CommandReply), reply
+    assert isinstance(reply.result, dict)
+    return reply.result
+
+
+def state(session: RuntimeSession | None, aloop: Any, node_id: str, field: str) -> Any:
+    """A state value as the service holds it now (``get_state``), ahead of any KV update."""
+    assert session is not None
+    reply = aloop.run(session.call("main", "get_state", {"nodeId": node_id, "field": field}))
+    assert isinstance(reply, CommandReply), reply
+    assert isinstance(reply.result, dict)
+    return reply.result["value"]
+
+
+def passes(session: RuntimeSession | None, aloop: Any, service_id: str = "main") -> int:
+    """How many exec passes the service has run, by its own count."""
+    return int(status(session, aloop, service_id)["passes"])
+
+
+__all__ = [
+    "TICK_SEQ_COUNTERS",
+    "drag",
+    "edges",
+    "live_count",
+    "make_edge",
+    "passes",
+    "port_center",
+    "state",
+    "status",
+]

@@ -8,17 +8,38 @@ from typing import Any
 import pytest
 from PySide6 import QtCore
 
+from runtime.protocol.envelope import CommandReply, ErrorCode
+from studio_app.bridge.modes import RunMode
+from studio_app.bridge.outcome import CallFailed
 from studio_app.document.files import parse_document
+from studio_app.document.live_state import ServiceStatus
 from tests.nats_fixtures import nats_server, nats_url  # noqa: F401
-from tests.studio_app.helpers import TICK_SEQ_COUNTERS
+from tests.studio_app.helpers import TICK_SEQ_COUNTERS, passes
 
 pytestmark = [pytest.mark.integration, pytest.mark.gui]
 
 GRAPH = {
     **TICK_SEQ_COUNTERS,
+    # a second service, ticking at main's pace: the witness that time passed while main was off
+    "services": [*TICK_SEQ_COUNTERS["services"], {"serviceId": "clock"}],
     "nodes": [
         *TICK_SEQ_COUNTERS["nodes"],
         {"nodeId": "x", "serviceId": "main", "class": "math.expression"},
+        {
+            "nodeId": "beat",
+            "serviceId": "clock",
+            "class": "core.tick",
+            "stateValues": {"tickMs": 20},
+        },
+        {"nodeId": "w", "serviceId": "clock", "class": "core.counter"},
+    ],
+    "edges": [
+        *TICK_SEQ_COUNTERS["edges"],
+        {
+            "kind": "exec",
+            "from": {"node": "beat", "port": "out"},
+            "to": {"node": "w", "port": "in"},
+        },
     ],
 }
 
@@ -32,27 +53,29 @@ def test_deploy_shows_live_state_toggles_the_service_and_rolls_back_a_denied_edi
 ) -> None:
     window.nats_url = nats_url
     window.doc.replace(parse_document(GRAPH))
-    replies: list[tuple[str, str, dict[str, Any]]] = []
+    replies: list[tuple[str, str, Any]] = []
     window.bridge.reply.connect(lambda sid, call, reply: replies.append((sid, call, reply)))
 
     assert aloop.run(window.run.start_deploy(), timeout=90) is True
-    assert window.run.mode == "deploy"
-    assert ("main", "set_rungraph") in [(s, c) for s, c, r in replies if r.get("ok")]
+    assert window.run.mode == RunMode.DEPLOY
+    deployed = [(s, c) for s, c, r in replies if isinstance(r, CommandReply) and r.ok]
+    assert sorted(deployed) == [("clock", "set_rungraph"), ("main", "set_rungraph")]
     aloop.until(lambda: count(window, "a") >= 3, timeout=20, what="live counts over NATS")
     assert window.canvas.item("a").live
     aloop.until(lambda: "main" in window.services.switches, what="the services row")
     row = window.services.rows["main"]
-    assert row["serviceClass"] == "rungraph.service"
-    assert row["status"] == "active"
+    assert row.service_class == "rungraph.service"
+    assert row.status == ServiceStatus.ACTIVE
 
+    session = window.bridge.session
     window.services.switches["main"].setChecked(False)
     aloop.until(lambda: window.canvas.item("a").opacity() < 1.0, timeout=10, what="dimmed")
-    aloop.sleep(0.4)
-    held = count(window, "a")
-    aloop.sleep(0.6)
-    assert count(window, "a") == held  # inactive: no ticks
+    held, beats = passes(session, aloop), count(window, "w")
+    aloop.until(lambda: count(window, "w") >= beats + 5, timeout=10, what="5 clock ticks")
+    assert passes(session, aloop) == held  # inactive: main ran no pass meanwhile
+    shown = count(window, "a")
     window.services.switches["main"].setChecked(True)
-    aloop.until(lambda: count(window, "a") > held, timeout=10, what="ticks again")
+    aloop.until(lambda: count(window, "a") > shown, timeout=10, what="ticks again")
 
     window.properties.show_item("x")
     editor = window.properties.editors["expr"]
@@ -65,8 +88,10 @@ def test_deploy_shows_live_state_toggles_the_service_and_rolls_back_a_denied_edi
     window.properties.show_item("a")
     window.properties.editors["step"].committed.emit(10)
     aloop.run(window.run.idle())
-    assert replies[-1][1] == "set_state"
-    assert replies[-1][2]["ok"]
+    sid, call, reply = replies[-1]
+    assert (sid, call) == ("main", "set_state")
+    assert isinstance(reply, CommandReply)
+    assert reply.ok
     assert window.doc.state_values("a")["step"] == 10
 
 
@@ -93,17 +118,21 @@ def test_a_service_that_does_not_answer_shows_a_timeout_on_its_row(
     window.nats_url = nats_url
     window.settings.launch_local_services = False
     window.doc.replace(parse_document(TICK_SEQ_COUNTERS))
+    replies: list[tuple[str, str, Any]] = []
+    window.bridge.reply.connect(lambda sid, call, reply: replies.append((sid, call, reply)))
     assert aloop.run(window.run.start_deploy(), timeout=30) is False
-    assert any(
-        "deploy" in line and ("NOT_FOUND" in line or "answers" in line)
-        for line in window.log_view.lines
-    ), window.log_view.lines[-5:]
+    ((sid, call, failed),) = replies
+    assert (sid, call) == ("main", "set_rungraph")
+    assert isinstance(failed, CallFailed)
+    assert failed.code == ErrorCode.NOT_FOUND
+    assert any("set_rungraph failed: NOT_FOUND" in line for line in window.log_view.lines)
     aloop.until(lambda: "main" in window.services.rows, what="a row for main")
-    assert window.services.rows["main"]["status"] in ("offline", "timeout")
+    assert window.services.rows["main"].status == ServiceStatus.OFFLINE
 
 
 SERVICE_FILE = '''
-from runtime.component import Service, State
+from runtime.component import State
+from runtime import Service
 
 
 class LabCamera(Service):
@@ -141,7 +170,7 @@ def test_connecting_lists_live_services_and_puts_their_classes_in_the_palette(
         assert aloop.run(window.run.connect_nats(), timeout=30) is True
         aloop.until(lambda: "cam1" in window.services.rows, timeout=20, what="cam1's row")
         row = window.services.rows["cam1"]
-        assert row["serviceClass"] == "lab.camera"
+        assert row.service_class == "lab.camera"
         aloop.until(lambda: window.catalog.spec("lab.camera") is not None, what="the spec")
         tree = window.palette_panel.tree
         assert tree.findItems("Lab camera  (discovered)", QtCore.Qt.MatchFlag.MatchRecursive)

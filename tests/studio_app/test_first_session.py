@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from tests.studio_app.helpers import drag, port_center
+from tests.studio_app.helpers import drag, port_center, status
 
 pytestmark = [pytest.mark.integration, pytest.mark.gui]
 
@@ -79,9 +79,14 @@ def test_a_first_session_from_empty_canvas_to_deployed_service(
     aloop.until(lambda: "main" in window.services.switches, what="the services row")
     window.services.switches["main"].setChecked(False)
     aloop.until(lambda: window.canvas.item(a).opacity() < 1.0, what="the service off")
-    aloop.sleep(0.3)
+    # the service's own clock (uptimeS) is the witness: over 10 of its 20 ms tick periods,
+    # its pass count holds
+    off = status(session, aloop)
+    assert off["active"] is False
+    later = off
+    while later["uptimeS"] < off["uptimeS"] + 10 * 0.020:
+        later = status(session, aloop)
+    assert later["passes"] == off["passes"]
     held = counts(window, a)[0]
-    aloop.sleep(0.5)
-    assert counts(window, a)[0] == held
     window.services.switches["main"].setChecked(True)
     aloop.until(lambda: counts(window, a)[0] > held, what="the service on again")

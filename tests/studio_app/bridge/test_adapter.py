@@ -1,15 +1,19 @@
-"""The bridge coalesces KV bursts into one refresh and reaches Qt only through its signals."""
+"""The bridge coalesces KV bursts into one batch and writes what it hears into the live state."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from runtime.client.client import StateEvent
+from runtime.client import StateEvent
+from runtime.protocol.problems import ProblemKind
 from studio_app.bridge.adapter import SessionBridge
 from studio_app.document.catalog import Catalog
+from studio_app.document.live_state import LiveChange, LiveState
 
 
-def event(node: str, field: str, value: Any, key: str | None = None) -> StateEvent:
+def event(
+    node: str, field: str, value: Any, key: str | None = None, op: str = "PUT"
+) -> StateEvent:
     return StateEvent(
         "main",
         key or f"nodes.{node}.state.{field}",
@@ -19,28 +23,47 @@ def event(node: str, field: str, value: Any, key: str | None = None) -> StateEve
         "runtime",
         0,
         1,
-        "PUT",
+        op,
     )
 
 
 def test_a_burst_of_updates_becomes_one_batch_with_the_latest_values(qtbot: Any) -> None:
-    bridge = SessionBridge()
-    batches: list[dict[tuple[str, str], Any]] = []
-    bridge.states_changed.connect(batches.append)
+    live = LiveState()
+    bridge = SessionBridge(live)
+    batches: list[LiveChange] = []
+    live.events.values.connect(batches.append)
     for i in range(1000):
         bridge._incoming.emit(event(f"n{i % 100}", "count", i))
     assert batches == []  # nothing repaints per message
     qtbot.waitUntil(lambda: len(batches) == 1, timeout=2000)
-    assert len(batches[0]) == 100
-    assert batches[0][("n99", "count")] == 999
+    assert len(batches[0].fields) == 100
+    assert live.values("n99")["count"] == 999
+    assert len(bridge.delivery_lags) == 1
 
 
-def test_the_active_key_becomes_active_changed(qtbot: Any) -> None:
-    bridge = SessionBridge()
+def test_the_active_key_becomes_the_services_active_flag(qtbot: Any) -> None:
+    live = LiveState()
+    bridge = SessionBridge(live)
     seen: list[tuple[str, bool]] = []
-    bridge.active_changed.connect(lambda sid, on: seen.append((sid, on)))
+    live.events.active.connect(lambda sid, on: seen.append((sid, on)))
     bridge._incoming.emit(event("", "", False, key="active"))
     assert seen == [("main", False)]
+    assert live.active("main") is False
+
+
+def test_an_error_and_a_deleted_field_reach_the_live_state(qtbot: Any) -> None:
+    live = LiveState()
+    bridge = SessionBridge(live)
+    bridge._incoming.emit(event("div", "count", 3))
+    bridge._incoming.emit(event("div", "_error", {"where": "compute", "message": "boom"}))
+    bridge.flush()
+    assert str(live.error("div")) == "boom (in compute)"
+    assert live.values("div") == {"count": 3}
+    bridge._incoming.emit(event("div", "count", None, op="DEL"))
+    bridge._incoming.emit(event("div", "_error", None, op="DEL"))
+    bridge.flush()
+    assert live.error("div") is None
+    assert not live.is_live("div")
 
 
 def test_a_discovered_service_class_becomes_placeable_and_validated() -> None:
@@ -64,7 +87,9 @@ def test_a_discovered_service_class_becomes_placeable_and_validated() -> None:
     }
     catalog = Catalog()
     assert catalog.add_remote_spec(spec) is not None
-    assert catalog.spec("lab.camera").label == "Camera"
+    found = catalog.spec("lab.camera")
+    assert found is not None
+    assert found.label == "Camera"
     graph = RunGraph.model_validate(
         {
             "services": [
@@ -73,4 +98,4 @@ def test_a_discovered_service_class_becomes_placeable_and_validated() -> None:
         }
     )
     problems = validate_graph(graph, catalog.registry)
-    assert any("above the maximum 120" in p.message for p in problems)
+    assert [(p.kind, p.node, p.field) for p in problems] == [(ProblemKind.BAD_VALUE, "cam", "fps")]

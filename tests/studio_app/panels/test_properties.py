@@ -7,7 +7,10 @@ from typing import Any
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtTest import QTest
 
+from studio_app.document.catalog import Catalog
 from studio_app.document.files import parse_document
+from studio_app.document.live_state import LiveState, StateUpdate
+from studio_app.document.model import GraphDocument
 from studio_app.panels.fields import (
     BoolEditor,
     EnumEditor,
@@ -17,6 +20,7 @@ from studio_app.panels.fields import (
     StringEditor,
     editor_for,
 )
+from studio_app.panels.properties import QtPropertiesPanel
 from tests.studio_app.helpers import TICK_SEQ_COUNTERS
 
 
@@ -87,3 +91,55 @@ def test_renaming_in_the_panel_renames_the_node(window: Any) -> None:
     window.properties.label_edit.editingFinished.emit()
     assert window.doc.item(nid).label == "Beats"
     assert window.canvas.item(nid).name == "Beats"
+
+
+# -- live state: the panel observes the LiveState model, no session or canvas needed ------------
+def live_panel(qtbot: Any) -> tuple[QtPropertiesPanel, LiveState, GraphDocument]:
+    doc = parse_document(TICK_SEQ_COUNTERS)
+    live = LiveState()
+    panel = QtPropertiesPanel(doc, Catalog(), live)
+    qtbot.addWidget(panel)
+    panel.show_item("a")
+    return panel, live, doc
+
+
+def test_live_values_of_the_shown_node_reach_its_fields(qtbot: Any) -> None:
+    panel, live, _ = live_panel(qtbot)
+
+    live.apply([StateUpdate("a", "count", 7), StateUpdate("b", "count", 99)])
+
+    assert panel.editors["count"].widget.value() == 7
+
+
+def test_a_runtime_error_shows_and_clears(qtbot: Any) -> None:
+    panel, live, _ = live_panel(qtbot)
+
+    live.apply([StateUpdate("a", "_error", {"where": "exec", "message": "ValueError: no"})])
+
+    assert not panel.error_label.isHidden()
+    assert panel.error_label.text() == "ValueError: no (in exec)"
+    live.apply([StateUpdate("a", "_error", None)])
+    assert panel.error_label.isHidden()
+
+
+def test_a_node_shown_later_shows_its_live_values_and_error(qtbot: Any) -> None:
+    panel, live, _ = live_panel(qtbot)
+    live.apply([StateUpdate("b", "count", 4), StateUpdate("b", "_error", {"message": "boom"})])
+
+    panel.show_item("b")
+
+    assert panel.editors["count"].widget.value() == 4
+    assert panel.error_label.text() == "boom"
+
+
+def test_when_the_session_ends_the_design_values_come_back(qtbot: Any) -> None:
+    panel, live, doc = live_panel(qtbot)
+    doc.set_state_value("a", "step", 3)
+    panel.show_item("a")
+    live.apply([StateUpdate("a", "step", 50)])
+    assert panel.editors["step"].widget.value() == 50
+
+    live.clear()
+
+    QtWidgets.QApplication.processEvents()
+    assert panel.editors["step"].widget.value() == 3

@@ -1,0 +1,89 @@
+"""The services panel shows the LiveState's rows and active flags; its switch only asks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runtime.protocol.envelope import CommandReply, ErrorCode
+from studio_app.bridge.outcome import CallFailed
+from studio_app.document.live_state import LiveState, ServiceRow, ServiceStatus
+from studio_app.panels.services import NOTE_COLUMN, STATUS_COLUMN, QtServicesPanel
+
+
+def panel_with_rows(qtbot: Any) -> tuple[QtServicesPanel, LiveState]:
+    live = LiveState()
+    panel = QtServicesPanel(live)
+    qtbot.addWidget(panel)
+    live.set_services(
+        [
+            ServiceRow("main", "rungraph.service", "1.0", ServiceStatus.ACTIVE, active=True),
+            ServiceRow("cam", "lab.camera", status=ServiceStatus.OFFLINE, last_error="gone"),
+        ]
+    )
+    return panel, live
+
+
+def cell(panel: QtServicesPanel, service_id: str, column: int) -> str:
+    row = sorted(panel.rows).index(service_id)
+    item = panel.item(row, column)
+    assert item is not None
+    return item.text()
+
+
+def test_each_service_gets_a_row_with_its_status_and_switch(qtbot: Any) -> None:
+    panel, _ = panel_with_rows(qtbot)
+
+    assert panel.rowCount() == 2
+    assert cell(panel, "main", STATUS_COLUMN) == "active"
+    assert cell(panel, "cam", NOTE_COLUMN) == "gone"
+    assert panel.switches["main"].isChecked()
+    assert panel.switches["main"].isEnabled()
+    assert not panel.switches["cam"].isEnabled()  # no one said whether it is active
+
+
+def test_an_active_flag_from_kv_turns_the_switch_and_the_status(qtbot: Any) -> None:
+    panel, live = panel_with_rows(qtbot)
+    asked: list[tuple[str, bool]] = []
+    panel.toggle_requested.connect(lambda sid, on: asked.append((sid, on)))
+
+    live.set_active("main", False)
+
+    assert not panel.switches["main"].isChecked()
+    assert cell(panel, "main", STATUS_COLUMN) == "inactive"
+    assert asked == []  # showing a flag asks for nothing
+
+
+def test_the_switch_asks_and_changes_nothing_by_itself(qtbot: Any) -> None:
+    panel, live = panel_with_rows(qtbot)
+    asked: list[tuple[str, bool]] = []
+    panel.toggle_requested.connect(lambda sid, on: asked.append((sid, on)))
+
+    panel.switches["main"].setChecked(False)
+
+    assert asked == [("main", False)]
+    assert live.active("main") is True
+
+
+def test_a_calls_outcome_is_noted_on_its_row(qtbot: Any) -> None:
+    panel, _ = panel_with_rows(qtbot)
+
+    panel.note_reply("main", "activate", CommandReply.success("r1", {"active": True}))
+    assert cell(panel, "main", NOTE_COLUMN) == "activate: ok"
+    panel.note_reply(
+        "main", "status", CallFailed("main", "status", ErrorCode.TIMEOUT, "no answer in 2s")
+    )
+    assert cell(panel, "main", NOTE_COLUMN) == "status: TIMEOUT: no answer in 2s"
+    panel.note_reply(
+        "main", "set_state", CommandReply.failure("r2", ErrorCode.FORBIDDEN, "read-only")
+    )
+    assert cell(panel, "main", NOTE_COLUMN) == "set_state: FORBIDDEN: read-only"
+
+
+def test_the_end_of_a_session_empties_the_table(qtbot: Any) -> None:
+    panel, live = panel_with_rows(qtbot)
+    panel.note_reply("main", "activate", CommandReply.success("r1", {}))
+
+    live.clear()
+
+    assert panel.rowCount() == 0
+    assert panel.notes == {}
