@@ -22,6 +22,16 @@ from runtime.service.host import ServiceHost
 
 log = logging.getLogger("rungraph.service")
 DEFAULT_NATS = os.environ.get("RUNGRAPH_NATS", "nats://127.0.0.1:4222")
+# One log line of a service process: "<date> <time> <LEVEL> <logger>: <message>".
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def log_level_of(line: str) -> str | None:
+    """The level of a line written in LOG_FORMAT (None for any other line: a traceback, a print)."""
+    fields = line.split(" ", 3)
+    if len(fields) == 4 and logging.getLevelName(fields[2]) in range(1, 100):
+        return fields[2]
+    return None
 
 
 def build_parser(cls: type[ServiceNode] | None) -> argparse.ArgumentParser:
@@ -45,7 +55,7 @@ def build_parser(cls: type[ServiceNode] | None) -> argparse.ArgumentParser:
 def main(cls: type[ServiceNode] | None = None, argv: list[str] | None = None) -> None:
     args = build_parser(cls).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format=LOG_FORMAT)
     registry = default_registry()
     if cls is None:
         found = registry.service(args.cls)

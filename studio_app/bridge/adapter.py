@@ -21,6 +21,7 @@ from runtime.client import StateEvent
 from runtime.protocol.envelope import CommandReply, ErrorCode
 from runtime.protocol.graph import RunGraph
 from runtime.protocol.naming import KEY_ACTIVE
+from runtime.service.main import log_level_of
 from runtime.transport.base import Watch
 from studio_app.bridge.modes import RunMode
 from studio_app.bridge.outcome import CallFailed, Outcome, fault_of
@@ -220,10 +221,8 @@ class SessionBridge(QtCore.QObject):
     def log(self, level: str, source: str, text: str) -> None:
         self.log_line.emit(level, source, text)
 
-    def process_output(self, source: str, line: str) -> None:
-        """A line a session or a service process printed; its level only colours the log."""
-        if " ERROR " in line or "Traceback" in line:
-            level = "ERROR"
-        else:
-            level = "WARNING" if " WARNING " in line else "INFO"
-        self.log_line.emit(level, source, line)
+    def process_output(self, source: str, line: str, level: str | None = None) -> None:
+        """A line a session or a service process printed; its level only colours the log. Log
+        records carry it in their format; anything else a process writes to stderr (a Python
+        traceback, a print) is shown as a warning."""
+        self.log_line.emit(level or log_level_of(line) or "WARNING", source, line)

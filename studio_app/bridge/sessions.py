@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from runtime.client import (
     Client,
@@ -39,7 +39,15 @@ from studio_app.bridge.outcome import CallFailed, Outcome, fault_of
 from studio_app.document.live_state import ServiceRow, ServiceStatus
 
 log = logging.getLogger(__name__)
-LogFn = Callable[[str, str], None]  # (source, line)
+
+
+class LogFn(Protocol):
+    """Where a session's lines go: (source, line, level). A line a service process wrote has no
+    level here (None): the receiver reads it from the line's log format."""
+
+    def __call__(self, source: str, line: str, level: str | None = None) -> None: ...
+
+
 
 
 class DeployRefused(Exception):
@@ -73,12 +81,16 @@ def _problems_of(reply: CommandReply) -> list[Problem]:
     return [Problem.from_dict(p) for p in raw if isinstance(p, dict)]
 
 
+
+def _log_locally(source: str, line: str, level: str | None = None) -> None:
+    log.info("[%s] %s", source, line)
+
 class RuntimeSession:
     mode: ClassVar[RunMode]
 
     def __init__(self, registry: Registry, on_log: LogFn | None = None) -> None:
         self.registry = registry
-        self.on_log = on_log or (lambda source, line: log.info("[%s] %s", source, line))
+        self.on_log: LogFn = on_log or _log_locally
         self.client: Client | None = None
         self.graph: RunGraph | None = None
 
@@ -249,7 +261,7 @@ class DeploySession(RuntimeSession):
             None, ensure_server, self.requested_url, store
         )
         self.url = url
-        self.on_log("studio", f"NATS at {url}" + (" (started)" if self.server else ""))
+        self.on_log("studio", f"NATS at {url}" + (" (started)" if self.server else ""), "INFO")
         self.client = await Client.connect(url, actor="studio", connect_timeout_s=5.0)
 
     async def discover(self, timeout: float = 0.25) -> list[ServiceRecord]:  # noqa: ASYNC109
@@ -289,7 +301,7 @@ class DeploySession(RuntimeSession):
             if cls is None:
                 continue  # deploy's validation names it
             class_name = cls.spec().className
-            self.on_log("studio", f"starting service {sid} ({class_name})")
+            self.on_log("studio", f"starting service {sid} ({class_name})", "INFO")
             proc = await launch_service(self.url, sid, class_name)
             self.processes[sid] = proc
             self._pumps.append(asyncio.get_running_loop().create_task(self._pump(sid, proc)))
@@ -318,7 +330,7 @@ class DeploySession(RuntimeSession):
         await super().close()
         for sid, proc in self.processes.items():
             if proc.returncode is None:
-                self.on_log("studio", f"stopping service {sid}")
+                self.on_log("studio", f"stopping service {sid}", "INFO")
                 proc.terminate()
         for proc in self.processes.values():
             try:

@@ -99,3 +99,16 @@ def test_a_discovered_service_class_becomes_placeable_and_validated() -> None:
     )
     problems = validate_graph(graph, catalog.registry)
     assert [(p.kind, p.node, p.field) for p in problems] == [(ProblemKind.BAD_VALUE, "cam", "fps")]
+
+
+def test_a_process_line_is_coloured_by_the_level_in_its_log_format(qtbot: Any) -> None:
+    bridge = SessionBridge(LiveState())
+    lines: list[tuple[str, str, str]] = []
+    bridge.log_line.connect(lambda level, source, text: lines.append((level, source, text)))
+
+    bridge.process_output("cam", "2026-12-02 02:40:31,123 ERROR rungraph.service: the WARNING")
+    bridge.process_output("cam", "2026-12-02 02:40:31,124 INFO rungraph.x: saw an ERROR here")
+    bridge.process_output("cam", "Traceback (most recent call last):")
+    bridge.process_output("studio", "starting service cam", "INFO")
+
+    assert [level for level, _, _ in lines] == ["ERROR", "INFO", "WARNING", "INFO"]
