@@ -29,8 +29,7 @@ from runtime.service.bus import ServiceBus
 from runtime.service.host import ServiceHost
 from runtime.transport.base import Msg, Transport
 from runtime.transport.memory import MemoryHub
-from runtime.transport.nats import connect as nats_connect
-from tests.nats_fixtures import nats_server, nats_url  # noqa: F401
+from tests.nats_fixtures import nats_server, nats_url, transport_pair  # noqa: F401
 from tests.support import registry_with
 
 
@@ -61,15 +60,7 @@ Env = tuple[Client, Transport]
 @pytest.fixture(params=["memory", pytest.param("nats", marks=pytest.mark.integration)])
 async def env(request: pytest.FixtureRequest) -> AsyncIterator[Env]:
     """A client, and a second connection that hosts the ``talk`` service."""
-    served: Transport
-    calling: Transport
-    if request.param == "memory":
-        hub = MemoryHub("client")
-        served, calling = hub.connect(), hub.connect()
-    else:
-        url = request.getfixturevalue("nats_url")
-        served = await nats_connect(url, name="client-test-service")
-        calling = await nats_connect(url, name="client-test-client")
+    served, calling = await transport_pair(request, "client")
     host = ServiceHost(ServiceBus(served, "talk"), registry_with(Talker), Talker,
                        autostart_sources=False)
     await host.start(serve=True, restore=False)

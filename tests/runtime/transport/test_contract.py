@@ -21,24 +21,14 @@ from runtime.transport.base import (
     TransportError,
     TransportTimeout,
 )
-from runtime.transport.memory import MemoryHub
-from runtime.transport.nats import connect as nats_connect
-from tests.nats_fixtures import eventually, nats_server, nats_url  # noqa: F401
+from tests.nats_fixtures import eventually, nats_server, nats_url, transport_pair  # noqa: F401
 
 Pair = tuple[Transport, Transport]
 
 
 @pytest.fixture(params=["memory", pytest.param("nats", marks=pytest.mark.integration)])
 async def pair(request: pytest.FixtureRequest) -> AsyncIterator[Pair]:
-    a: Transport
-    b: Transport
-    if request.param == "memory":
-        hub = MemoryHub("contract")
-        a, b = hub.connect(), hub.connect()
-    else:
-        url = request.getfixturevalue("nats_url")
-        a = await nats_connect(url, name="contract-a")
-        b = await nats_connect(url, name="contract-b")
+    a, b = await transport_pair(request, "contract")
     yield a, b
     await a.close()
     await b.close()
