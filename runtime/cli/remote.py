@@ -15,8 +15,9 @@ from typing import Any
 from runtime.cli import serve
 from runtime.cli.local import load_graph_file, report
 from runtime.client import Client, DeployError, ServiceUnavailable, StateEvent
+from runtime.client.credentials import find_credentials
 from runtime.protocol.envelope import CommandReply
-from runtime.service.main import DEFAULT_NATS
+from runtime.service.main import DEFAULT_NATS, process_namespace
 from runtime.transport.base import TransportError
 from runtime.validate import GraphError, parse_graph
 
@@ -28,10 +29,16 @@ def add_commands(sub: Any) -> None:
         p.add_argument("--nats", default=DEFAULT_NATS,
                        help="NATS URL (default: $RUNGRAPH_NATS or nats://127.0.0.1:4222)")
         p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for a reply")
+        identity_opts(p)
 
-    p = sub.add_parser("nats", help="start a local nats-server with JetStream (or reuse one)")
+    p = sub.add_parser("nats", help="start a local nats-server with JetStream (or reuse one); "
+                                     "authentication is on unless --no-auth")
     p.add_argument("--url", default=DEFAULT_NATS, help="where to look for / start the server")
-    p.add_argument("--store", type=Path, default=None, help="JetStream store folder")
+    p.add_argument("--store", type=Path, default=None,
+                   help="store folder: JetStream data, and the auth store in its auth/ folder")
+    p.add_argument("--no-auth", action="store_true",
+                   help="start the server OPEN, without authentication: anyone who can reach "
+                        "it can deploy and run code")
     p.set_defaults(func=cmd_nats)
 
     p = sub.add_parser("service", help="host a registered service class as this process")
@@ -71,6 +78,22 @@ def add_commands(sub: Any) -> None:
     serve.add_command(sub)
 
 
+def identity_opts(p: argparse.ArgumentParser) -> None:
+    """``--creds`` and ``--namespace``, as every command that connects takes them."""
+    p.add_argument("--creds", type=Path, default=None,
+                   help="nkey seed file to connect with (default: $RUNGRAPH_CREDS, else the "
+                        "local auth store's admin identity, else none: an open server)")
+    p.add_argument("--namespace", default=process_namespace(),
+                   help="namespace (NATS account) (default: $RUNGRAPH_NAMESPACE or 'default')")
+
+
+async def connect_client(args: argparse.Namespace, actor: str = "cli") -> Client:
+    """A client of ``args.nats`` with the credentials ``find_credentials`` finds for ``args``."""
+    creds = await find_credentials(args.creds, args.namespace, getattr(args, "store", None))
+    return await Client.connect(args.nats, actor=actor, connect_timeout_s=args.timeout,
+                                creds=creds, namespace=args.namespace)
+
+
 def _run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> int:
     try:
         return asyncio.run(coro_fn())
@@ -83,21 +106,39 @@ def _run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> int:
 
 
 def cmd_nats(args: argparse.Namespace) -> int:
-    from runtime.nats_server import NatsServerError, default_store_dir, ensure_server
+    from runtime.nats_server import (
+        NatsServerError,
+        default_store_dir,
+        ensure_server,
+        open_server_warning,
+        server_info,
+    )
 
     store = args.store or default_store_dir()
+    # Before anything starts: a SIGTERM then always ends in stopping what was started (a
+    # server started by ensure_server is also stopped at exit).
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        url, server = ensure_server(args.url, store)
-    except NatsServerError as exc:
+        url, server = ensure_server(args.url, store, auth=not args.no_auth)
+    except (NatsServerError, ValueError) as exc:  # ValueError: the auth store refused (AuthError)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     if server is None:
         print(f"NATS already answers at {url}; reusing it", flush=True)
+        info = server_info(url)
+        if not args.no_auth and info is not None and not info.get("auth_required"):
+            print(open_server_warning(url), file=sys.stderr)
         return EXIT_OK
-    print(f"NATS running at {url} (pid {server.pid}, JetStream store {store}); Ctrl-C stops it",
-          flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
+        if server.auth is not None:
+            print(f"NATS running at {url} with authentication on (pid {server.pid}, store "
+                  f"{store}); Ctrl-C stops it\n  credentials of this machine: {server.auth.dir} "
+                  "(found by rungraph commands, services and Studio)\n"
+                  "  for another person or machine: rungraph creds ROLE --name WHO --out FILE",
+                  flush=True)
+        else:
+            print(f"NATS running at {url} WITHOUT authentication (pid {server.pid}, JetStream "
+                  f"store {store}); Ctrl-C stops it", flush=True)
         while server.running:
             time.sleep(0.5)
         print("error: nats-server exited; see its log in the store folder", file=sys.stderr)
@@ -117,7 +158,7 @@ def cmd_service(args: argparse.Namespace) -> int:
 
 def cmd_ls(args: argparse.Namespace) -> int:
     async def run() -> int:
-        client = await Client.connect(args.nats, actor="cli", connect_timeout_s=args.timeout)
+        client = await connect_client(args)
         try:
             records = await client.ls(args.window, timeout=args.timeout)
         finally:
@@ -128,11 +169,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
         if not records:
             print("no services")
             return EXIT_OK
-        print(f"{'SERVICE':<16} {'CLASS':<26} {'VERSION':<8} {'ACTIVE':<7} {'INSTANCE':<24} "
-              "ENDPOINTS")
+        print(f"{'SERVICE':<16} {'NAMESPACE':<12} {'CLASS':<26} {'VERSION':<8} {'ACTIVE':<7} "
+              f"{'INSTANCE':<24} ENDPOINTS")
         for r in records:
             eps = ",".join(sorted(e.rsplit(".", 1)[-1] for e in r.endpoints))
-            print(f"{r.serviceId:<16} {r.serviceClass:<26} {r.version:<8} "
+            print(f"{r.serviceId:<16} {r.namespace:<12} {r.serviceClass:<26} {r.version:<8} "
                   f"{str(r.active).lower():<7} {r.instanceId:<24} {eps}")
         return EXIT_OK
 
@@ -157,7 +198,7 @@ def cmd_call(args: argparse.Namespace) -> int:
         return EXIT_INVALID
 
     async def run() -> int:
-        client = await Client.connect(args.nats, actor="cli", connect_timeout_s=args.timeout)
+        client = await connect_client(args)
         ok = True
         try:
             async for reply in client.call_stream(args.service_id, args.call, call_args,
@@ -173,7 +214,7 @@ def cmd_call(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     async def run() -> int:
-        client = await Client.connect(args.nats, actor="cli", connect_timeout_s=args.timeout)
+        client = await connect_client(args)
         try:
             reply = await client.call(args.service_id, "status", timeout=args.timeout)
         finally:
@@ -186,7 +227,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     async def run() -> int:
-        client = await Client.connect(args.nats, actor="cli", connect_timeout_s=args.timeout)
+        client = await connect_client(args)
         done = asyncio.Event()
         seen = 0
 
@@ -221,7 +262,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
         return report(exc)
 
     async def run() -> int:
-        client = await Client.connect(args.nats, actor="cli", connect_timeout_s=args.timeout)
+        client = await connect_client(args)
         try:
             replies = await client.deploy(graph, timeout=args.timeout)
         except GraphError as exc:

@@ -13,11 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from runtime.auth import AuthStore
 from runtime.cli.local import load_graph_file, report
 from runtime.client import Client, DeployError, ServiceUnavailable
+from runtime.client.credentials import find_credentials, find_service_credentials
+from runtime.client.directory import sync_directory_from_store
 from runtime.client.launch import launch_service, wait_answering
 from runtime.registry import default_registry
-from runtime.service.main import DEFAULT_NATS
+from runtime.service.main import DEFAULT_NATS, process_namespace
 from runtime.validate import GraphError, parse_graph, validate_graph
 
 
@@ -29,6 +32,14 @@ def add_command(sub: Any) -> None:
     p.add_argument("--mocks", action="store_true",
                    help="run each service's CPU mock where it declares one")
     p.add_argument("--ready-timeout", type=float, default=30.0)
+    p.add_argument("--creds", type=Path, default=None,
+                   help="nkey seed file to deploy with (default: $RUNGRAPH_CREDS, else the "
+                        "local auth store's admin identity)")
+    p.add_argument("--namespace", default=process_namespace(),
+                   help="namespace (NATS account) (default: $RUNGRAPH_NAMESPACE or 'default')")
+    p.add_argument("--no-auth", action="store_true",
+                   help="start NATS open, without authentication (anyone who reaches it can "
+                        "deploy and run code)")
     p.set_defaults(func=cmd_serve)
 
 
@@ -43,13 +54,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from runtime.nats_server import NatsServerError, default_store_dir, ensure_server
 
     try:
-        url, server = ensure_server(args.nats, args.store or default_store_dir())
+        url, server = ensure_server(args.nats, args.store or default_store_dir(),
+                                    auth=not args.no_auth)
     except NatsServerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"[serve] NATS at {url}" + (" (started)" if server else " (reused)"), flush=True)
     try:
-        return asyncio.run(_serve(graph, url, args))
+        return asyncio.run(_serve(graph, url, args, server.auth if server else None))
     finally:
         if server is not None:
             server.stop()
@@ -60,7 +72,10 @@ async def _pump(sid: str, stream: asyncio.StreamReader) -> None:
         print(f"[{sid}] {line.decode(errors='replace').rstrip()}", flush=True)
 
 
-async def _serve(graph: Any, url: str, args: argparse.Namespace) -> int:
+async def _serve(graph: Any, url: str, args: argparse.Namespace,
+                 started_with: AuthStore | None) -> int:
+    if started_with is not None:  # services learn who calls from the directory: fill it first
+        await sync_directory_from_store(url, started_with)
     registry = default_registry()
     procs: dict[str, asyncio.subprocess.Process] = {}
     pumps = []
@@ -73,11 +88,15 @@ async def _serve(graph: Any, url: str, args: argparse.Namespace) -> int:
         for svc in graph.services:
             cls = registry.service(svc.serviceClass, simulate=args.mocks)
             assert cls is not None  # validated
-            proc = await launch_service(url, svc.serviceId, cls.spec().className)
+            creds = find_service_credentials(svc.serviceId, args.namespace, args.store)
+            proc = await launch_service(url, svc.serviceId, cls.spec().className, creds=creds,
+                                        namespace=args.namespace)
             procs[svc.serviceId] = proc
             assert proc.stdout is not None
             pumps.append(asyncio.create_task(_pump(svc.serviceId, proc.stdout)))
-        client = await Client.connect(url, actor="serve")
+        creds = await find_credentials(args.creds, args.namespace, args.store)
+        client = await Client.connect(url, actor="serve", namespace=args.namespace,
+                                      creds=creds)
         deadline = loop.time() + args.ready_timeout
         for sid, proc in procs.items():
             try:

@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from runtime.auth import DEFAULT_NAMESPACE, Identity, lookup
 from runtime.client.deploy import deploy
 from runtime.client.discovery import discover
 from runtime.client.errors import BadReply, CallTimeout, NoService, ServiceUnavailable
@@ -61,6 +62,9 @@ class ServiceRecord:
 
 @dataclass
 class StateEvent:
+    """One change of a service's KV bucket. A write-only field's value is sealed in KV: its
+    event says ``sealed`` (it was set, when, by whom) and carries ``value`` None."""
+
     serviceId: str
     key: str
     nodeId: str | None
@@ -70,23 +74,53 @@ class StateEvent:
     ts: int | None
     revision: int
     op: str
+    sealed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
 class Client:
-    def __init__(self, transport: Transport, actor: str = "client"):
+    """One connection's calls, discovery and watches. On a server that authenticates (the
+    transport has a ``public_key``), calls go to the caller's identity subjects
+    (``svc.{sid}.cmd.{K}``) and the service decides by the identity's role what it may do."""
+
+    def __init__(self, transport: Transport, actor: str = "client", *,
+                 namespace: str = DEFAULT_NAMESPACE):
         self.transport = transport
         self.actor = actor
+        self.namespace = namespace
 
     @classmethod
-    async def connect(cls, url: str, actor: str = "client",
-                      connect_timeout_s: float = 5.0) -> Client:
+    async def connect(cls, url: str, actor: str = "client", connect_timeout_s: float = 5.0, *,
+                      creds: str | os.PathLike[str] | None = None,
+                      namespace: str = DEFAULT_NAMESPACE) -> Client:
+        """Connect to NATS at ``url``, as the identity of the nkey seed file ``creds`` (None:
+        without credentials; ``runtime.client.credentials.find_credentials`` finds the usual
+        ones). Raises ``NotAuthorized`` when the server refuses them."""
         from runtime.transport.nats import connect
 
         return cls(await connect(url, name=f"rungraph-{actor}",
-                                 connect_timeout_s=connect_timeout_s), actor)
+                                 connect_timeout_s=connect_timeout_s, nkeys_seed=creds),
+                   actor, namespace=namespace)
+
+    @property
+    def public_key(self) -> str | None:
+        """The identity the server authenticated this client as (None: an open server)."""
+        return self.transport.public_key
+
+    async def whoami(self) -> Identity | None:
+        """This client's identity as the namespace's identity directory has it; None on an
+        open server (or for a key the directory does not know)."""
+        key = self.transport.public_key
+        if key is None:
+            return None
+        return await lookup(self.transport, key)
+
+    def _cmd_subject(self, service_id: str) -> str:
+        subject = naming.cmd_subject(service_id)
+        key = self.transport.public_key
+        return naming.identity_subject(subject, key) if key is not None else subject
 
     async def close(self) -> None:
         await self.transport.close()
@@ -100,13 +134,14 @@ class Client:
 
     async def call(self, service_id: str, call: str, args: dict[str, Any] | None = None,
                    timeout: float = 3.0) -> CommandReply:  # noqa: ASYNC109 - sent as timeoutMs
-        """Send one envelope on ``svc.{sid}.cmd``; its reply envelope.
+        """Send one envelope on ``svc.{sid}.cmd`` (``.{K}`` with credentials); its reply
+        envelope.
 
         Raises ``NoService`` when nobody answers, ``CallTimeout`` when no reply comes within
         ``timeout`` seconds, ``BadReply`` when the answer is not an envelope.
         """
         try:
-            msg = await self.transport.request(naming.cmd_subject(service_id),
+            msg = await self.transport.request(self._cmd_subject(service_id),
                                                self._request(call, args, timeout), timeout)
         except NoResponders:
             raise NoService(service_id, f"no service {service_id!r} answers") from None
@@ -133,7 +168,7 @@ class Client:
         try:
             if not await self._responders(service_id):
                 raise NoService(service_id, f"no service {service_id!r} answers")
-            await self.transport.publish(naming.cmd_subject(service_id),
+            await self.transport.publish(self._cmd_subject(service_id),
                                          self._request(call, args, timeout), reply=inbox)
             while True:
                 try:
@@ -176,7 +211,7 @@ class Client:
                 serviceId=meta["serviceId"], serviceClass=meta.get("serviceClass", ""),
                 version=body.get("version", ""), instanceId=body.get("id", ""),
                 name=body.get("name", ""), namespace=meta.get("namespace", ""),
-                endpoints=[e.get("subject", "") for e in body.get("endpoints", [])], spec=spec))
+                endpoints=_v1_subjects(body), spec=spec))
         return sorted(records, key=lambda r: r.serviceId)
 
     async def ls(self, window: float = 0.15,
@@ -207,15 +242,17 @@ class Client:
             value: Any = None
             actor: str | None = None
             ts: int | None = None
+            sealed = False
             if entry.value is not None:
                 try:
                     decoded = decode_state(entry.value)
                     value, actor, ts = decoded.value, decoded.actor, decoded.ts
+                    sealed = decoded.sealed
                 except ValueError:
                     value = entry.value.decode(errors="replace")
             handler(StateEvent(service_id, entry.key, parsed[0] if parsed else None,
-                               parsed[1] if parsed else None, value, actor, ts,
-                               entry.revision, entry.op))
+                               parsed[1] if parsed else None, None if sealed else value, actor,
+                               ts, entry.revision, entry.op, sealed))
 
         return await kv.watch(keys, on_entry)
 
@@ -225,6 +262,13 @@ class Client:
     ) -> dict[str, CommandReply]:
         """``runtime.client.deploy.deploy`` through this client: all or nothing."""
         return await deploy(self, graph, registry, timeout)
+
+
+def _v1_subjects(info: dict[str, Any]) -> list[str]:
+    """An $SRV.INFO reply's endpoint subjects, without the identity subjects (``.*``) that
+    stand beside each of them."""
+    subjects = [str(e.get("subject", "")) for e in info.get("endpoints", [])]
+    return [s for s in subjects if not s.endswith(".*")]
 
 
 def _parse_reply(service_id: str, data: bytes) -> CommandReply:

@@ -7,6 +7,7 @@ bundle (PyInstaller) starts itself with the ``service`` sub-command instead of `
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 
 from runtime.client.caller import Caller
@@ -20,17 +21,26 @@ def service_command() -> list[str]:
     return [sys.executable, "-m", "runtime.service.main"]
 
 
-def service_argv(nats_url: str, service_id: str, class_name: str) -> list[str]:
-    """The full command line of one service process."""
-    return [*service_command(), "--nats", nats_url, "--service-id", service_id,
+def service_argv(nats_url: str, service_id: str, class_name: str, *,
+                 creds: str | os.PathLike[str] | None = None,
+                 namespace: str | None = None) -> list[str]:
+    """The full command line of one service process (``creds``: its identity's seed file;
+    without, the process finds its own, see ``runtime.service.main``)."""
+    argv = [*service_command(), "--nats", nats_url, "--service-id", service_id,
             "--class", class_name]
+    if creds is not None:
+        argv += ["--creds", os.fspath(creds)]
+    if namespace is not None:
+        argv += ["--namespace", namespace]
+    return argv
 
 
-async def launch_service(nats_url: str, service_id: str,
-                         class_name: str) -> asyncio.subprocess.Process:
+async def launch_service(nats_url: str, service_id: str, class_name: str, *,
+                         creds: str | os.PathLike[str] | None = None,
+                         namespace: str | None = None) -> asyncio.subprocess.Process:
     """Start one service process; its stdout and stderr come out merged on ``proc.stdout``."""
     return await asyncio.create_subprocess_exec(
-        *service_argv(nats_url, service_id, class_name),
+        *service_argv(nats_url, service_id, class_name, creds=creds, namespace=namespace),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
 
 

@@ -1,4 +1,9 @@
-"""Subjects, KV buckets and keys of wire contract v1 (DESIGN.md), built in one place."""
+"""Subjects, KV buckets and keys of wire contract v1 (DESIGN.md), built in one place.
+
+v1.1 adds identity subjects: an authenticated caller sends to the v1 subject plus one token, its
+nkey public key (``svc.{sid}.cmd.{K}``, ``svc.{sid}.{call}.{K}``). nats-server lets only the
+holder of K's seed publish there, so the token tells the service who is calling.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,9 @@ BUILTIN_CALLS = (
     "set_rungraph",
     "get_rungraph",
 )
+READ_ONLY_CALLS = frozenset({"status", "get_state", "get_rungraph", "describe"})
+"""Calls that change nothing: any caller may make them, also on the plain v1 subjects."""
+INBOX_ROOT = "_INBOX"
 KEY_RUNGRAPH = "rungraph"
 KEY_READY = "ready"
 KEY_ACTIVE = "active"
@@ -36,6 +44,32 @@ def cmd_subject(service_id: str) -> str:
 
 def builtin_subject(service_id: str, call: str) -> str:
     return f"svc.{service_id}.{call}"
+
+
+def identity_subject(subject: str, public_key: str) -> str:
+    """``subject`` as sent by the holder of ``public_key`` (wire contract v1.1)."""
+    return f"{subject}.{public_key}"
+
+
+def identity_pattern(subject: str) -> str:
+    """What a service subscribes to hear every caller's identity subject for ``subject``."""
+    return f"{subject}.*"
+
+
+def caller_key(subject: str, base: str) -> str | None:
+    """The public key token of an identity subject of ``base``; None for ``base`` itself."""
+    if subject == base:
+        return None
+    prefix = base + "."
+    key = subject[len(prefix):] if subject.startswith(prefix) else ""
+    if not key or "." in key:
+        raise ValueError(f"{subject!r} is not {base!r} nor one of its identity subjects")
+    return key
+
+
+def inbox_prefix(public_key: str) -> str:
+    """The reply inboxes of an identity: only the holder of ``public_key`` may subscribe there."""
+    return f"{INBOX_ROOT}.{public_key}"
 
 
 def bucket_name(service_id: str) -> str:

@@ -1,13 +1,33 @@
-"""State values as kept in KV: the value plus its provenance."""
+"""State values as kept in KV: the value plus its provenance.
+
+A write-only field's value is kept *sealed*: ``{"value": null, "sealed": "<base64>", "ts",
+"actor", "origin"}``, the ciphertext one only its service can open (``runtime.service.secrets``).
+A reader of KV learns that the field was set, when and by whom, never the value; decoding gives
+``StateValue.value`` as a ``Sealed`` holding the ciphertext.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
+
+SEALED_KEY = "sealed"
+"""The member of a KV state value that carries a sealed value's ciphertext."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """A write-only field's value as KV keeps it: ciphertext (base64) only its service opens."""
+
+    ciphertext: str
+
+    def __repr__(self) -> str:  # a log line or a printed event never carries even the ciphertext
+        return "Sealed(...)"
 
 
 class StateValue(BaseModel):
@@ -15,6 +35,11 @@ class StateValue(BaseModel):
     ts: int = 0
     actor: str = "runtime"
     origin: str = ""
+
+    @property
+    def sealed(self) -> bool:
+        """The value is a write-only field's, sealed: ``value`` is a ``Sealed``."""
+        return isinstance(self.value, Sealed)
 
 
 _encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
@@ -28,6 +53,13 @@ def encode_state(value: Any, actor: str, origin: str) -> bytes:
             f'"origin":{_quoted(origin)}}}').encode()
 
 
+def encode_sealed(ciphertext: str, actor: str, origin: str) -> bytes:
+    """A sealed value: ``value`` null, the ciphertext beside it, the provenance in the clear."""
+    ts = int(time.time() * 1000)
+    return (f'{{"value":null,"{SEALED_KEY}":{_encode(ciphertext)},"ts":{ts},'
+            f'"actor":{_quoted(actor)},"origin":{_quoted(origin)}}}').encode()
+
+
 def wrap_state(value_json: str, actor: str, origin: str) -> bytes:
     """Like ``encode_state`` for a value already encoded as JSON (a whole rungraph)."""
     ts = int(time.time() * 1000)
@@ -39,4 +71,8 @@ def decode_state(data: bytes) -> StateValue:
     raw = json.loads(data)
     if not isinstance(raw, dict) or "value" not in raw:
         return StateValue(value=raw)
-    return StateValue.model_validate(raw)
+    decoded = StateValue.model_validate(raw)
+    ciphertext = raw.get(SEALED_KEY)
+    if isinstance(ciphertext, str):
+        decoded.value = Sealed(ciphertext)
+    return decoded

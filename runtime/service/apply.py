@@ -10,11 +10,17 @@ A redeploy usually changes a value or two. Two shortcuts keep it cheap, both dec
 ``AppliedDocs`` lets the parse reuse the models of every part whose document is unchanged, and a
 graph whose structure (services, nodes and their classes, edges) is unchanged only has its changed
 state values checked and written.
+
+A deploy sets only what anyone may set: a state value for a read-only field (its node alone
+writes it) or for a write-only one (a secret: the rungraph is kept in KV and read back by
+``get_rungraph`` in plain text) refuses the whole rungraph, naming node and field. Only the
+service itself, restoring the rungraph it saved, is exempt.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +30,7 @@ from runtime.component import Node
 from runtime.protocol import naming
 from runtime.protocol.envelope import CommandError, ErrorCode
 from runtime.protocol.graph import GraphNode, RunGraph
+from runtime.protocol.problems import ProblemKind
 from runtime.protocol.values import wrap_state
 from runtime.validate import GraphError, Problem, check_state_values, parse_graph, validate_graph
 
@@ -158,6 +165,8 @@ class Applier:
         graph = self.check(graph)
         host = self.host
         sid, bus = host.service_id, host.bus
+        if restored is None:
+            self._check_access(graph)
         old = {n.nodeId: n for n in self.graph.nodes if n.serviceId == sid}
         new = {n.nodeId: n for n in graph.nodes if n.serviceId == sid}
         removed = [nid for nid, n in old.items()
@@ -215,7 +224,8 @@ class Applier:
             if node is None:
                 continue  # a node of another service: its own host checks it
             cls = type(node)
-            if cls.dynamic_exec_out in changes:  # exec outs change: validate the whole graph
+            problems += access_problems(nid, cls, item.stateValues)
+            if cls.dynamic_exec_out in changes and not problems:  # exec outs: validate it all
                 return await self._apply_full(graph, actor, None)
             checked, found = check_state_values(cls, nid, changes)
             problems += found
@@ -230,6 +240,18 @@ class Applier:
         own = sum(1 for n in graph.nodes if n.serviceId == self.host.service_id)
         return {"graphId": graph.graphId, "revision": graph.revision, "created": [],
                 "removed": [], "kept": own, "stateChanges": len(writes)}
+
+    def _check_access(self, graph: RunGraph) -> None:
+        """Refuse a rungraph that sets a read-only or write-only field of this service."""
+        host = self.host
+        problems = access_problems(host.service_id, host.service_cls, next(
+            s.stateValues for s in graph.services if s.serviceId == host.service_id))
+        for gn in graph.nodes:
+            cls = host.registry.operator(gn.class_) if gn.serviceId == host.service_id else None
+            if cls is not None:
+                problems += access_problems(gn.nodeId, cls, gn.stateValues)
+        if problems:
+            raise refused(problems)
 
     async def _save(self, graph: RunGraph, actor: str) -> None:
         """KV ``rungraph``: like every KV value, the value with its provenance."""
@@ -253,6 +275,26 @@ def _coerced(cls: type[Node], name: str, value: Any) -> Any:
     """A validated state value as its field holds it: a document may say "100" for an int."""
     field = cls._fields.get(name)
     return field.validate(value) if field is not None else value
+
+
+def access_problems(node_id: str, cls: type[Node], names: Iterable[str]) -> list[Problem]:
+    """A problem for each of ``names`` that is a read-only or write-only field of ``cls``: a
+    deploy may not set them."""
+    problems = []
+    for name in names:
+        declared = cls._fields.get(name)
+        if declared is None or declared.access == "rw":
+            continue
+        if declared.access == "ro":
+            why = (f"state field {name!r} is read-only: only the node itself writes it; "
+                   "remove it from stateValues")
+        else:
+            why = (f"state field {name!r} is write-only: a secret does not belong in a "
+                   "rungraph, which is kept and read back in plain text; remove it from "
+                   "stateValues and set it with set_state once deployed")
+        problems.append(Problem(f"node {node_id!r}: {why}", node_id, kind=ProblemKind.REFUSED,
+                                field=name, detail=why))
+    return problems
 
 
 def refused(problems: list[Problem]) -> CommandError:

@@ -4,6 +4,7 @@ its code.
 
 Argument shapes (``args``) and results:
   set_state     {"nodeId", "field", "value"}          -> {"nodeId", "field", "value"}
+                (a write-only field: "value" null and "sealed": true; the value never comes back)
   get_state     {"nodeId"?, "field"?}                  -> {"<nodeId>": {"<field>": value}} or value
   set_rungraph  {"rungraph": {...}}                    -> {"graphId", "revision", "created", ...}
   get_rungraph  {}                                     -> the rungraph
@@ -42,15 +43,21 @@ async def set_state(host: ServiceHost, args: dict[str, Any], actor: str) -> dict
                            {"fields": sorted(type(node)._fields)})
     if spec.access == "ro":
         raise CommandError(ErrorCode.FORBIDDEN, f"state field {nid}.{field} is read-only")
+    secret = spec.access == "wo"
     try:
         value = spec.validate(args["value"])
     except ValueError as exc:
+        if secret:  # the refusal must not echo a secret either, nor how the check read it
+            raise CommandError(ErrorCode.INVALID_ARGS, f"bad value for write-only field "
+                                                       f"{nid}.{field}") from None
         msg = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
         raise CommandError(ErrorCode.INVALID_ARGS,
                            f"bad value {args['value']!r} for {nid}.{field}: {msg}") from None
     assert host.service_node is not None
     value = host.service_node.on_set_state(nid, field, value, actor)
     await host.bus.set_state(nid, field, value, actor, origin="set_state", notify=True)
+    if secret:
+        return {"nodeId": nid, "field": field, "value": None, "sealed": True}
     return {"nodeId": nid, "field": field, "value": value}
 
 
@@ -102,7 +109,7 @@ def status(host: ServiceHost) -> dict[str, Any]:
     return {
         "serviceId": host.service_id,
         "serviceClass": host.class_name,
-        "namespace": host.service_cls.namespace,
+        "namespace": host.namespace,
         "version": host.service_cls.version,
         "instanceId": host.instance_id,
         "active": host.bus.active,

@@ -1,5 +1,8 @@
 """ServiceBus: one per service. Holds its nodes' state (mirrored to KV with provenance), the active
-flag, state edges, errors, and the executor that runs its passes."""
+flag, state edges, errors, and the executor that runs its passes.
+
+A write-only field reaches KV sealed with the service's key (``secrets.py``); a sealed value the
+service restores is opened when its node is registered."""
 
 from __future__ import annotations
 
@@ -15,8 +18,10 @@ from typing import Any
 
 from runtime.component import Node
 from runtime.protocol import naming
-from runtime.protocol.values import encode_state
+from runtime.protocol.values import Sealed, encode_sealed
+from runtime.service.access import claim_note, encode_state
 from runtime.service.executor import Executor
+from runtime.service.secrets import Sealer, SealError
 from runtime.transport.base import KeyValue, Transport
 
 log = logging.getLogger(__name__)
@@ -25,9 +30,14 @@ _REFUSED = object()
 
 
 class ServiceBus:
-    def __init__(self, transport: Transport, service_id: str):
+    def __init__(self, transport: Transport, service_id: str, *,
+                 secret_key: bytes | None = None):
+        """``secret_key`` seals write-only state in KV (``secrets.service_secret_key``); without
+        one the bus seals with a random key, and its sealed values last as long as the process."""
         self.transport = transport
         self.service_id = service_id
+        self.sealer = Sealer(secret_key)
+        self._write_only: dict[str, frozenset[str]] = {}
         self.kv: KeyValue | None = None
         self.nodes: dict[str, Node] = {}
         self.state: dict[str, dict[str, Any]] = {}
@@ -48,17 +58,39 @@ class ServiceBus:
 
     # -- nodes ------------------------------------------------------------------------------
     def register_node(self, node: Node, initial: dict[str, Any]) -> None:
-        """Attach a node; ``initial`` is its full starting state (defaults already merged)."""
+        """Attach a node; ``initial`` is its full starting state (defaults already merged).
+
+        A sealed value in ``initial`` (restored from KV) is opened in place; one this service
+        cannot open (another key sealed it) gives way to the field's default and is recorded on
+        the node."""
+        fields = type(node)._fields
+        write_only = frozenset(n for n, f in fields.items() if f.access == "wo")
+        if write_only:
+            self._write_only[node.node_id] = write_only
+        else:
+            self._write_only.pop(node.node_id, None)
+        refused: list[SealError] = []
+        for name, value in initial.items():
+            if isinstance(value, Sealed):
+                try:
+                    initial[name] = self.sealer.open(node.node_id, name, value)
+                except SealError as exc:
+                    declared = fields.get(name)
+                    initial[name] = declared.default if declared is not None else None
+                    refused.append(exc)
         state = self.state.setdefault(node.node_id, {})
         state.update(initial)
         node._state = state
         node._bus = self
         self.nodes[node.node_id] = node
+        for error in refused:
+            self.record_error(node.node_id, "restore", error, None)
 
     def unregister_node(self, node_id: str) -> None:
         node = self.nodes.pop(node_id, None)
         if node is not None:
             node._bus = None
+        self._write_only.pop(node_id, None)
         for field in list(self.state.pop(node_id, {})):
             self._queue(node_id, field, None)
         if self._last_error.pop(node_id, None) is not None:
@@ -77,7 +109,7 @@ class ServiceBus:
             if state is None:
                 return
             state[field] = value
-            data = encode_state(value, actor, origin or self.service_id)
+            data = self._encode(node_id, field, value, actor, origin)
             try:
                 await self.kv.put(naming.state_key(node_id, field), data)
             except Exception as exc:  # noqa: BLE001 - keep it queued: the drain retries
@@ -103,7 +135,7 @@ class ServiceBus:
             if state is None:
                 continue
             state[fld] = val
-            self._queue(nid, fld, encode_state(val, act, org or self.service_id))
+            self._queue(nid, fld, self._encode(nid, fld, val, act, org))
             for listener in self.listeners:
                 listener(nid, fld, val)
             if ntf:
@@ -118,6 +150,14 @@ class ServiceBus:
                 if checked is not _REFUSED:
                     todo.append((tnid, tfld, checked, "edge", f"{self.service_id}.{nid}.{fld}",
                                  True))
+
+    def _encode(self, node_id: str, field: str, value: Any, actor: str, origin: str) -> bytes:
+        """A state value as KV keeps it: a write-only field's sealed, any other in the clear."""
+        write_only = self._write_only.get(node_id)
+        if write_only is not None and field in write_only:
+            return encode_sealed(self.sealer.seal(node_id, field, value), actor,
+                                 origin or self.service_id)
+        return encode_state(value, actor, origin or self.service_id)
 
     def _queue(self, node_id: str, field: str, data: bytes | None) -> None:
         key = (node_id, field)
@@ -192,7 +232,8 @@ class ServiceBus:
         """Flip the active flag; returns whether it changed. Hooks run on operators and service."""
         if active == self.active:
             await self.put_json(naming.KEY_ACTIVE, {"value": active, "ts": _now(), "actor": actor,
-                                                     "origin": self.service_id})
+                                                     "origin": self.service_id,
+                                                     **claim_note(actor)})
             return False
         self.active = active
         hook = "on_activate" if active else "on_deactivate"
@@ -202,7 +243,7 @@ class ServiceBus:
             except Exception as exc:  # noqa: BLE001
                 self.record_error(node.node_id, hook, exc, None)
         await self.put_json(naming.KEY_ACTIVE, {"value": active, "ts": _now(), "actor": actor,
-                                                 "origin": self.service_id})
+                                                 "origin": self.service_id, **claim_note(actor)})
         return True
 
     # -- errors -----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import logging
 import time
 from typing import Any
 
+from runtime.auth.identity import DEFAULT_NAMESPACE
 from runtime.component import Node, ServiceNode
 from runtime.protocol import naming
 from runtime.protocol.envelope import CommandError
@@ -31,8 +32,11 @@ log = logging.getLogger(__name__)
 
 class ServiceHost:
     def __init__(self, bus: ServiceBus, registry: Registry, service_cls: type[ServiceNode], *,
-                 simulate: bool = False, autostart_sources: bool = True):
+                 simulate: bool = False, autostart_sources: bool = True,
+                 namespace: str = DEFAULT_NAMESPACE):
         self.bus = bus
+        self.namespace = namespace
+        """The process's namespace (its NATS account): shown in discovery and ``status``."""
         self.registry = registry
         self.service_cls = service_cls
         self.simulate = simulate
@@ -121,7 +125,7 @@ class ServiceHost:
             metadata={
                 "serviceId": self.service_id,
                 "serviceClass": spec.className,
-                "namespace": self.service_cls.namespace,
+                "namespace": self.namespace,
                 "spec": spec.model_dump_json(by_alias=True),
                 "specSubject": naming.cmd_subject(self.service_id),
                 "specCall": "describe",

@@ -3,6 +3,12 @@
 Connects (retrying with backoff while NATS is down), restores its rungraph and state from KV,
 serves its commands as a NATS micro service, runs its sources, and on SIGINT/SIGTERM stops the
 micro service, drains the connection and exits 0.
+
+Credentials, first found: ``--creds FILE``, ``$RUNGRAPH_CREDS``, then the local auth store (on
+the machine that runs the server): the identity of this service id in this namespace, issued on
+first start. With none the service connects without credentials, which only an open server
+accepts. On a server that authenticates, each call is checked against its caller's role
+(``access.py``) and recorded under the caller's identity.
 """
 
 from __future__ import annotations
@@ -14,14 +20,20 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
+from runtime.auth import DEFAULT_NAMESPACE, AuthStore
 from runtime.component import ServiceNode
 from runtime.registry import default_registry
 from runtime.service.bus import ServiceBus
 from runtime.service.host import ServiceHost
+from runtime.service.identities import ServiceDirectory
+from runtime.service.secrets import SecretKeyError, service_secret_key
 
 log = logging.getLogger("rungraph.service")
 DEFAULT_NATS = os.environ.get("RUNGRAPH_NATS", "nats://127.0.0.1:4222")
+CREDS_ENV = "RUNGRAPH_CREDS"
+NAMESPACE_ENV = "RUNGRAPH_NAMESPACE"
 # One log line of a service process: "<date> <time> <LEVEL> <logger>: <message>".
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -34,6 +46,45 @@ def log_level_of(line: str) -> str | None:
     return None
 
 
+def process_namespace() -> str:
+    """This process's namespace: ``$RUNGRAPH_NAMESPACE``, else ``default``."""
+    return os.environ.get(NAMESPACE_ENV) or DEFAULT_NAMESPACE
+
+
+def env_credentials() -> Path | None:
+    """``$RUNGRAPH_CREDS`` when it is set."""
+    value = os.environ.get(CREDS_ENV)
+    return Path(value) if value else None
+
+
+def service_credentials(creds: Path | None, service_id: str, namespace: str) -> Path | None:
+    """The seed file this service connects with (see the module docstring); None: without."""
+    found = creds or env_credentials()
+    if found is not None:
+        return found
+    if not AuthStore.exists():
+        return None
+    store = AuthStore.open()
+    identity = store.ensure_service(namespace, service_id)
+    return store.seed_path(identity)
+
+
+async def check_callers(host: ServiceHost) -> ServiceDirectory | None:
+    """On a server that authenticates, have ``host`` check each call against its caller's
+    role (read from the identity directory, which is returned: stop it with the host)."""
+    transport = host.bus.transport
+    if transport.public_key is None:
+        log.warning("service %s: the NATS server runs open (no authentication): every caller "
+                    "may make every call", host.service_id)
+        return None
+    directory = ServiceDirectory(transport)
+    await directory.start()
+    host.router.directory = directory
+    log.info("service %s authenticated as %s in namespace %s: calls are checked by role",
+             host.service_id, transport.public_key, host.namespace)
+    return directory
+
+
 def build_parser(cls: type[ServiceNode] | None) -> argparse.ArgumentParser:
     name = cls.spec().className if cls else "rungraph service"
     p = argparse.ArgumentParser(prog=name, description="Run a rungraph service process.")
@@ -41,6 +92,12 @@ def build_parser(cls: type[ServiceNode] | None) -> argparse.ArgumentParser:
                    help="NATS server URL(s), comma-separated for a cluster "
                         "(default: $RUNGRAPH_NATS or nats://127.0.0.1:4222)")
     p.add_argument("--service-id", help="unique id of this service in the namespace")
+    p.add_argument("--creds", type=Path, default=None,
+                   help="nkey seed file of this service's identity (default: $RUNGRAPH_CREDS, "
+                        "else the local auth store's identity of this service id)")
+    p.add_argument("--namespace", default=process_namespace(),
+                   help="namespace (NATS account) of this service "
+                        "(default: $RUNGRAPH_NAMESPACE or 'default')")
     if cls is None:
         p.add_argument("--class", dest="cls", required=False, default="rungraph.service",
                        help="registered service class to host (default rungraph.service)")
@@ -74,7 +131,8 @@ def main(cls: type[ServiceNode] | None = None, argv: list[str] | None = None) ->
         return
     service_id = args.service_id or cls.spec().className.replace(".", "_")
     try:
-        asyncio.run(serve(cls, service_id, args.nats, args.connect_timeout))
+        asyncio.run(serve(cls, service_id, args.nats, args.connect_timeout,
+                          creds=args.creds, namespace=args.namespace))
     except ConnectionError as exc:
         log.error("%s", exc)
         sys.exit(1)
@@ -82,16 +140,21 @@ def main(cls: type[ServiceNode] | None = None, argv: list[str] | None = None) ->
 
 
 async def serve(cls: type[ServiceNode], service_id: str, nats_url: str,
-                connect_timeout: float = 60.0) -> None:
+                connect_timeout: float = 60.0, *, creds: Path | None = None,
+                namespace: str = DEFAULT_NAMESPACE) -> None:
     from runtime.transport.base import TransportError
     from runtime.transport.nats import connect
 
     try:
+        seed = service_credentials(creds, service_id, namespace)
+        secret_key = service_secret_key(service_id, namespace, seed_file=seed)
         transport = await connect(nats_url, name=f"rungraph-{service_id}",
-                                  connect_timeout_s=connect_timeout)
-    except TransportError as exc:
+                                  connect_timeout_s=connect_timeout, nkeys_seed=seed)
+    except (TransportError, SecretKeyError) as exc:
         raise ConnectionError(str(exc)) from None
-    host = ServiceHost(ServiceBus(transport, service_id), default_registry(), cls)
+    bus = ServiceBus(transport, service_id, secret_key=secret_key)
+    host = ServiceHost(bus, default_registry(), cls, namespace=namespace)
+    directory = await check_callers(host)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -111,6 +174,8 @@ async def serve(cls: type[ServiceNode], service_id: str, nats_url: str,
         except TimeoutError:
             log.warning("service %s: NATS did not answer while stopping; exiting anyway",
                         service_id)
+        if directory is not None:
+            await directory.stop()
         try:
             await asyncio.wait_for(transport.close(), 3.0)
         except TimeoutError:

@@ -5,6 +5,11 @@ Every endpoint's bytes are parsed into a ``CommandRequest``; the call is dispatc
 whatever happens the caller gets a ``CommandReply``: a refusal carries its error code, a crash
 INTERNAL, a call past its ``timeoutMs`` TIMEOUT. A streamed user command answers with several
 replies, each marked with its place in the stream.
+
+Every call is served on its v1 subject and on the identity subjects beside it (``svc.{sid}.cmd.*``,
+``svc.{sid}.{call}.*``: the last token is the caller's public key). With authentication on (a
+directory is set), who may make which call is decided in ``access.py`` on every path alike, the
+micro endpoint and ``cmd``; the actor recorded for a call is the authenticated identity.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from runtime.protocol.envelope import (
     validation_message,
 )
 from runtime.service import builtins
+from runtime.service.access import Actor, IdentityDirectory, authorize
 from runtime.transport.base import EndpointDef, Msg
 
 if TYPE_CHECKING:
@@ -35,7 +41,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-INLINE_CALLS = frozenset({"status", "get_state", "get_rungraph", "describe"})
+INLINE_CALLS = naming.READ_ONLY_CALLS
 """Built-ins that never wait on anything: answered without a task."""
 _CALL_FIELD = re.compile(rb'"call"\s*:\s*"([A-Za-z0-9_]+)"')
 
@@ -56,30 +62,39 @@ class CommandRouter:
         self.host = host
         self.bus = host.bus
         self._tasks: set[asyncio.Task[None]] = set()
+        self.directory: IdentityDirectory | None = None
+        """Set when the server authenticates callers: calls are then checked per role."""
 
     def endpoints(self) -> list[EndpointDef]:
         sid = self.bus.service_id
-        eps = [EndpointDef("cmd", naming.cmd_subject(sid), self._handler(None))]
-        for call in naming.BUILTIN_CALLS:
-            eps.append(EndpointDef(call, naming.builtin_subject(sid, call), self._handler(call)))
+        subjects: list[tuple[str, str, str | None]] = [("cmd", naming.cmd_subject(sid), None)]
+        subjects += [(c, naming.builtin_subject(sid, c), c) for c in naming.BUILTIN_CALLS]
+        eps = []
+        for name, subject, call in subjects:
+            eps.append(EndpointDef(name, subject, self._handler(call, None)))
+            eps.append(EndpointDef(f"{name}_identity", naming.identity_pattern(subject),
+                                   self._handler(call, subject)))
         return eps
 
-    def _handler(self, call: str | None) -> Any:
+    def _handler(self, call: str | None, base: str | None) -> Any:
         # Handlers run one at a time in the endpoint's subscription. Calls that only read memory
         # answer inline (fast); every other call runs in its own task, so a slow command never
-        # blocks the next one.
+        # blocks the next one. ``base`` is set for an identity subject's endpoint.
         async def handler(msg: Msg) -> None:
+            key = naming.caller_key(msg.subject, base) if base is not None else None
             name = call or _peek_call(msg.data)
             if name in INLINE_CALLS:
-                await self.handle_msg(msg, call)
+                await self.handle_msg(msg, call, key)
                 return
-            task = asyncio.get_running_loop().create_task(self.handle_msg(msg, call))
+            task = asyncio.get_running_loop().create_task(self.handle_msg(msg, call, key))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
         return handler
 
-    async def handle_msg(self, msg: Msg, call: str | None) -> None:
+    async def handle_msg(self, msg: Msg, call: str | None, key: str | None = None) -> None:
+        """Answer one request; ``key`` is the caller's public key (its identity subject's last
+        token), None on a plain subject."""
         if not msg.reply:
             return  # fire-and-forget caller: run it, there is nobody to answer
         try:
@@ -94,6 +109,13 @@ class CommandRouter:
                 req.reqId, ErrorCode.INVALID_ARGS,
                 f"endpoint {call!r} got an envelope for {req.call!r}").to_bytes())
             return
+        try:
+            actor = await self.authenticate(req, key)
+        except CommandError as exc:
+            log.warning("service %s refused %s: %s", self.bus.service_id, req.call, exc.message)
+            await msg.respond(CommandReply.failure(req.reqId, exc.code, exc.message,
+                                                   exc.details).to_bytes())
+            return
         user = self._user_command(req.call)
         if user is not None and user.streaming:
             seq = 0
@@ -101,16 +123,35 @@ class CommandRouter:
                 await msg.respond(reply.streamed(seq, final).to_bytes())
                 seq += 1
             return
-        await msg.respond((await self.dispatch(req)).to_bytes())
+        await msg.respond((await self.dispatch(req, actor)).to_bytes())
+
+    async def authenticate(self, req: CommandRequest, key: str | None) -> Actor:
+        """The actor of ``req`` from a caller known by ``key``; raises FORBIDDEN when auth is
+        on and the caller may not make the call. Without auth the envelope's claim is taken."""
+        claimed = req.meta.actor
+        directory = self.directory
+        if directory is None:
+            return Actor(claimed or "remote")
+        identity = None
+        if key is not None:
+            identity = directory.get(key)
+            if identity is None and req.call not in naming.READ_ONLY_CALLS:
+                identity = await directory.resolve(key)
+        actor = authorize(identity, key, req.call, self.bus.service_id, claimed)
+        if req.call not in naming.READ_ONLY_CALLS:
+            log.info("service %s: %s by %s%s", self.bus.service_id, req.call, actor,
+                     actor.note())
+        return actor
 
     def _user_command(self, call: str) -> Any:
         node = self.host.service_node
         return type(node)._commands.get(call) if node is not None else None
 
-    async def dispatch(self, req: CommandRequest) -> CommandReply:
-        """Run one (non-streamed) call and return its reply envelope."""
+    async def dispatch(self, req: CommandRequest, actor: str | None = None) -> CommandReply:
+        """Run one (non-streamed) call and return its reply envelope; ``actor`` is who made it
+        (default: the envelope's ``meta.actor``, for callers in this process)."""
         try:
-            coro = self._run(req)
+            coro = self._run(req, actor or req.meta.actor or "remote")
             timeout_ms = req.timeoutMs
             if timeout_ms and req.call not in INLINE_CALLS:  # wait_for costs a task
                 result = await asyncio.wait_for(coro, timeout_ms / 1000)
@@ -154,8 +195,7 @@ class CommandRouter:
                                {"errors": exc.errors(include_url=False, include_context=False)}
                                ) from None
 
-    async def _run(self, req: CommandRequest) -> Any:
-        actor = req.meta.actor or "remote"
+    async def _run(self, req: CommandRequest, actor: str) -> Any:
         args, host = req.args, self.host
         match req.call:
             case "set_state":

@@ -8,14 +8,21 @@ Semantics every transport keeps (the contract suite in tests/runtime/test_transp
 - KV buckets with put/get/delete/keys/watch; keys are dotted tokens; watch takes wildcards,
   first replays current values, then delivers every change in revision order; a delete arrives
   as an entry with ``op == "DEL"``. Watch callbacks are plain functions (fast path).
+- identity: a connection made with an nkey seed reports the seed's public key as
+  ``public_key`` once the server has vouched for it (None on an open server or without a seed),
+  and its reply inboxes start with ``_INBOX.{public_key}`` (what nats-server lets it subscribe).
 - services: ``add_service`` exposes request handlers on subjects and answers discovery
   ($SRV.PING / $SRV.INFO) with the service's name, id, version and metadata. Handlers run one
   at a time in the endpoint's subscription (as NATS micro does): a handler that may be slow must
   spawn a task for its work (the command router does), so it never holds up the next request.
+  An endpoint's subject may end in a ``*`` token (one endpoint per caller's identity subject);
+  its handler sees the full subject the request was sent to.
 """
 
 from __future__ import annotations
 
+import importlib
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -31,6 +38,10 @@ class TransportTimeout(TransportError):
 
 class NoResponders(TransportError):
     pass
+
+
+class NotAuthorized(TransportError):
+    """The server requires authentication and refused this connection's credentials."""
 
 
 @dataclass(slots=True)
@@ -53,6 +64,26 @@ class KVEntry:
     value: bytes | None
     revision: int
     op: Literal["PUT", "DEL"] = "PUT"
+
+
+def seed_public_key(seed_file: str | os.PathLike[str]) -> str:
+    """The public key (``U...``) of an nkey seed file (one line ``SU...``)."""
+    # nats-py's own dependency for nkey auth; it ships no type information.
+    nkeys = importlib.import_module("nkeys")
+    try:
+        with open(seed_file, "rb") as f:
+            seed = bytearray(f.read().strip())
+        pair = nkeys.from_seed(seed)
+    except OSError as exc:
+        raise TransportError(f"cannot read the nkey seed file {os.fspath(seed_file)}: "
+                             f"{exc.strerror}") from None
+    except Exception as exc:  # noqa: BLE001 - nkeys raises several kinds for a bad seed
+        raise TransportError(f"{os.fspath(seed_file)} holds no valid nkey seed "
+                             f"({type(exc).__name__})") from None
+    try:
+        return str(pair.public_key.decode())
+    finally:
+        pair.wipe()
 
 
 MsgHandler = Callable[[Msg], Awaitable[None]]
@@ -112,6 +143,11 @@ class Transport(Protocol):
 
     @property
     def url(self) -> str: ...
+
+    @property
+    def public_key(self) -> str | None:
+        """The nkey public key the server authenticated this connection as (None: open)."""
+        ...
 
     async def close(self) -> None: ...
 

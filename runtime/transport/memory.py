@@ -1,6 +1,8 @@
 """An in-process transport that behaves like NATS: Simulate and unit tests run on it.
 
-A ``MemoryHub`` plays the server; each ``MemoryTransport`` is one connection to it.
+A ``MemoryHub`` plays the server; each ``MemoryTransport`` is one connection to it. The hub lives
+in one process and checks no credentials: a connection made with an nkey seed (or a public key)
+is taken to be that identity, so the command router's role checks can run on it too.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ import asyncio
 import itertools
 import json
 import logging
+import os
 import re
 import uuid
 from collections import deque
 from typing import Any
 
-from runtime.protocol.naming import subject_matches
+from runtime.protocol.naming import INBOX_ROOT, subject_matches
+from runtime.protocol.naming import inbox_prefix as _inbox_prefix
 from runtime.transport.base import (
     EndpointDef,
     KVEntry,
@@ -26,6 +30,7 @@ from runtime.transport.base import (
     TransportTimeout,
     WatchHandler,
     info_payload,
+    seed_public_key,
 )
 
 log = logging.getLogger(__name__)
@@ -192,8 +197,14 @@ class MemoryHub:
         self.buckets: dict[str, MemoryKV] = {}
         self._inbox_ids = itertools.count()
 
-    def connect(self) -> MemoryTransport:
-        return MemoryTransport(self)
+    def connect(
+        self, *, nkeys_seed: str | os.PathLike[str] | None = None,
+        inbox_prefix: str | None = None, public_key: str | None = None,
+    ) -> MemoryTransport:
+        """A new connection; ``nkeys_seed`` (or ``public_key``) makes it that identity."""
+        if nkeys_seed is not None:
+            public_key = seed_public_key(nkeys_seed)
+        return MemoryTransport(self, public_key=public_key, inbox_prefix=inbox_prefix)
 
     async def settle(self, max_rounds: int = 1000) -> None:
         """Wait until every routed message has been handled (the hub is idle)."""
@@ -224,14 +235,22 @@ class _MemoryService:
 
 
 class MemoryTransport:
-    def __init__(self, hub: MemoryHub):
+    def __init__(self, hub: MemoryHub, *, public_key: str | None = None,
+                 inbox_prefix: str | None = None):
         self.hub = hub
         self._subs: list[_Sub] = []
         self._closed = False
+        self._public_key = public_key
+        self._inbox_prefix = inbox_prefix or (
+            _inbox_prefix(public_key) if public_key else INBOX_ROOT)
 
     @property
     def url(self) -> str:
         return f"memory://{self.hub.name}"
+
+    @property
+    def public_key(self) -> str | None:
+        return self._public_key
 
     def _msg(self, subject: str, data: bytes, reply: str | None) -> Msg:
         return Msg(subject, data, reply, self._respond)
@@ -251,7 +270,7 @@ class MemoryTransport:
         return sub
 
     def new_inbox(self) -> str:
-        return f"_INBOX.{uuid.uuid4().hex[:12]}.{next(self.hub._inbox_ids)}"
+        return f"{self._inbox_prefix}.{uuid.uuid4().hex[:12]}.{next(self.hub._inbox_ids)}"
 
     async def request(
         self, subject: str, data: bytes, timeout: float  # noqa: ASYNC109 - Transport protocol

@@ -15,38 +15,40 @@ connection. What survives a reconnect:
 Differences from MemoryTransport that remain: a watch is fed from the bucket's stream, so a
 watcher that falls more than ``KV_HISTORY`` revisions behind on one key sees only the newer ones;
 deleting a missing key still notifies watchers with a DEL entry. KV buckets and watches are in
-``runtime.transport.nats_kv``.
+``runtime.transport.nats_kv``, micro services in ``runtime.transport.nats_micro``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import nats.errors
 import nats.js.errors
-import nats.micro
 from nats.aio.client import Client
 from nats.aio.msg import Msg as NatsMsg
 from nats.aio.subscription import Subscription as NatsSubscription
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue as NatsKeyValue
-from nats.micro.request import Request as MicroRequest
-from nats.micro.service import Service as MicroService
 
+from runtime.protocol import naming
 from runtime.transport.base import (
     EndpointDef,
     Msg,
     MsgHandler,
     NoResponders,
+    NotAuthorized,
     ServiceInfo,
     TransportError,
     TransportTimeout,
+    seed_public_key,
 )
 from runtime.transport.nats_kv import KV_HISTORY, NatsKV, _NatsWatch
+from runtime.transport.nats_micro import NatsService, add_micro_service
 
 log = logging.getLogger(__name__)
 
@@ -68,26 +70,12 @@ class _NatsSubscription:
         await self._transport._settle()
 
 
-class _NatsService:
-    def __init__(self, transport: NatsTransport, service: MicroService) -> None:
-        self._transport = transport
-        self._service = service
-        self.instance_id: str = service.id
-
-    async def stop(self) -> None:
-        try:
-            await self._service.stop()
-        except nats.errors.Error as exc:
-            log.debug("stopping service %s: %r", self.instance_id, exc)
-            return
-        await self._transport._settle()
-
-
 class NatsTransport:
     """One nats-py connection. Build it with :func:`connect`."""
 
     def __init__(
-        self, servers: list[str], kv_replicas: int = 1, kv_history: int = KV_HISTORY
+        self, servers: list[str], kv_replicas: int = 1, kv_history: int = KV_HISTORY,
+        seed_key: str | None = None,
     ) -> None:
         self.servers = servers
         self.kv_replicas = kv_replicas
@@ -98,6 +86,8 @@ class NatsTransport:
         self._connected_once = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._watches: set[_NatsWatch] = set()
+        self._seed_key = seed_key
+        self._refused = False  # the server greeted us, then turned the connection away
 
     # -- connection ----------------------------------------------------------------------------
 
@@ -122,6 +112,8 @@ class NatsTransport:
                 await user_reconnected()
 
         async def on_error(exc: Exception) -> None:
+            if not self._connected_once and type(exc) is nats.errors.Error:
+                self._refused = True  # an -ERR from the server, not a network failure
             if self._connected_once:
                 log.warning("NATS error on %s: %r", self._url, exc)
             else:
@@ -172,6 +164,17 @@ class NatsTransport:
     @property
     def url(self) -> str:
         return self._url
+
+    def refused_credentials(self) -> bool:
+        """After a failed connect: the server requires auth and refused ours (or their lack)."""
+        info: dict[str, Any] = getattr(self.nc, "_server_info", None) or {}
+        return self._refused and bool(info.get("auth_required"))
+
+    @property
+    def public_key(self) -> str | None:
+        """The seed's public key when the server checked it (it requires auth), else None."""
+        info: dict[str, Any] = getattr(self.nc, "_server_info", None) or {}
+        return self._seed_key if info.get("auth_required") else None
 
     @property
     def is_connected(self) -> bool:
@@ -311,50 +314,8 @@ class NatsTransport:
 
     # -- services ------------------------------------------------------------------------------
 
-    async def add_service(self, info: ServiceInfo, endpoints: list[EndpointDef]) -> _NatsService:
-        try:
-            service = await nats.micro.add_service(
-                self.nc,
-                name=info.name,
-                version=info.version,
-                description=info.description,
-                metadata=dict(info.metadata),
-            )
-        except ValueError as exc:
-            raise TransportError(
-                f"service {info.name!r} {info.version!r}: {exc} "
-                "(see runtime.protocol.naming.micro_name)"
-            ) from exc
-        try:
-            for e in endpoints:
-                await service.add_endpoint(
-                    name=e.name,
-                    subject=e.subject,
-                    handler=self._endpoint_handler(e),
-                    metadata=dict(e.metadata),
-                )
-        except ValueError as exc:
-            await service.stop()
-            raise TransportError(f"service {info.name!r}: endpoint: {exc}") from exc
-        await self._settle()
-        return _NatsService(self, service)
-
-    def _endpoint_handler(self, endpoint: EndpointDef) -> Callable[[MicroRequest], Awaitable[None]]:
-        async def run(msg: Msg) -> None:
-            try:
-                await endpoint.handler(msg)
-            except Exception:
-                log.exception("endpoint %s (%s) failed", endpoint.name, endpoint.subject)
-
-        async def on_request(request: MicroRequest) -> None:
-            # micro calls handlers one at a time from the subscription; handlers that may be
-            # slow spawn their own task (the transport contract), quick ones answer inline. The
-            # reply subject is only on the wrapped message; replies go out with nc.publish, so a
-            # handler may answer many times.
-            msg = Msg(request.subject, request.data, request._msg.reply or None, self._respond)
-            await run(msg)
-
-        return on_request
+    async def add_service(self, info: ServiceInfo, endpoints: list[EndpointDef]) -> NatsService:
+        return await add_micro_service(self, info, endpoints)
 
 
 async def connect(
@@ -364,6 +325,8 @@ async def connect(
     connect_timeout_s: float = 10.0,
     kv_replicas: int = 1,
     kv_history: int = KV_HISTORY,
+    nkeys_seed: str | os.PathLike[str] | None = None,
+    inbox_prefix: str | None = None,
     **opts: Any,
 ) -> NatsTransport:
     """Connect to NATS, retrying with backoff for up to ``connect_timeout_s`` seconds.
@@ -371,18 +334,27 @@ async def connect(
     ``servers`` is a URL, a comma-separated list of URLs, or a list (the servers of a cluster).
     ``opts`` go to nats-py's ``Client.connect`` (e.g. ``user_credentials``, callbacks).
     ``kv_replicas`` and ``kv_history`` configure the KV buckets this connection creates
-    (replicas > 1 needs a JetStream cluster).
+    (replicas > 1 needs a JetStream cluster). ``nkeys_seed`` is an nkey seed file to
+    authenticate with; its reply inboxes then default to ``_INBOX.{public key}``, the only ones
+    nats-server lets that identity subscribe to (``inbox_prefix`` overrides it).
     """
     urls = [servers] if isinstance(servers, str) else list(servers)
     urls = [u.strip() for url in urls for u in url.split(",") if u.strip()]
     if not urls:
         raise TransportError("no NATS server URL given")
     shown = ", ".join(urls)
+    seed_key: str | None = None
+    if nkeys_seed is not None:
+        seed_key = seed_public_key(nkeys_seed)
+        opts["nkeys_seed"] = os.fspath(nkeys_seed)
+        inbox_prefix = inbox_prefix or naming.inbox_prefix(seed_key)
+    if inbox_prefix is not None:
+        opts["inbox_prefix"] = inbox_prefix
     loop = asyncio.get_running_loop()
     deadline = loop.time() + connect_timeout_s
     delay = 0.25
     while True:
-        transport = NatsTransport(urls, kv_replicas, kv_history)
+        transport = NatsTransport(urls, kv_replicas, kv_history, seed_key)
         remaining = deadline - loop.time()
         try:
             await asyncio.wait_for(transport._connect(name, dict(opts)), max(remaining, 0.5))
@@ -390,6 +362,12 @@ async def connect(
             return transport
         except (OSError, nats.errors.Error, TimeoutError) as exc:
             await transport._abort()
+            if transport.refused_credentials():
+                who = (f"the identity {seed_key} (unknown to it, or revoked)" if seed_key
+                       else "a connection without credentials (give --creds FILE or set "
+                            "RUNGRAPH_CREDS)")
+                raise NotAuthorized(f"NATS at {shown} requires authentication and refused "
+                                    f"{who}") from None
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TransportError(

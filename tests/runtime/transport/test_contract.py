@@ -21,6 +21,8 @@ from runtime.transport.base import (
     TransportError,
     TransportTimeout,
 )
+from runtime.transport.memory import MemoryHub
+from runtime.transport.nats import connect as nats_connect
 from tests.nats_fixtures import eventually, nats_server, nats_url, transport_pair  # noqa: F401
 
 Pair = tuple[Transport, Transport]
@@ -207,6 +209,45 @@ async def test_new_inboxes_are_unique(pair: Pair) -> None:
     inboxes = {a.new_inbox() for _ in range(100)} | {b.new_inbox() for _ in range(100)}
 
     assert len(inboxes) == 200
+
+
+@pytest.fixture(params=["memory", pytest.param("nats", marks=pytest.mark.integration)])
+async def prefixed(request: pytest.FixtureRequest) -> AsyncIterator[Pair]:
+    """Two connections to one server; the second's reply inboxes start with _INBOX.UTEST."""
+    if request.param == "memory":
+        hub = MemoryHub("prefixed")
+        a, b = hub.connect(), hub.connect(inbox_prefix="_INBOX.UTEST")
+    else:
+        url = request.getfixturevalue("nats_url")
+        a = await nats_connect(url, name="prefixed-a")
+        b = await nats_connect(url, name="prefixed-b", inbox_prefix="_INBOX.UTEST")
+    yield a, b
+    await a.close()
+    await b.close()
+
+
+async def test_requests_are_answered_on_inboxes_under_the_given_prefix(prefixed: Pair) -> None:
+    a, b = prefixed
+    seen: list[str | None] = []
+
+    async def responder(msg: Msg) -> None:
+        seen.append(msg.reply)
+        await msg.respond(b"pong")
+
+    await a.subscribe("svc.cam1.status", responder)
+
+    reply = await b.request("svc.cam1.status", b"ping", timeout=2.0)
+
+    assert reply.data == b"pong"
+    assert b.new_inbox().startswith("_INBOX.UTEST.")
+    assert len(seen) == 1
+    assert (seen[0] or "").startswith("_INBOX.UTEST.")
+
+
+async def test_a_connection_without_credentials_has_no_public_key(pair: Pair) -> None:
+    a, _ = pair
+
+    assert a.public_key is None
 
 
 # -- key-value -------------------------------------------------------------------------------
@@ -453,6 +494,27 @@ async def test_a_raising_endpoint_does_not_stop_later_requests(pair: Pair) -> No
     reply = await b.request("svc.cam1.cmd", b"fine", timeout=2.0)
 
     assert reply.data == b"ok"
+
+
+async def test_an_endpoint_ending_in_a_star_answers_every_identity_subject(pair: Pair) -> None:
+    a, b = pair
+
+    async def who(msg: Msg) -> None:
+        await msg.respond(msg.subject.encode())
+
+    await a.add_service(camera_info(), [
+        echo_endpoint("cam1", "status"),
+        EndpointDef("status_identity", "svc.cam1.status.*", who),
+    ])
+
+    plain = await b.request("svc.cam1.status", b"?", timeout=2.0)
+    alice = await b.request("svc.cam1.status.UALICE", b"?", timeout=2.0)
+    bob = await b.request("svc.cam1.status.UBOB", b"?", timeout=2.0)
+
+    assert plain.data == b"cam1.status:?"
+    assert (alice.data, bob.data) == (b"svc.cam1.status.UALICE", b"svc.cam1.status.UBOB")
+    with pytest.raises(NoResponders):
+        await b.request("svc.cam1.status.UALICE.extra", b"?", timeout=2.0)
 
 
 async def test_discover_finds_a_service_with_its_identity_and_endpoints(pair: Pair) -> None:

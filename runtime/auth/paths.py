@@ -1,0 +1,35 @@
+"""Where a user's local nats-server and its auth store live on disk.
+
+``<store>/`` is the server's folder (JetStream data, its log); ``<store>/auth/`` the auth store
+(mode 0700): ``identities.json``, ``server.conf``, ``keys/<namespace>/<name>.nk`` and, while a
+server runs with this store's configuration, its pid and ports files.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+AUTH_DIR = "auth"
+IDENTITIES_FILE = "identities.json"
+SERVER_CONFIG_FILE = "server.conf"
+KEYS_DIR = "keys"
+SEED_SUFFIX = ".nk"
+PID_FILE = "nats-server.pid"
+"""Written by nats-server itself (``--pid``) when it runs with this store's configuration."""
+LOCK_FILE = ".lock"
+DIR_MODE = 0o700
+
+
+def default_store_dir() -> Path:
+    """Where a user's local server keeps JetStream data: <data dir>/rungraph/nats."""
+    base = os.environ.get("XDG_DATA_HOME")
+    if not base and os.name == "nt":
+        base = os.environ.get("LOCALAPPDATA")
+    root = Path(base) if base else Path.home() / ".local" / "share"
+    return root / "rungraph" / "nats"
+
+
+def ports_file(directory: Path, pid: int) -> Path:
+    """The file nats-server writes its listen URLs to (``--ports_file_dir directory``)."""
+    return directory / f"nats-server_{pid}.ports"

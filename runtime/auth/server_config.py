@@ -1,0 +1,49 @@
+"""nats-server's configuration rendered from the auth store: one account per namespace (JetStream
+enabled), each holding its identities as nkey users with their role's permissions.
+
+The file is JSON, which nats-server's configuration format accepts, so no value needs quoting
+rules of its own. It names no listen address and no JetStream folder: the runner passes those
+as flags (``-a``, ``-p``, ``-js``, ``-sd``), and nats-server refuses a ``store_dir`` given twice.
+With accounts configured, a connection without valid credentials is refused, and nats-server
+keeps its own system account (``$SYS``) for itself; no user of ours is put in it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from runtime.auth.identity import Identity
+from runtime.auth.roles import permissions_for
+
+HEADER = (
+    "# nats-server configuration rendered by rungraph from identities.json beside it.\n"
+    "# Do not edit: it is rewritten on every issue and revoke. Start the server with\n"
+    "#   nats-server -c server.conf -js -sd STORE_DIR\n"
+)
+
+
+def _user(identity: Identity) -> dict[str, Any]:
+    perms = permissions_for(identity)
+    permissions: dict[str, Any] = {
+        "publish": {"allow": list(perms.publish)},
+        "subscribe": {"allow": list(perms.subscribe)},
+    }
+    if perms.allow_responses:
+        permissions["allow_responses"] = True
+    return {"nkey": identity.public_key, "permissions": permissions}
+
+
+def server_config(identities: Iterable[Identity]) -> dict[str, Any]:
+    """The configuration as data: ``{"accounts": {namespace: {...}}}``."""
+    accounts: dict[str, Any] = {}
+    for identity in sorted(identities, key=lambda i: (i.namespace, i.role.value, i.name)):
+        account = accounts.setdefault(identity.namespace, {"jetstream": "enabled", "users": []})
+        account["users"].append(_user(identity))
+    return {"accounts": accounts}
+
+
+def render(identities: Iterable[Identity]) -> str:
+    """The text of ``server.conf``."""
+    return HEADER + json.dumps(server_config(identities), indent=2) + "\n"

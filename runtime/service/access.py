@@ -1,0 +1,134 @@
+"""Who may make which call: the role-per-call table of wire contract v1.1, applied by the router.
+
+nats-server already refuses a publish an identity's permissions do not allow; this is the second
+lock, and the only one for the ``cmd`` channel, where the call is named inside the envelope. A
+caller is known by the public key its identity subject ends in, resolved through the identity
+directory; the actor recorded for its calls is the identity's ``role:name``, never the envelope's
+``meta.actor`` claim (a differing claim is kept beside it as ``claimedActor``).
+
+  viewer, keeper  status, get_state, get_rungraph, describe
+  operator        + set_state, activate, deactivate, user commands
+  admin           + set_rungraph
+  service S       every call of service S, none of another service's
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Protocol
+
+from runtime.protocol import naming
+from runtime.protocol.envelope import CommandError, ErrorCode
+from runtime.protocol.values import encode_state as _encode_state
+
+OPERATOR_CALLS = frozenset({"set_state", "activate", "deactivate"})
+ADMIN_CALLS = frozenset({"set_rungraph"})
+_RANK = {"viewer": 0, "keeper": 0, "operator": 1, "admin": 2}
+_NEEDS = ("viewer", "operator", "admin")
+
+
+class KnownIdentity(Protocol):
+    """What the router needs of an identity from the directory (``runtime.auth.Identity``)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def service_id(self) -> str | None: ...
+
+    @property
+    def actor(self) -> str: ...
+
+
+class IdentityDirectory(Protocol):
+    """Public key -> identity, as the namespace's identity directory says
+    (``runtime.auth.IdentityCache`` is one)."""
+
+    def get(self, public_key: str) -> KnownIdentity | None:
+        """The identity if it is known here already (no I/O): the read-only calls' fast path."""
+        ...
+
+    async def resolve(self, public_key: str) -> KnownIdentity | None:
+        """The identity, asking the directory when it is not known here yet."""
+        ...
+
+
+class Actor(str):
+    """The actor of a call as recorded in KV provenance and logs (``role:name`` when
+    authenticated); ``claimed`` keeps a different ``meta.actor`` the envelope carried."""
+
+    __slots__ = ("claimed",)
+    claimed: str | None
+
+    def __new__(cls, actor: str, claimed: str | None = None) -> Actor:
+        self = super().__new__(cls, actor)
+        self.claimed = claimed if claimed and claimed != actor else None
+        return self
+
+    def note(self) -> str:
+        """What a log line adds after the actor."""
+        return f" (claimedActor {self.claimed!r})" if self.claimed else ""
+
+
+def claim_note(actor: str) -> dict[str, str]:
+    """The provenance key kept beside ``actor`` for a differing claim (none for a plain str)."""
+    if type(actor) is Actor and actor.claimed:
+        return {"claimedActor": actor.claimed}
+    return {}
+
+
+def encode_state(value: object, actor: str, origin: str) -> bytes:
+    """``runtime.protocol.values.encode_state``, plus ``claimedActor`` when the actor has one."""
+    data = _encode_state(value, actor, origin)
+    if type(actor) is not Actor or not actor.claimed:
+        return data
+    return data[:-1] + b',"claimedActor":' + json.dumps(actor.claimed).encode() + b"}"
+
+
+def needed_role(call: str) -> str:
+    """The least role that may make ``call``; any call that is not a built-in is a user
+    command (operator)."""
+    if call in naming.READ_ONLY_CALLS:
+        return "viewer"
+    return "admin" if call in ADMIN_CALLS else "operator"
+
+
+def authorize(identity: KnownIdentity | None, public_key: str | None, call: str,
+              service_id: str, claimed: str | None) -> Actor:
+    """The actor of ``call`` by this caller on ``service_id`` with authentication on; raises
+    FORBIDDEN naming the role and the call when the caller may not make it.
+
+    ``public_key`` is None for a plain v1 subject (read-only calls only), ``identity`` None for
+    a key the directory does not know (read-only calls only)."""
+    read_only = call in naming.READ_ONLY_CALLS
+    if public_key is None:
+        if read_only:
+            return Actor("anonymous", claimed)
+        raise CommandError(ErrorCode.FORBIDDEN, (
+            f"{call!r} on service {service_id!r} needs an identity: with authentication on, "
+            f"only read-only calls are answered on plain subjects; send it on "
+            f"{naming.identity_subject(naming.cmd_subject(service_id), '<your public key>')}"),
+            {"call": call, "role": None, "needs": needed_role(call)})
+    if identity is None:
+        if read_only:
+            return Actor(f"unknown:{public_key}", claimed)
+        raise CommandError(ErrorCode.FORBIDDEN, (
+            f"identity {public_key} is not in the identity directory (unknown or revoked): "
+            f"it may not call {call!r} on service {service_id!r}"),
+            {"call": call, "role": None, "publicKey": public_key, "needs": needed_role(call)})
+    role = str(identity.role)
+    if role == "service":
+        allowed = identity.service_id == service_id
+        needs = f"service:{service_id}"
+    else:
+        needs = needed_role(call)
+        allowed = _RANK.get(role, -1) >= _NEEDS.index(needs)
+    if not allowed:
+        raise CommandError(ErrorCode.FORBIDDEN, (
+            f"role {role} ({identity.actor}) may not call {call!r} on service {service_id!r}; "
+            f"it needs {needs}"),
+            {"call": call, "role": role, "actor": identity.actor, "needs": needs})
+    return Actor(identity.actor, claimed)
