@@ -11,6 +11,14 @@ gets its role's permissions. It then writes its pid and ports files into the aut
 any process on the machine that changes the store (``rungraph creds``, a service issuing its own
 identity) can make it reload. ``ensure_server`` starts such a secured server unless told not to,
 and writes its identity directory (``runtime.auth.directory``) from the store.
+
+Given TLS files (``runtime.auth.tls.ServerTLS``: the local CA's server certificate, or one's own)
+the server requires TLS of every client (``--tls --tlscert --tlskey``; clients are not asked for
+certificates). nats-server 2.15 still greets a plain TCP connection with its ``INFO`` (with
+``"tls_required": true``) before the TLS handshake, so the readiness probe reads it as before;
+the admission probe (``runtime.auth.server_process.admits``) goes on over TLS. The files it runs
+with are recorded in ``<store>/auth/tls/server.json`` so that clients on this machine verify
+it with the right CA.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ from urllib.parse import urlsplit
 
 from runtime.auth import AuthStore
 from runtime.auth.paths import default_store_dir, ports_file
+from runtime.auth.tls import ServerTLS, forget_server_tls, record_server_tls
 
 __all__ = [
     "DEFAULT_PORT",
@@ -93,7 +102,8 @@ def _host_port(url: str) -> tuple[str, int]:
 
 def server_info(url: str, timeout: float = 0.5) -> dict[str, Any] | None:
     """The ``INFO`` a NATS server greets a plain TCP connection at ``url`` with (None: no
-    server answers there)."""
+    server answers there). A server that requires TLS sends it too, before the handshake,
+    saying ``"tls_required": true`` (nats-server logs the probe as a handshake error: EOF)."""
     try:
         host, port = _host_port(url)
     except ValueError:
@@ -128,7 +138,8 @@ class NatsServer:
 
     ``port=None`` lets the server pick a free port; the chosen one is read from the ports file the
     server writes. The server's output goes to ``<store_dir>/nats-server.log``. With ``auth`` it
-    runs with that auth store's configuration (no anonymous access); without, it is open.
+    runs with that auth store's configuration (no anonymous access); without, it is open. With
+    ``tls`` every client must use TLS (its URL is then ``tls://...``).
     """
 
     def __init__(
@@ -141,6 +152,7 @@ class NatsServer:
         ready_timeout: float = 10.0,
         extra_args: tuple[str, ...] = (),
         auth: AuthStore | None = None,
+        tls: ServerTLS | None = None,
     ) -> None:
         self.port = port
         self.store_dir = Path(store_dir) if store_dir is not None else default_store_dir()
@@ -149,6 +161,7 @@ class NatsServer:
         self.ready_timeout = ready_timeout
         self.extra_args = extra_args
         self.auth = auth
+        self.tls = tls
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self._log_offset = 0
@@ -191,6 +204,7 @@ class NatsServer:
             "-js",
             "-sd", str(self.store_dir),
             "--ports_file_dir", str(self.ports_dir),
+            *self._tls_args(),
             *self._auth_args(),
             *self.extra_args,
         ]  # fmt: skip
@@ -208,6 +222,18 @@ class NatsServer:
             raise
         log.info("nats-server %d listening at %s (store %s)", self.pid, self._url, self.store_dir)
         return self
+
+    def _tls_args(self) -> list[str]:
+        """Record the TLS files this server starts with (or that it has none), for clients on
+        this machine and for the auth store's ``server.conf``, which then holds them: a server
+        running a configuration file must find TLS there to reload it. Without one, flags."""
+        if self.tls is None:
+            forget_server_tls(self.store_dir)
+            return []
+        record_server_tls(self.store_dir, self.tls)
+        if self.auth is not None:
+            return []  # in server.conf, rendered next (_auth_args)
+        return ["--tls", "--tlscert", str(self.tls.cert), "--tlskey", str(self.tls.key)]
 
     def _auth_args(self) -> list[str]:
         if self.auth is None:
@@ -323,17 +349,20 @@ def ensure_server(
     store_dir: str | os.PathLike[str] | None = None,
     *,
     auth: bool = True,
+    tls: ServerTLS | None = None,
 ) -> tuple[str, NatsServer | None]:
     """Reuse the server answering at ``url``, else start a local one (on ``url``'s port if given,
-    else on a free port). Returns the URL to connect to and the started server (None if reused).
+    else on a free port; on all interfaces for ``0.0.0.0``, else on loopback). Returns the URL to
+    connect to and the started server (None if reused).
 
     A started server is secure by default: it runs with the auth store of ``store_dir`` (created
     with its first keys on first start, reused afterwards). ``auth=False`` starts an open one and
-    says so loudly on stderr.
+    says so loudly on stderr. With ``tls`` it requires TLS of its clients.
     """
     if url and server_answers(url):
         return url, None
     port: int | None = None
+    listen = "127.0.0.1"
     if url:
         host, port = _host_port(url)
         if host not in LOCAL_HOSTS:
@@ -341,10 +370,13 @@ def ensure_server(
                 f"no NATS server answers at {url}, and {host} is not this machine, "
                 "so a local server cannot stand in for it"
             )
+        if host == "0.0.0.0":
+            listen = host
     store = AuthStore.open(store_dir) if auth else None
-    server = NatsServer(port=port, store_dir=store_dir, auth=store).start()
+    server = NatsServer(port=port, store_dir=store_dir, host=listen, auth=store, tls=tls).start()
     if store is None:
-        sys.stderr.write(open_server_warning(server.url) + "\n")
+        reach = server.url if listen == "127.0.0.1" else f"nats://{listen}:{_host_port(server.url)[1]}"
+        sys.stderr.write(open_server_warning(reach) + "\n")
         sys.stderr.flush()
     else:
         write_identity_directory(server.url, store)

@@ -1,4 +1,8 @@
-"""Start Rungraph Studio: ``rungraph-studio [--nats URL] [--open FILE]``.
+"""Start Rungraph Studio: ``rungraph-studio [--nats URL] [--creds FILE] [--namespace NS]``.
+
+Studio connects to NATS as the identity of ``--creds FILE`` (an nkey seed file), else of
+``$RUNGRAPH_CREDS``, else as the local auth store's admin of the namespace (``--namespace``, else
+``$RUNGRAPH_NAMESPACE``, else ``default``): the same order as the ``rungraph`` commands.
 
 ``--screenshot PATH [--example NAME]`` opens an example graph, simulates it for a few seconds,
 writes a PNG of the window and exits (``make screenshot``; works offscreen).
@@ -27,6 +31,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="URL",
         help="NATS server for Deploy (default: settings, "
         "else the embedded server, started on demand)",
+    )
+    p.add_argument(
+        "--creds",
+        metavar="FILE",
+        help="nkey seed file to connect to NATS with (default: $RUNGRAPH_CREDS, else the local "
+        "auth store's admin identity, else none: an open server)",
+    )
+    p.add_argument(
+        "--namespace",
+        metavar="NS",
+        help="namespace (NATS account) to work in (default: $RUNGRAPH_NAMESPACE or 'default')",
     )
     p.add_argument("--open", metavar="FILE", help="a Studio document or a rungraph to open")
     p.add_argument(
@@ -98,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     import qasync
     from PySide6 import QtWidgets
 
+    from studio_app.gui_gc import GuiThreadCollector
     from studio_app.main_window import MainWindow
     from studio_app.settings import Settings
 
@@ -108,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     app.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    window = MainWindow(Settings.load(), nats_url=args.nats)
+    GuiThreadCollector(app)  # parented to app; before any worker thread runs Python code
+    window = MainWindow(
+        Settings.load(), nats_url=args.nats, creds=args.creds, namespace=args.namespace
+    )
     if args.smoke:
         from studio_app.smoke import smoke
 

@@ -1,5 +1,7 @@
 """The main window: canvas in the middle, palette left, properties and services right, log below;
-menus and a toolbar for files, editing, Simulate (Start/Pause/Stop) and Deploy.
+menus and a toolbar for files, editing, Simulate (Start/Pause/Stop) and Deploy. The status bar
+names the identity Studio is connected to NATS as (``SessionInfo``), and an action its role may
+not use is disabled with the reason in its tooltip.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from studio_app.document.catalog import Catalog
 from studio_app.document.editor import Editor
 from studio_app.document.live_state import LiveState
 from studio_app.document.model import GraphDocument
+from studio_app.document.session_info import SessionInfo
 from studio_app.file_controller import FileController
+from studio_app.panels.identity import QtIdentityLabel
 from studio_app.panels.log import QtLogHandler, QtLogView
 from studio_app.panels.palette import QtPalette
 from studio_app.panels.properties import QtPropertiesPanel
@@ -47,6 +51,8 @@ MODE_COLOR = {
     RunMode.BUSY: "#d0d0d0",
 }
 
+DEPLOY_TIP = "Validate, then send each service its rungraph over NATS"
+
 
 class MainWindow(QtWidgets.QMainWindow):
     closed = QtCore.Signal()  # the window really closed (after saving or discarding)
@@ -56,25 +62,29 @@ class MainWindow(QtWidgets.QMainWindow):
         settings: Settings | None = None,
         nats_url: str | None = None,
         catalog: Catalog | None = None,
+        creds: str | Path | None = None,
+        namespace: str | None = None,
     ) -> None:
         super().__init__()
         self.settings = settings or Settings.load()
         self.catalog = catalog or Catalog()
         self.doc = GraphDocument()
         self.live = LiveState()  # what the running graph reports; the bridge writes it
+        self.session_info = SessionInfo()  # whom Studio is connected as; the bridge writes it
         self.undo = QtGui.QUndoStack(self)
         self.editor = Editor(self.doc, self.catalog, self.undo)
         self.canvas = QtGraphCanvas(self.doc, self.editor, self.catalog, self)
         self.canvas.overlay.observe(self.live)
         self.setCentralWidget(self.canvas.widget)
         self.palette_panel = QtPalette(self.catalog)
-        self.properties = QtPropertiesPanel(self.doc, self.catalog, self.live)
-        self.services = QtServicesPanel(self.live)
+        self.properties = QtPropertiesPanel(self.doc, self.catalog, self.live, self.session_info)
+        self.services = QtServicesPanel(self.live, self.session_info)
         self.log_view = QtLogView()
-        self.bridge = SessionBridge(self.live, self)
+        self.bridge = SessionBridge(self.live, self, info=self.session_info)
         self.files = FileController(self, self.doc, self.undo, self.settings)
         self.run = RunController(
-            self.bridge, self.editor, self.doc, self.catalog, self.settings, nats_url, self
+            self.bridge, self.editor, self.doc, self.catalog, self.settings, nats_url, self,
+            creds=Path(creds) if creds else None, namespace=namespace,
         )
         self._closing = False
         self._docks()
@@ -191,13 +201,7 @@ class MainWindow(QtWidgets.QMainWindow):
             S.SP_MediaStop,
             "Stop the simulation, or leave the deployed services",
         )
-        self.a_deploy = self._act(
-            "&Deploy",
-            self.run.deploy,
-            "F7",
-            S.SP_ArrowUp,
-            "Validate, then send each service its rungraph over NATS",
-        )
+        self.a_deploy = self._act("&Deploy", self.run.deploy, "F7", S.SP_ArrowUp, DEPLOY_TIP)
         self.a_connect = self._act(
             "&Connect to NATS",
             lambda: self.run.spawn(self.run.connect_nats()),
@@ -206,6 +210,12 @@ class MainWindow(QtWidgets.QMainWindow):
             "See the live services",
         )
         self.a_nats = self._act("NATS &Server…", self._ask_nats_url)
+        self.a_creds = self._act(
+            "C&redentials…",
+            lambda: self.choose_credentials(),
+            tip="Connect to NATS as the identity of an nkey seed file (rungraph creds ... "
+            "--out FILE); by default $RUNGRAPH_CREDS, else the local auth store's admin",
+        )
         self.a_launch = self._act("&Launch missing services locally", self._toggle_launch)
         self.a_launch.setCheckable(True)
         self.a_launch.setChecked(self.settings.launch_local_services)
@@ -235,9 +245,11 @@ class MainWindow(QtWidgets.QMainWindow):
         for dock in (self.palette_dock, self.properties_dock, self.services_dock, self.log_dock):
             m.addAction(dock.toggleViewAction())
         m = bar.addMenu("&Run")
+        m.setToolTipsVisible(True)  # a disabled action's tooltip says why
         m.addActions([self.a_sim, self.a_pause, self.a_step, self.a_stop])
         m.addSeparator()
-        m.addActions([self.a_deploy, self.a_connect, self.a_nats, self.a_launch, self.a_mocks])
+        m.addActions([self.a_deploy, self.a_connect, self.a_nats, self.a_creds])
+        m.addActions([self.a_launch, self.a_mocks])
 
     def _toolbar(self) -> None:
         tb = self.addToolBar("Main")
@@ -255,8 +267,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def _status(self) -> None:
         bar = self.statusBar()
         self.problems_label = QtWidgets.QLabel()
+        self.identity_label = QtIdentityLabel(self.session_info)
         self.mode_label = QtWidgets.QLabel()
         bar.addPermanentWidget(self.problems_label)
+        bar.addPermanentWidget(self.identity_label)
         bar.addPermanentWidget(self.mode_label)
 
     def _wire(self) -> None:
@@ -285,6 +299,7 @@ class MainWindow(QtWidgets.QMainWindow):
         props.service_requested.connect(run.move_to_service)
         props.call_requested.connect(run.call)
         self.services.toggle_requested.connect(run.set_active)
+        self.session_info.events.changed.connect(self._apply_access)
 
     def _logging(self) -> None:
         self.log_handler = QtLogHandler(logging.INFO)
@@ -311,8 +326,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.a_pause.setEnabled(mode == RunMode.SIMULATE)
         self.a_step.setEnabled(mode in (RunMode.SIMULATE, RunMode.PAUSED))
         self.a_stop.setEnabled(mode not in (RunMode.IDLE, RunMode.BUSY))
-        self.a_deploy.setEnabled(mode != RunMode.BUSY)
         self.a_connect.setEnabled(mode == RunMode.IDLE)
+        self._apply_access()
+
+    def _apply_access(self) -> None:
+        """Deploy needs a role that may deploy: disabled, with the reason, when it may not."""
+        refusal = self.session_info.refusal("set_rungraph")
+        self.a_deploy.setEnabled(self.run.mode != RunMode.BUSY and refusal is None)
+        self.a_deploy.setToolTip(refusal or DEPLOY_TIP)
+        self.a_deploy.setStatusTip(refusal or DEPLOY_TIP)
 
     def _on_reply(self, service_id: str, call: str, outcome: object) -> None:
         assert isinstance(outcome, CommandReply | CallFailed)
@@ -366,6 +388,19 @@ class MainWindow(QtWidgets.QMainWindow):
             self.nats_url = url.strip() or None
             self.settings.nats_url = self.nats_url
             self.settings.save()
+
+    def choose_credentials(self, path: str | Path | None = None) -> None:
+        """Connect as the identity of a seed file (asked for when ``path`` is None); a
+        connected session reconnects at once."""
+        if path is None:
+            start = str(self.run.creds.parent) if self.run.creds else str(Path.home())
+            chosen, _ = QtWidgets.QFileDialog.getOpenFileName(
+                self, "Credentials (nkey seed file)", start,
+                "nkey seed files (*.nk *.creds *.seed);;All files (*)")
+            if not chosen:
+                return
+            path = chosen
+        self.run.spawn(self.run.use_credentials(Path(path)))
 
     def _toggle_launch(self, on: bool) -> None:
         self.settings.launch_local_services = on

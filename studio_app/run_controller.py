@@ -3,9 +3,11 @@
 Every network or runtime step is a coroutine on the qasync loop (``spawn``), so the window keeps
 painting while a service is slow or absent. A state edit goes to the runtime (``set_state``) when
 the node's service is running and into the document when the runtime accepted it; otherwise it
-goes to the document through the validator. The controller knows no widget: what the views must
-show leaves as signals (``mode_changed``, ``problems_found``, ``edit_refused`` ...) or through the
-bridge's log, and the window wires them.
+goes to the document through the validator. A call the connected identity's role may not make
+(``SessionInfo.refusal``) is not sent: the views disable its control, and the controller says
+why if it is asked anyway. The controller knows no widget: what the views must show leaves as
+signals (``mode_changed``, ``problems_found``, ``edit_refused`` ...) or through the bridge's log,
+and the window wires them.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 from PySide6 import QtCore
@@ -49,11 +52,15 @@ class RunController(QtCore.QObject):
         settings: Settings,
         nats_url: str | None = None,
         parent: QtCore.QObject | None = None,
+        creds: Path | None = None,
+        namespace: str | None = None,
     ) -> None:
         super().__init__(parent)
         self.bridge, self.editor, self.doc = bridge, editor, doc
         self.catalog, self.settings = catalog, settings
         self.nats_url = nats_url  # for Deploy; None: the settings' URL or the embedded server
+        self.creds = creds  # a seed file; None: $RUNGRAPH_CREDS, else the local store's admin
+        self.namespace = namespace  # None: $RUNGRAPH_NAMESPACE, else "default"
         self.mode = RunMode.IDLE
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loaded_fingerprint = ""
@@ -147,6 +154,7 @@ class RunController(QtCore.QObject):
     async def stop_session(self) -> None:
         """Leave the session; the bridge empties the live state, so views show design values."""
         mode = self.bridge.mode
+        self._reload_timer.stop()  # a pending hot reload has no session to reload any more
         await self.bridge.close()
         self._set_mode(RunMode.IDLE)
         if mode != RunMode.IDLE:
@@ -190,16 +198,44 @@ class RunController(QtCore.QObject):
             return session
         if session is not None:
             await self.stop_session()
+        session = self.make_deploy_session()
+        await session.open()
+        return session
+
+    def make_deploy_session(self) -> DeploySession:
+        """A Deploy session as the settings, the credentials and the namespace say (not open)."""
         s = self.settings
-        session = DeploySession(
+        return DeploySession(
             self.catalog.registry,
             self.nats_url or s.nats_url,
             on_log=self.bridge.process_output,
             launch_missing=s.launch_local_services,
             use_mocks=s.use_mocks,
+            creds=self.creds,
+            namespace=self.namespace,
         )
-        await session.open()
-        return session
+
+    async def use_credentials(self, path: Path | None) -> bool:
+        """Connect as the identity of the seed file ``path`` from now on (None: the usual
+        search); a connected session reconnects at once and keeps its services."""
+        self.creds = path
+        shown = str(path) if path is not None else "the default credentials"
+        if not isinstance(self.bridge.session, DeploySession):
+            self._say(f"credentials: {shown} (used on the next Deploy or Connect)")
+            return True
+        mode = self.mode
+        self._set_mode(RunMode.BUSY)
+        try:
+            await self.bridge.reconnect(path)
+        except Exception as exc:  # noqa: BLE001 - shown; the old connection goes on
+            self._set_mode(mode)
+            self.bridge.log("ERROR", "studio", f"cannot connect with {shown}: {exc}")
+            self.status.emit(f"cannot connect with {shown}: {exc}")
+            return False
+        self._set_mode(RunMode.DEPLOY)
+        connection = self.bridge.info.connection
+        self._say(f"connected as {connection.label if connection else 'nobody'}")
+        return True
 
     async def connect_nats(self) -> bool:
         """Connect to NATS (starting the embedded server if needed) to see live services."""
@@ -259,11 +295,22 @@ class RunController(QtCore.QObject):
             self.catalog.add_remote_spec(spec)
 
     # -- commands and edits from the panels ----------------------------------------------------
+    def _refused(self, call: str, service_id: str) -> str | None:
+        """Why the connected identity may not make ``call`` (said on the log and the status
+        bar), or None."""
+        reason = self.bridge.info.refusal(call, service_id)
+        if reason is not None:
+            self.bridge.log("WARNING", service_id, f"{call} not sent: {reason}")
+            self.status.emit(reason)
+        return reason
+
     def call(self, service_id: str, call: str, args: dict[str, Any]) -> None:
-        self.spawn(self.bridge.call(service_id, call, args, timeout=10.0))
+        if self._refused(call, service_id) is None:
+            self.spawn(self.bridge.call(service_id, call, args, timeout=10.0))
 
     def set_active(self, service_id: str, active: bool) -> None:
-        self.spawn(self.bridge.set_active(service_id, active))
+        if self._refused("activate" if active else "deactivate", service_id) is None:
+            self.spawn(self.bridge.set_active(service_id, active))
 
     def _live_service(self, item_id: str) -> str | None:
         session = self.bridge.session
@@ -276,8 +323,12 @@ class RunController(QtCore.QObject):
         sid = self._live_service(item_id)
         if sid is None:
             self._design_edit(item_id, field, value)
-        else:
+            return
+        reason = self._refused("set_state", sid)
+        if reason is None:
             self.spawn(self._live_edit(item_id, sid, field, value))
+        else:
+            self.edit_refused.emit(item_id, field, reason)
 
     def _design_edit(self, item_id: str, field: str, value: Any) -> bool:
         try:

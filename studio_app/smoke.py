@@ -64,7 +64,8 @@ async def smoke(window: MainWindow, example: Path) -> int:
         deployed = window.bridge.session
         if not isinstance(deployed, DeploySession):
             raise SmokeFailure("Deploy did not start a deploy session")
-        say(f"deployed to {deployed.url}")
+        who = window.session_info.connection
+        say(f"deployed to {deployed.url} as {who.label if who else 'nobody'}")
         await _until("live state from the service process over KV",
                      lambda: _count(window, "a") >= 2, 60)
         say(f"live state read back: counter a = {_count(window, 'a')}")

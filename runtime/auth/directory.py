@@ -5,6 +5,10 @@ A KV bucket (``rungraph_identities``) in each namespace's account; key = K, valu
 write it (nats-server's permissions); everybody who may read KV may read it. The issuing path
 writes an entry when an identity is issued and deletes it on revoke.
 
+The keeper also creates each service's KV bucket when it enters the service's identity (no
+service may create or change a stream: ``runtime.auth.roles``), so a service finds its bucket
+made when it starts.
+
 This module reads and writes the bucket through any object shaped like
 ``runtime.transport.base.Transport`` (it is typed structurally here, so that every layer above
 the auth store, the service layer included, can use it); it imports no NATS client itself.
@@ -12,6 +16,7 @@ the auth store, the service layer included, can use it); it imports no NATS clie
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -20,6 +25,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from runtime.auth.identity import AuthError, Identity, Role
 from runtime.auth.roles import DIRECTORY_BUCKET
+from runtime.protocol import naming
 
 if TYPE_CHECKING:
     from runtime.auth.store import AuthStore
@@ -34,8 +40,10 @@ __all__ = [
     "KeeperConnector",
     "decode_entry",
     "encode_entry",
+    "ensure_service_bucket",
     "lookup",
     "publish_identity",
+    "publish_store_identities",
     "sync_directory",
     "sync_store_directory",
     "unpublish_identity",
@@ -73,6 +81,10 @@ class DirectoryTransport(Protocol):
     """What the directory needs of a connection (``runtime.transport.base.Transport`` has it)."""
 
     async def key_value(self, bucket: str, create: bool = True) -> _Bucket: ...
+
+    async def create_key_value(self, bucket: str) -> _Bucket:
+        """The bucket, created when missing (whatever the server's authentication)."""
+        ...
 
 
 class DirectoryConnection(DirectoryTransport, Protocol):
@@ -181,26 +193,47 @@ class IdentityCache:
             await watch.stop()
 
 
-async def publish_identity(transport: DirectoryTransport, identity: Identity) -> None:
-    """Write ``identity``'s entry (``transport`` must be connected as the keeper)."""
+async def ensure_service_bucket(transport: DirectoryTransport, identity: Identity) -> bool:
+    """Create the KV bucket of a service identity's service unless it exists (``transport``
+    connected as the keeper; the bucket's configuration is the transport's). True for a
+    service identity."""
+    if identity.role is not Role.service or not identity.service_id:
+        return False
+    await transport.create_key_value(naming.bucket_name(identity.service_id))
+    return True
+
+
+async def publish_identity(transport: DirectoryTransport, identity: Identity) -> bool:
+    """Enter ``identity`` in the directory, and create its KV bucket for a service identity
+    (``transport`` must be connected as the keeper). True when the entry was written (it
+    differed from the one the directory held)."""
     if identity.role is Role.keeper:
-        return  # the keeper calls no service: it needs no entry
-    bucket = await transport.key_value(DIRECTORY_BUCKET)
-    await bucket.put(identity.public_key, encode_entry(identity))
+        return False  # the keeper calls no service: it needs no entry
+    await ensure_service_bucket(transport, identity)
+    bucket = await transport.create_key_value(DIRECTORY_BUCKET)
+    value = encode_entry(identity)
+    current = await bucket.get(identity.public_key)
+    if current is not None and current.value == value:
+        return False
+    await bucket.put(identity.public_key, value)
+    return True
 
 
 async def unpublish_identity(transport: DirectoryTransport, public_key: str) -> None:
     """Delete a revoked identity's entry (``transport`` connected as the keeper)."""
-    bucket = await transport.key_value(DIRECTORY_BUCKET)
+    bucket = await transport.create_key_value(DIRECTORY_BUCKET)
     await bucket.delete(public_key)
 
 
 async def sync_directory(transport: DirectoryTransport, identities: Iterable[Identity]) -> int:
     """Make the directory hold exactly ``identities`` (one namespace's, keepers left out):
-    write each entry that differs, delete the entries of identities no longer issued. Returns
-    how many entries were written or deleted."""
+    write each entry that differs, delete the entries of identities no longer issued, and
+    create every service identity's bucket that is missing. Returns how many entries were
+    written or deleted."""
     wanted = {i.public_key: i for i in identities if i.role is not Role.keeper}
-    bucket = await transport.key_value(DIRECTORY_BUCKET)
+    for identity in wanted.values():
+        await ensure_service_bucket(transport, identity)
+    bucket = await transport.create_key_value(DIRECTORY_BUCKET)
     changes = 0
     for key in await bucket.keys():
         if key not in wanted:
@@ -213,6 +246,27 @@ async def sync_directory(transport: DirectoryTransport, identities: Iterable[Ide
             await bucket.put(key, value)
             changes += 1
     return changes
+
+
+async def publish_store_identities(
+    store: AuthStore, url: str, connect: KeeperConnector, identities: Iterable[Identity]
+) -> int:
+    """Enter ``identities`` (of any namespaces) in their namespace's directory and create the
+    buckets of the service identities among them, connecting to ``url`` as each namespace's
+    keeper (one connection per namespace). Returns how many entries were written."""
+    by_namespace: dict[str, list[Identity]] = {}
+    for identity in identities:
+        by_namespace.setdefault(identity.namespace, []).append(identity)
+    written = 0
+    for namespace, group in by_namespace.items():
+        keeper = await asyncio.to_thread(store.keeper, namespace)
+        connection = await connect(url, store.seed_path(keeper))
+        try:
+            for identity in group:
+                written += await publish_identity(connection, identity)
+        finally:
+            await connection.close()
+    return written
 
 
 async def sync_store_directory(

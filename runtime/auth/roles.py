@@ -3,15 +3,24 @@ subscribe to (deny by default; AUTH_SPEC's table).
 
 Placeholders: ``{K}`` is the identity's public key, ``{S}`` its service id. Every identity may
 also subscribe to its own reply inboxes ``_INBOX.{K}.>`` (clients connect with
-``inbox_prefix="_INBOX.{K}"``); only services may answer requests (``allow_responses``).
+``inbox_prefix="_INBOX.{K}"``); only services may answer requests (``allow_responses``), each
+request as often and as long as a streamed call may run (``RESPONSES``).
+
+Nobody but the namespace's keeper creates or changes a stream: nats-server does not check a
+stream's subjects against its creator's permissions, so whoever may create or update a stream
+can make it capture any subject of the account, other services' requests included. The keeper
+creates each service's KV bucket when the service's identity is issued (or synced), and a
+service binds to it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from runtime.auth.identity import AuthError, Identity, Role
 from runtime.protocol import naming
+from runtime.protocol.envelope import STREAM_MAX_REPLIES, STREAM_MAX_S
 
 DIRECTORY_BUCKET = "rungraph_identities"
 """The identity directory: key = public key, value = the identity's public facts (JSON)."""
@@ -53,6 +62,11 @@ OPERATOR_PUBLISH: tuple[str, ...] = (
 ADMIN_PUBLISH: tuple[str, ...] = (*OPERATOR_PUBLISH, "svc.*.set_rungraph.{K}")
 
 
+def kv_stream(bucket: str) -> str:
+    """The JetStream stream that holds KV bucket ``bucket``."""
+    return f"KV_{bucket}"
+
+
 def _stream_api(stream: str) -> tuple[str, ...]:
     """Create, update and read one KV bucket's stream, and consume it."""
     return (
@@ -69,22 +83,47 @@ def _stream_api(stream: str) -> tuple[str, ...]:
     )
 
 
-_OWN_BUCKET = naming.bucket_name("{S}")
-
 SERVICE_PUBLISH: tuple[str, ...] = (
     "svc.{S}.>",
-    f"$KV.{_OWN_BUCKET}.>",
-    *_stream_api(f"KV_{_OWN_BUCKET}"),
+    f"$KV.{naming.bucket_name('{S}')}.>",
     *JS_READ_API,
 )
+"""A service writes its own bucket's keys, and reads (and watches) every bucket, its own too;
+it neither creates nor changes a stream (see the module docstring)."""
 SERVICE_SUBSCRIBE: tuple[str, ...] = ("svc.{S}.>", "$SRV.>", "svc.*.nodes.>")
 
 KEEPER_PUBLISH: tuple[str, ...] = (
     f"$KV.{DIRECTORY_BUCKET}.>",
-    *_stream_api(f"KV_{DIRECTORY_BUCKET}"),
+    *_stream_api(kv_stream(DIRECTORY_BUCKET)),
     *VIEWER_PUBLISH,
 )
+"""Plus ``$JS.API.STREAM.CREATE`` of each service's bucket in the keeper's namespace."""
 KEEPER_SUBSCRIBE: tuple[str, ...] = VIEWER_SUBSCRIBE
+
+
+@dataclass(frozen=True, slots=True)
+class Responses:
+    """nats-server's ``allow_responses`` map: how often, and for how long, an identity may
+    answer each request it receives."""
+
+    max: int
+    expires_s: int
+
+    def to_config(self) -> dict[str, int | str]:
+        return {"max": self.max, "expires": f"{self.expires_s}s"}
+
+
+RESPONSES = Responses(max=STREAM_MAX_REPLIES, expires_s=int(STREAM_MAX_S) + 30)
+"""A service may answer each request with a whole stream (``STREAM_MAX_REPLIES`` replies within
+``STREAM_MAX_S`` seconds, which the service keeps: see ``CommandRouter.stream``), plus a margin
+for the time a request waits before the service takes it.
+
+The cost, in nats-server: it remembers the reply subject of every message it delivers to a
+service (requests, and KV watch deliveries too) until ``max`` answers or ``expires``, so one
+answered once is remembered for ``expires`` seconds. While a service has more than 4096
+remembered (on average more than about 4096 / ``expires_s``, some 27, such messages a second),
+each delivery to it makes the server scan them all. (``allow_responses: true`` forgot an
+answered request at the next scan, but never a watch delivery, which nobody answers.)"""
 
 INBOX_SUBSCRIBE = "_INBOX.{K}.>"
 
@@ -110,11 +149,12 @@ class Permissions:
 
     publish: tuple[str, ...]
     subscribe: tuple[str, ...]
-    allow_responses: bool
+    allow_responses: Responses | None
 
 
-def permissions_for(identity: Identity) -> Permissions:
-    """The permissions nats-server enforces for ``identity``."""
+def permissions_for(identity: Identity, service_ids: Iterable[str] = ()) -> Permissions:
+    """The permissions nats-server enforces for ``identity``. ``service_ids``: the services of
+    its namespace, whose buckets a keeper creates (ignored for every other role)."""
     service_id = identity.service_id
     if identity.role is Role.service:
         if not service_id or not naming.is_token(service_id):
@@ -127,8 +167,12 @@ def permissions_for(identity: Identity) -> Permissions:
             t.replace("{K}", identity.public_key).replace("{S}", service_id) for t in templates
         )
 
+    publish = fill(_PUBLISH[identity.role])
+    if identity.role is Role.keeper:
+        publish += tuple(f"$JS.API.STREAM.CREATE.{kv_stream(naming.bucket_name(sid))}"
+                         for sid in sorted(set(service_ids)) if naming.is_token(sid))
     return Permissions(
-        publish=fill(_PUBLISH[identity.role]),
+        publish=publish,
         subscribe=fill((INBOX_SUBSCRIBE, *_SUBSCRIBE[identity.role])),
-        allow_responses=identity.role is Role.service,
+        allow_responses=RESPONSES if identity.role is Role.service else None,
     )

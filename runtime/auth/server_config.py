@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from runtime.auth.identity import Identity
+from runtime.auth.identity import Identity, Role
 from runtime.auth.roles import permissions_for
 
 HEADER = (
@@ -24,23 +24,28 @@ HEADER = (
 )
 
 
-def _user(identity: Identity) -> dict[str, Any]:
-    perms = permissions_for(identity)
+def _user(identity: Identity, service_ids: list[str]) -> dict[str, Any]:
+    perms = permissions_for(identity, service_ids)
     permissions: dict[str, Any] = {
         "publish": {"allow": list(perms.publish)},
         "subscribe": {"allow": list(perms.subscribe)},
     }
-    if perms.allow_responses:
-        permissions["allow_responses"] = True
+    if perms.allow_responses is not None:
+        permissions["allow_responses"] = perms.allow_responses.to_config()
     return {"nkey": identity.public_key, "permissions": permissions}
 
 
 def server_config(identities: Iterable[Identity]) -> dict[str, Any]:
     """The configuration as data: ``{"accounts": {namespace: {...}}}``."""
+    ordered = sorted(identities, key=lambda i: (i.namespace, i.role.value, i.name))
+    services: dict[str, list[str]] = {}
+    for identity in ordered:
+        if identity.role is Role.service and identity.service_id:
+            services.setdefault(identity.namespace, []).append(identity.service_id)
     accounts: dict[str, Any] = {}
-    for identity in sorted(identities, key=lambda i: (i.namespace, i.role.value, i.name)):
+    for identity in ordered:
         account = accounts.setdefault(identity.namespace, {"jetstream": "enabled", "users": []})
-        account["users"].append(_user(identity))
+        account["users"].append(_user(identity, services.get(identity.namespace, [])))
     return {"accounts": accounts}
 
 

@@ -3,7 +3,9 @@ machine: find it (its pid file), make it reload (SIGHUP), and tell whether it ad
 
 The admission probe speaks just enough of the NATS protocol on a plain socket (INFO, then
 CONNECT signed with the seed, then PING) to learn whether the server answers PONG or -ERR; it is
-how a reload is known to have taken effect without reading the server's log.
+how a reload is known to have taken effect without reading the server's log. A server that
+requires TLS sends its INFO in the clear first (nats-server's default); the probe then goes on
+over TLS, verifying the certificate with the store's CA (``runtime.auth.tls.probe_context``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from urllib.parse import urlsplit
 
 from runtime.auth.keys import public_key, sign_nonce
 from runtime.auth.paths import PID_FILE, ports_file
+from runtime.auth.tls import TLSError, probe_context
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +37,8 @@ class ServerProcess:
 
     pid: int
     url: str | None
+    tls: ssl.SSLContext | None = None
+    """What a probe verifies the server's certificate with, should it require TLS."""
 
 
 def _alive(pid: int) -> bool:
@@ -75,7 +81,13 @@ def find_server(auth_dir: Path, config_path: Path) -> ServerProcess | None:
         url = str(urls[0]) if urls else None
     except (OSError, ValueError):
         url = None  # written half-way
-    return ServerProcess(pid, url)
+    context: ssl.SSLContext | None = None
+    if url is not None and url.startswith("tls://"):  # what nats-server writes when TLS is on
+        try:
+            context = probe_context(auth_dir.parent)
+        except TLSError as exc:
+            log.warning("cannot verify the TLS certificate of nats-server %d: %s", pid, exc)
+    return ServerProcess(pid, url, context)
 
 
 def signal_reload(pid: int) -> None:
@@ -95,46 +107,58 @@ def _lines(sock: socket.socket) -> list[str]:
     return [line for line in data.decode("utf-8", "replace").split("\r\n") if line]
 
 
-def admits(url: str, seed: str, timeout: float = 1.0) -> bool | None:
+def _signed_in(sock: socket.socket, info: dict[str, object], seed: str) -> bool:
+    """CONNECT as the holder of ``seed`` (signing the INFO's nonce), PING: True on PONG."""
+    connect = {
+        "verbose": False,
+        "pedantic": False,
+        "nkey": public_key(seed),
+        "sig": sign_nonce(seed, str(info.get("nonce", ""))),
+        "protocol": 1,
+        "name": "rungraph-auth-probe",
+        "lang": "python",
+        "version": "0",
+    }
+    sock.sendall(f"CONNECT {json.dumps(connect)}\r\nPING\r\n".encode())
+    while True:
+        lines = _lines(sock)
+        if not lines:
+            return False  # closed without PONG: refused
+        for line in lines:
+            if line == "PONG":
+                return True
+            if line.startswith("-ERR"):
+                return False
+
+
+def admits(url: str, seed: str, timeout: float = 1.0,
+           tls: ssl.SSLContext | None = None) -> bool | None:
     """Whether the server at ``url`` lets the holder of ``seed`` connect: True (PONG), False
-    (-ERR or closed), None when it cannot be told (unreachable, TLS required, no auth)."""
+    (-ERR or closed), None when it cannot be told (unreachable, no auth, or TLS required and
+    no ``tls`` context to verify it with, or a certificate that fails it)."""
     parts = urlsplit(url if "://" in url else f"nats://{url}")
+    host = parts.hostname or "127.0.0.1"
     try:
-        with socket.create_connection(
-            (parts.hostname or "127.0.0.1", parts.port or 4222), timeout=timeout
-        ) as sock:
-            sock.settimeout(timeout)
-            greeting = _lines(sock)
+        with socket.create_connection((host, parts.port or 4222), timeout=timeout) as plain:
+            plain.settimeout(timeout)
+            greeting = _lines(plain)
             if not greeting or not greeting[0].startswith("INFO "):
                 return None
             info = json.loads(greeting[0][5:])
-            if info.get("tls_required") or not info.get("auth_required"):
-                return None  # a signature is sent over TLS only; an open server admits all
-            connect = {
-                "verbose": False,
-                "pedantic": False,
-                "nkey": public_key(seed),
-                "sig": sign_nonce(seed, str(info.get("nonce", ""))),
-                "protocol": 1,
-                "name": "rungraph-auth-probe",
-                "lang": "python",
-                "version": "0",
-            }
-            sock.sendall(f"CONNECT {json.dumps(connect)}\r\nPING\r\n".encode())
-            while True:
-                lines = _lines(sock)
-                if not lines:
-                    return False  # closed without PONG: refused
-                for line in lines:
-                    if line == "PONG":
-                        return True
-                    if line.startswith("-ERR"):
-                        return False
-    except (OSError, ValueError):
+            if not info.get("auth_required"):
+                return None  # an open server admits all
+            if not info.get("tls_required"):
+                return _signed_in(plain, info, seed)
+            if tls is None:
+                return None  # a signature is sent over a verified TLS link only
+            with tls.wrap_socket(plain, server_hostname=host) as secure:
+                return _signed_in(secure, info, seed)
+    except (OSError, ValueError):  # ssl.SSLError is an OSError
         return None
 
 
-def wait_admission(url: str, seed: str, *, admitted: bool, timeout: float = 5.0) -> bool:
+def wait_admission(url: str, seed: str, *, admitted: bool, timeout: float = 5.0,
+                   tls: ssl.SSLContext | None = None) -> bool:
     """Probe until the server admits (or refuses) ``seed`` as wished; False if it did not
     within ``timeout`` seconds or cannot be told.
 
@@ -144,7 +168,7 @@ def wait_admission(url: str, seed: str, *, admitted: bool, timeout: float = 5.0)
     deadline = time.monotonic() + timeout
     refusals = 0
     while True:
-        answer = admits(url, seed)
+        answer = admits(url, seed, tls=tls)
         if answer is None:
             return False
         refusals = refusals + 1 if answer is False else 0

@@ -20,7 +20,7 @@ import logging
 import os
 import stat
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,7 @@ from runtime.auth.paths import (
     default_store_dir,
 )
 from runtime.auth.server_process import ServerProcess, find_server, signal_reload, wait_admission
+from runtime.auth.tls import server_config_block
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,8 @@ class AuthStore:
         write_private(self.identities_path, json.dumps(body, indent=2) + "\n")
 
     def _render(self) -> Path:
-        write_private(self.config_path, server_config.render(self._read_records()))
+        text = server_config.render(self._read_records()) + server_config_block(self.store_dir)
+        write_private(self.config_path, text)
         return self.config_path
 
     def render_server_config(self) -> Path:
@@ -247,6 +249,35 @@ class AuthStore:
     ) -> Identity:
         """A new identity, or the existing one of that name and namespace (same role and
         service id). The name defaults to the service id for a service, else to the role."""
+        (identity,) = self.issue_many([(role, name, namespace, service_id)])
+        return identity
+
+    def issue_many(
+        self, requests: Iterable[tuple[Role | str, str | None, str, str | None]]
+    ) -> list[Identity]:
+        """``issue`` for each ``(role, name, namespace, service_id)``, all at once: the server
+        configuration is rendered, and a running server reloaded, once for them all."""
+        checked = [self._check_request(*request) for request in requests]
+        created: list[Identity] = []
+        issued: list[Identity] = []
+        with self._locked():
+            for role, name, namespace, service_id in checked:
+                identity, new = self._issue_locked(role, name, namespace, service_id)
+                issued.append(identity)
+                if new:
+                    created.append(identity)
+            if created:
+                self._render()
+        if created:
+            # One reload applies the whole file: once the server admits one new identity, it
+            # admits them all.
+            self.reload_server(created[-1], admitted=True)
+        return issued
+
+    @staticmethod
+    def _check_request(
+        role: Role | str, name: str | None, namespace: str, service_id: str | None
+    ) -> tuple[Role, str, str, str | None]:
         role = Role(role)
         check_namespace(namespace)
         if role is Role.keeper:
@@ -260,24 +291,26 @@ class AuthStore:
         name = check_name(name or service_id or role.value)
         if name == KEEPER_NAME:
             raise AuthError(f"the name {KEEPER_NAME!r} is reserved for the namespace's keeper")
-        with self._locked():
-            existing = self.find(name, namespace)
-            if existing is not None:
-                if existing.role is not role or existing.service_id != service_id:
-                    what = existing.actor + (f" of {existing.service_id}"
-                                             if existing.service_id else "")
-                    raise AuthError(
-                        f"{name!r} in namespace {namespace!r} is already {what}; "
-                        "revoke it first or choose another name"
-                    )
-                if self._usable(existing):
-                    return existing
-                log.warning("the seed of %s is missing; issuing it a new key", existing.actor)
-            self._ensure_keeper(namespace)
-            identity = self._new_identity(role, name, namespace, service_id)
-            self._render()
-        self.reload_server(identity, admitted=True)
-        return identity
+        return role, name, namespace, service_id
+
+    def _issue_locked(
+        self, role: Role, name: str, namespace: str, service_id: str | None
+    ) -> tuple[Identity, bool]:
+        """The identity, and whether it is new (the caller holds the lock and renders)."""
+        existing = self.find(name, namespace)
+        if existing is not None:
+            if existing.role is not role or existing.service_id != service_id:
+                what = existing.actor + (f" of {existing.service_id}"
+                                         if existing.service_id else "")
+                raise AuthError(
+                    f"{name!r} in namespace {namespace!r} is already {what}; "
+                    "revoke it first or choose another name"
+                )
+            if self._usable(existing):
+                return existing, False
+            log.warning("the seed of %s is missing; issuing it a new key", existing.actor)
+        self._ensure_keeper(namespace)
+        return self._new_identity(role, name, namespace, service_id), True
 
     def ensure_admin(self, namespace: str = DEFAULT_NAMESPACE) -> Identity:
         """The namespace's ``admin`` identity, the one local clients and Studio use."""
@@ -286,6 +319,10 @@ class AuthStore:
     def ensure_service(self, namespace: str, service_id: str) -> Identity:
         """The identity a local service process of ``service_id`` uses (named after it)."""
         return self.issue(Role.service, service_id, namespace, service_id)
+
+    def ensure_services(self, namespace: str, service_ids: Iterable[str]) -> list[Identity]:
+        """``ensure_service`` for each id, with one reload of a running server for them all."""
+        return self.issue_many([(Role.service, sid, namespace, sid) for sid in service_ids])
 
     def revoke(self, name: str, namespace: str = DEFAULT_NAMESPACE) -> Identity:
         """Remove an identity and its seed; a running server closes its connections."""
@@ -340,4 +377,5 @@ class AuthStore:
                 seed = self.seed_path(identity).read_text(encoding="ascii")
             except OSError:
                 return True
-        return wait_admission(running.url, seed, admitted=admitted, timeout=timeout)
+        return wait_admission(running.url, seed, admitted=admitted, timeout=timeout,
+                              tls=running.tls)

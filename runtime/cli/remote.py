@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from runtime.auth.tls import ServerTLS
 from runtime.cli import serve
 from runtime.cli.local import load_graph_file, report
 from runtime.client import Client, DeployError, ServiceUnavailable, StateEvent
@@ -39,6 +40,22 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--no-auth", action="store_true",
                    help="start the server OPEN, without authentication: anyone who can reach "
                         "it can deploy and run code")
+    p.add_argument("--tls", action="store_true",
+                   help="require TLS of every client, with a certificate signed by a local CA "
+                        "made in <store>/auth/tls/ on first start (copy its ca.pem to other "
+                        "machines)")
+    p.add_argument("--tls-host", action="append", default=[], metavar="NAME",
+                   help="a host name or IP address other machines reach this server by, for "
+                        "the generated certificate (repeatable; 127.0.0.1, localhost and this "
+                        "machine's name are always in); implies --tls")
+    p.add_argument("--tls-cert", type=Path, default=None, metavar="FILE",
+                   help="your own server certificate (PEM) instead of the local CA's; "
+                        "implies --tls, needs --tls-key")
+    p.add_argument("--tls-key", type=Path, default=None, metavar="FILE",
+                   help="the private key (PEM) of --tls-cert")
+    p.add_argument("--tls-ca", type=Path, default=None, metavar="FILE",
+                   help="with --tls-cert: the CA that signed it, which clients on this machine "
+                        "then verify with (default: the system's trust store)")
     p.set_defaults(func=cmd_nats)
 
     p = sub.add_parser("service", help="host a registered service class as this process")
@@ -79,19 +96,24 @@ def add_commands(sub: Any) -> None:
 
 
 def identity_opts(p: argparse.ArgumentParser) -> None:
-    """``--creds`` and ``--namespace``, as every command that connects takes them."""
+    """``--creds``, ``--namespace`` and ``--tls-ca``, as every command that connects takes them."""
     p.add_argument("--creds", type=Path, default=None,
                    help="nkey seed file to connect with (default: $RUNGRAPH_CREDS, else the "
                         "local auth store's admin identity, else none: an open server)")
     p.add_argument("--namespace", default=process_namespace(),
                    help="namespace (NATS account) (default: $RUNGRAPH_NAMESPACE or 'default')")
+    p.add_argument("--tls-ca", type=Path, default=None,
+                   help="CA file to verify the server's TLS certificate with; the server must "
+                        "then use TLS (default: $RUNGRAPH_TLS_CA, else this machine's local CA "
+                        "made by rungraph nats --tls, else the system's trust store)")
 
 
 async def connect_client(args: argparse.Namespace, actor: str = "cli") -> Client:
     """A client of ``args.nats`` with the credentials ``find_credentials`` finds for ``args``."""
     creds = await find_credentials(args.creds, args.namespace, getattr(args, "store", None))
     return await Client.connect(args.nats, actor=actor, connect_timeout_s=args.timeout,
-                                creds=creds, namespace=args.namespace)
+                                creds=creds, namespace=args.namespace,
+                                tls_ca=getattr(args, "tls_ca", None))
 
 
 def _run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> int:
@@ -115,11 +137,16 @@ def cmd_nats(args: argparse.Namespace) -> int:
     )
 
     store = args.store or default_store_dir()
+    try:
+        tls = _server_tls(args, store)
+    except ValueError as exc:  # TLSError: files that are missing or do not belong together
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     # Before anything starts: a SIGTERM then always ends in stopping what was started (a
     # server started by ensure_server is also stopped at exit).
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        url, server = ensure_server(args.url, store, auth=not args.no_auth)
+        url, server = ensure_server(args.url, store, auth=not args.no_auth, tls=tls)
     except (NatsServerError, ValueError) as exc:  # ValueError: the auth store refused (AuthError)
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -128,6 +155,9 @@ def cmd_nats(args: argparse.Namespace) -> int:
         info = server_info(url)
         if not args.no_auth and info is not None and not info.get("auth_required"):
             print(open_server_warning(url), file=sys.stderr)
+        if _wants_tls(args) and info is not None and not info.get("tls_required"):
+            print(f"WARNING: the server at {url} does not use TLS; stop it and start it again "
+                  "with --tls", file=sys.stderr)
         return EXIT_OK
     try:
         if server.auth is not None:
@@ -139,6 +169,11 @@ def cmd_nats(args: argparse.Namespace) -> int:
         else:
             print(f"NATS running at {url} WITHOUT authentication (pid {server.pid}, JetStream "
                   f"store {store}); Ctrl-C stops it", flush=True)
+        if server.tls is not None:
+            print(_tls_summary(server.tls, url, server.host), flush=True)
+        elif server.host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"WARNING: listening on {server.host} without TLS: traffic to other machines "
+                  "is in the clear; start with --tls", file=sys.stderr)
         while server.running:
             time.sleep(0.5)
         print("error: nats-server exited; see its log in the store folder", file=sys.stderr)
@@ -147,6 +182,48 @@ def cmd_nats(args: argparse.Namespace) -> int:
     finally:
         server.stop()
     return EXIT_OK
+
+
+def _wants_tls(args: argparse.Namespace) -> bool:
+    return bool(args.tls or args.tls_host or args.tls_cert or args.tls_key)
+
+
+def _server_tls(args: argparse.Namespace, store: Path) -> ServerTLS | None:
+    """The TLS files ``rungraph nats`` starts the server with (None: no TLS, or a server
+    already answers there and is reused). Raises ValueError (``TLSError``) on bad flags or
+    files."""
+    from runtime.auth.tls import TLSError, ensure_local_tls, given_tls
+    from runtime.nats_server import server_answers
+
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise TLSError("--tls-cert and --tls-key go together")
+    if args.tls_cert is not None and args.tls_host:
+        raise TLSError("--tls-host names the hosts of the generated certificate; a certificate "
+                       "of your own (--tls-cert) already holds its hosts")
+    if args.tls_ca is not None and args.tls_cert is None:
+        raise TLSError("--tls-ca names the CA of a certificate of your own (--tls-cert); the "
+                       "generated certificate's CA is <store>/auth/tls/ca.pem")
+    if not _wants_tls(args) or server_answers(args.url):
+        return None
+    if args.tls_cert is not None:
+        return given_tls(args.tls_cert, args.tls_key, args.tls_ca)
+    return ensure_local_tls(store, args.tls_host)
+
+
+def _tls_summary(tls: ServerTLS, url: str, listen: str) -> str:
+    hosts = ", ".join(tls.hosts) or "(none listed)"
+    port = url.rsplit(":", 1)[-1]
+    if tls.ca is None:
+        trust = ("clients verify its certificate with the system's trust store (or "
+                 "--tls-ca FILE)")
+    else:
+        trust = (f"clients on this machine verify it with {tls.ca} by themselves;\n"
+                 f"  on another machine: copy that file there and connect with --nats "
+                 f"tls://HOST:{port} --tls-ca ca.pem (or RUNGRAPH_TLS_CA=ca.pem)")
+    if listen in ("127.0.0.1", "localhost", "::1"):
+        trust += (f"\n  (it listens on {listen} only: for other machines start it with --url "
+                  f"nats://0.0.0.0:{port} --tls-host HOST)")
+    return f"  TLS required; the certificate is valid for {hosts};\n  {trust}"
 
 
 def cmd_service(args: argparse.Namespace) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 from runtime.auth import AuthStore
 from runtime.cli.local import load_graph_file, report
 from runtime.client import Client, DeployError, ServiceUnavailable
-from runtime.client.credentials import find_credentials, find_service_credentials
+from runtime.client.credentials import find_credentials, find_services_credentials
 from runtime.client.directory import sync_directory_from_store
 from runtime.client.launch import launch_service, wait_answering
 from runtime.registry import default_registry
@@ -85,10 +85,15 @@ async def _serve(graph: Any, url: str, args: argparse.Namespace,
         loop.add_signal_handler(sig, stop.set)
     client: Client | None = None
     try:
+        # Every service identity at once: one reload of the server, then the keeper enters
+        # them in the directory and makes their buckets before any process starts.
+        seeds = await asyncio.to_thread(
+            find_services_credentials, [s.serviceId for s in graph.services], args.namespace,
+            args.store, url)
         for svc in graph.services:
             cls = registry.service(svc.serviceClass, simulate=args.mocks)
             assert cls is not None  # validated
-            creds = find_service_credentials(svc.serviceId, args.namespace, args.store)
+            creds = seeds[svc.serviceId] if seeds is not None else None
             proc = await launch_service(url, svc.serviceId, cls.spec().className, creds=creds,
                                         namespace=args.namespace)
             procs[svc.serviceId] = proc

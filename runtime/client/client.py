@@ -94,14 +94,19 @@ class Client:
     @classmethod
     async def connect(cls, url: str, actor: str = "client", connect_timeout_s: float = 5.0, *,
                       creds: str | os.PathLike[str] | None = None,
-                      namespace: str = DEFAULT_NAMESPACE) -> Client:
+                      namespace: str = DEFAULT_NAMESPACE,
+                      tls_ca: str | os.PathLike[str] | None = None) -> Client:
         """Connect to NATS at ``url``, as the identity of the nkey seed file ``creds`` (None:
         without credentials; ``runtime.client.credentials.find_credentials`` finds the usual
-        ones). Raises ``NotAuthorized`` when the server refuses them."""
+        ones). Raises ``NotAuthorized`` when the server refuses them. ``tls_ca`` is the CA file
+        the server's TLS certificate is verified with (None: ``$RUNGRAPH_TLS_CA``, else this
+        machine's local CA; see ``runtime.transport.nats.connect``); ``TLSRefused`` when the
+        certificate fails it."""
         from runtime.transport.nats import connect
 
         return cls(await connect(url, name=f"rungraph-{actor}",
-                                 connect_timeout_s=connect_timeout_s, nkeys_seed=creds),
+                                 connect_timeout_s=connect_timeout_s, nkeys_seed=creds,
+                                 tls_ca=tls_ca),
                    actor, namespace=namespace)
 
     @property
@@ -195,7 +200,15 @@ class Client:
     async def discover(self, timeout: float = 0.15,  # noqa: ASYNC109 - a window, not a deadline
                        quiet: float | None = 0.03) -> list[ServiceRecord]:
         """Live services: $SRV.INFO replies gathered for up to ``timeout`` seconds, ending
-        ``quiet`` seconds after the last reply."""
+        ``quiet`` seconds after the last reply.
+
+        A record is what a service claims, even with authentication on: a service answers
+        discovery through ``allow_responses``, which lets it put anything in the reply, so
+        another service of the namespace may answer as ``s1`` (nats-server checks where a reply
+        goes, never what it says; no permission tells them apart). Calls are safe: only ``s1``'s
+        identity may serve ``svc.s1.*``, so ``call``, ``status`` and ``ls``'s active flag come
+        from the real ``s1``; a record's instance id, class, version, spec and endpoints do not
+        prove anything."""
         records = []
         for body in await discover(self.transport, timeout, quiet=quiet):
             meta = body.get("metadata") or {}

@@ -3,7 +3,8 @@ keeps the directory in step with the auth store.
 
 Issuing or revoking changes the auth store (which makes the running server reload); when a
 server runs, the namespace's keeper then writes (or deletes) the identity's directory entry, so
-services can tell who holds a public key. ``sync_directory_from_store`` writes every namespace's
+services can tell who holds a public key, and creates a service identity's KV bucket (no
+service may create one itself). ``sync_directory_from_store`` writes every namespace's
 entries at once; ``ensure_server`` does the same when it starts a secured server, so identities
 issued while no server ran are known too. The reader (``lookup``, ``IdentityCache``) lives in
 ``runtime.auth.directory`` so the service layer can use it; it is re-exported here.
@@ -12,7 +13,6 @@ issued while no server ran are known too. The reader (``lookup``, ``IdentityCach
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from runtime.auth import AuthStore, Identity, Role
 from runtime.auth.directory import (
@@ -25,7 +25,12 @@ from runtime.auth.directory import (
     unpublish_identity,
 )
 from runtime.auth.identity import DEFAULT_NAMESPACE
-from runtime.transport.nats import NatsTransport, connect
+from runtime.service.keeper import (
+    connect_keeper,
+    keeper_connection,
+    publish_identities,
+    publish_identities_blocking,
+)
 
 __all__ = [
     "DIRECTORY_BUCKET",
@@ -34,6 +39,8 @@ __all__ = [
     "issue_identity",
     "keeper_connection",
     "lookup",
+    "publish_identities",
+    "publish_identities_blocking",
     "publish_identity",
     "revoke_identity",
     "sync_directory",
@@ -41,18 +48,6 @@ __all__ = [
     "sync_store_directory",
     "unpublish_identity",
 ]
-
-
-async def connect_keeper(
-    url: str, store: AuthStore, namespace: str = DEFAULT_NAMESPACE, *,
-    connect_timeout_s: float = 5.0,
-) -> NatsTransport:
-    """A connection as ``namespace``'s keeper (the only identity that writes the directory)."""
-    keeper = await asyncio.to_thread(store.keeper, namespace)
-    return await connect(
-        url, name=f"rungraph-keeper-{namespace}", connect_timeout_s=connect_timeout_s,
-        nkeys_seed=store.seed_path(keeper),
-    )  # fmt: skip
 
 
 def _server_url(store: AuthStore, url: str | None) -> str | None:
@@ -72,8 +67,8 @@ async def issue_identity(
     url: str | None = None,
 ) -> tuple[Identity, bool]:
     """Issue an identity (or return the existing one) and, when a server runs (the store's, or
-    the one at ``url``), write its directory entry. Returns the identity and whether the entry
-    was written."""
+    the one at ``url``), write its directory entry (and make a service identity's bucket).
+    Returns the identity and whether it was entered in a running server's directory."""
     identity = await asyncio.to_thread(store.issue, role, name, namespace, service_id)
     target = _server_url(store, url)
     if target is None:
@@ -101,11 +96,6 @@ async def revoke_identity(
     finally:
         await keeper.close()
     return identity, True
-
-
-async def keeper_connection(url: str, seed_file: Path) -> NatsTransport:
-    """A connection as the keeper whose seed is ``seed_file`` (a ``KeeperConnector``)."""
-    return await connect(url, name="rungraph-keeper", connect_timeout_s=5.0, nkeys_seed=seed_file)
 
 
 async def sync_directory_from_store(

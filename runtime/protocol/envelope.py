@@ -54,6 +54,15 @@ class ErrorInfo(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
 
 
+STREAM_MAX_REPLIES = 10_000
+"""The most replies one streamed call sends, its final reply included: a service ends a stream
+that would send more with a final INTERNAL reply. nats-server lets a service answer each request
+this many times (``allow_responses``), so the bound is part of the wire contract."""
+STREAM_MAX_S = 120.0
+"""How long one streamed call may run, in seconds from the moment the service takes it: a
+stream still running then ends with a final TIMEOUT reply (the same bound on the server side)."""
+
+
 class StreamInfo(BaseModel):
     """Where a reply sits in a streamed command's replies: ``seq`` from 0, ``final`` on the last."""
 

@@ -21,6 +21,11 @@ BUILTIN_CALLS = (
 READ_ONLY_CALLS = frozenset({"status", "get_state", "get_rungraph", "describe"})
 """Calls that change nothing: any caller may make them, also on the plain v1 subjects."""
 INBOX_ROOT = "_INBOX"
+JETSTREAM_REPLY = "$JS."
+"""How the reply subject of a message JetStream sends begins (``$JS.ACK.`` on a push consumer's
+delivery, ``$JS.FC.`` on flow control). No request or data message carries one: a consumer can
+deliver stored messages onto any subject (nats-server #8274), and such a delivery is told apart
+by this reply and by its subject, which stays the stored one."""
 KEY_RUNGRAPH = "rungraph"
 KEY_READY = "ready"
 KEY_ACTIVE = "active"

@@ -6,9 +6,14 @@ micro service, drains the connection and exits 0.
 
 Credentials, first found: ``--creds FILE``, ``$RUNGRAPH_CREDS``, then the local auth store (on
 the machine that runs the server): the identity of this service id in this namespace, issued on
-first start. With none the service connects without credentials, which only an open server
-accepts. On a server that authenticates, each call is checked against its caller's role
-(``access.py``) and recorded under the caller's identity.
+first start and entered in the identity directory, with the service's KV bucket made, by the
+namespace's keeper (a service may not create a bucket itself). With none the service connects
+without credentials, which only an open server accepts. On a server that authenticates, each
+call is checked against its caller's role (``access.py``) and recorded under the caller's
+identity.
+
+TLS: a server that requires it (``rungraph nats --tls``) is verified with ``--tls-ca FILE``,
+``$RUNGRAPH_TLS_CA``, else this machine's local CA (``runtime.transport.nats.connect``).
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
-from runtime.auth import DEFAULT_NAMESPACE, AuthStore
+from runtime.auth import DEFAULT_NAMESPACE, AuthStore, Identity
 from runtime.component import ServiceNode
 from runtime.registry import default_registry
 from runtime.service.bus import ServiceBus
@@ -57,16 +63,29 @@ def env_credentials() -> Path | None:
     return Path(value) if value else None
 
 
-def service_credentials(creds: Path | None, service_id: str, namespace: str) -> Path | None:
-    """The seed file this service connects with (see the module docstring); None: without."""
-    found = creds or env_credentials()
-    if found is not None:
-        return found
+def local_identity(service_id: str, namespace: str) -> tuple[AuthStore, Identity] | None:
+    """The local auth store's identity of ``service_id`` (issued when missing), or None when
+    this machine has no store."""
     if not AuthStore.exists():
         return None
     store = AuthStore.open()
-    identity = store.ensure_service(namespace, service_id)
-    return store.seed_path(identity)
+    return store, store.ensure_service(namespace, service_id)
+
+
+async def enter_local_identity(url: str, store: AuthStore, identity: Identity,
+                               connect_timeout: float, **connect_opts: Any) -> None:
+    """Have the namespace's keeper enter this service's identity (taken from the local store)
+    in the directory of the server at ``url`` and make its bucket, which a service may not make
+    itself. A failure is logged: binding to the bucket then says what is missing."""
+    from runtime.service.keeper import publish_identities
+    from runtime.transport.base import TransportError
+
+    try:
+        await publish_identities(url, store, [identity],
+                                 connect_timeout_s=min(connect_timeout, 10.0), **connect_opts)
+    except TransportError as exc:
+        log.warning("service %s: the keeper could not enter its identity on %s: %s",
+                    identity.service_id, url, exc)
 
 
 async def check_callers(host: ServiceHost) -> ServiceDirectory | None:
@@ -98,6 +117,10 @@ def build_parser(cls: type[ServiceNode] | None) -> argparse.ArgumentParser:
     p.add_argument("--namespace", default=process_namespace(),
                    help="namespace (NATS account) of this service "
                         "(default: $RUNGRAPH_NAMESPACE or 'default')")
+    p.add_argument("--tls-ca", type=Path, default=None,
+                   help="CA file to verify the server's TLS certificate with; the server must "
+                        "then use TLS (default: $RUNGRAPH_TLS_CA, else this machine's local CA "
+                        "made by rungraph nats --tls, else the system's trust store)")
     if cls is None:
         p.add_argument("--class", dest="cls", required=False, default="rungraph.service",
                        help="registered service class to host (default rungraph.service)")
@@ -132,7 +155,7 @@ def main(cls: type[ServiceNode] | None = None, argv: list[str] | None = None) ->
     service_id = args.service_id or cls.spec().className.replace(".", "_")
     try:
         asyncio.run(serve(cls, service_id, args.nats, args.connect_timeout,
-                          creds=args.creds, namespace=args.namespace))
+                          creds=args.creds, namespace=args.namespace, tls_ca=args.tls_ca))
     except ConnectionError as exc:
         log.error("%s", exc)
         sys.exit(1)
@@ -141,17 +164,24 @@ def main(cls: type[ServiceNode] | None = None, argv: list[str] | None = None) ->
 
 async def serve(cls: type[ServiceNode], service_id: str, nats_url: str,
                 connect_timeout: float = 60.0, *, creds: Path | None = None,
-                namespace: str = DEFAULT_NAMESPACE) -> None:
+                namespace: str = DEFAULT_NAMESPACE, tls_ca: Path | None = None) -> None:
     from runtime.transport.base import TransportError
     from runtime.transport.nats import connect
 
+    local: tuple[AuthStore, Identity] | None = None
     try:
-        seed = service_credentials(creds, service_id, namespace)
+        seed = creds or env_credentials()
+        if seed is None:
+            local = await asyncio.to_thread(local_identity, service_id, namespace)
+            seed = None if local is None else local[0].seed_path(local[1])
         secret_key = service_secret_key(service_id, namespace, seed_file=seed)
         transport = await connect(nats_url, name=f"rungraph-{service_id}",
-                                  connect_timeout_s=connect_timeout, nkeys_seed=seed)
+                                  connect_timeout_s=connect_timeout, nkeys_seed=seed,
+                                  tls_ca=tls_ca)
     except (TransportError, SecretKeyError) as exc:
         raise ConnectionError(str(exc)) from None
+    if local is not None and transport.public_key is not None:
+        await enter_local_identity(nats_url, *local, connect_timeout, tls_ca=tls_ca)
     bus = ServiceBus(transport, service_id, secret_key=secret_key)
     host = ServiceHost(bus, default_registry(), cls, namespace=namespace)
     directory = await check_callers(host)
@@ -160,7 +190,10 @@ async def serve(cls: type[ServiceNode], service_id: str, nats_url: str,
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     try:
-        await host.start(serve=True, restore=True)
+        try:
+            await host.start(serve=True, restore=True)
+        except TransportError as exc:  # e.g. no bucket: with auth on only the keeper makes one
+            raise ConnectionError(f"service {service_id}: {exc}") from None
         log.info("service %s (%s) ready on %s, instance %s, revision %s", service_id,
                  cls.spec().className, transport.url, host.instance_id, host.graph.revision)
         print(f"ready: {service_id} ({cls.spec().className}) on {transport.url}",

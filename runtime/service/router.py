@@ -17,13 +17,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from runtime.protocol import naming
 from runtime.protocol.envelope import (
+    STREAM_MAX_REPLIES,
+    STREAM_MAX_S,
     CommandError,
     CommandReply,
     CommandRequest,
@@ -71,17 +73,40 @@ class CommandRouter:
         subjects += [(c, naming.builtin_subject(sid, c), c) for c in naming.BUILTIN_CALLS]
         eps = []
         for name, subject, call in subjects:
-            eps.append(EndpointDef(name, subject, self._handler(call, None)))
+            eps.append(EndpointDef(name, subject, self._handler(call, subject, False)))
             eps.append(EndpointDef(f"{name}_identity", naming.identity_pattern(subject),
-                                   self._handler(call, subject)))
+                                   self._handler(call, subject, True)))
         return eps
 
-    def _handler(self, call: str | None, base: str | None) -> Any:
+    @staticmethod
+    def _caller(msg: Msg, base: str, identity: bool) -> tuple[bool, str | None]:
+        """Whether ``msg`` is a request to ``base`` (its identity subjects with ``identity``),
+        and the caller's key (None on the plain subject).
+
+        Not a request: a message JetStream delivered (a push consumer may deliver a stored
+        message onto any subject, nats-server #8274; it keeps its stored subject and has a
+        ``$JS.ACK.`` reply), and any other message whose subject is not exactly the one served."""
+        if msg.reply is not None and msg.reply.startswith(naming.JETSTREAM_REPLY):
+            return False, None
+        if not identity:
+            return msg.subject == base, None
+        try:
+            key = naming.caller_key(msg.subject, base)
+        except ValueError:
+            return False, None
+        return key is not None, key
+
+    def _handler(self, call: str | None, base: str, identity: bool) -> Any:
         # Handlers run one at a time in the endpoint's subscription. Calls that only read memory
         # answer inline (fast); every other call runs in its own task, so a slow command never
-        # blocks the next one. ``base`` is set for an identity subject's endpoint.
+        # blocks the next one. ``identity``: the endpoint of ``base``'s identity subjects.
         async def handler(msg: Msg) -> None:
-            key = naming.caller_key(msg.subject, base) if base is not None else None
+            served, key = self._caller(msg, base, identity)
+            if not served:
+                log.warning("service %s dropped a message on %s (reply %s): not a request to "
+                            "%s", self.bus.service_id, msg.subject, msg.reply,
+                            naming.identity_pattern(base) if identity else base)
+                return
             name = call or _peek_call(msg.data)
             if name in INLINE_CALLS:
                 await self.handle_msg(msg, call, key)
@@ -169,13 +194,40 @@ class CommandRouter:
                                         f"{type(exc).__name__}: {exc}")
 
     async def stream(self, req: CommandRequest) -> AsyncIterator[tuple[CommandReply, bool]]:
-        """Run a streamed user command: one reply per item, then a final empty one."""
+        """Run a streamed user command: one reply per item, then a final empty one.
+
+        A stream is bounded (``STREAM_MAX_REPLIES`` replies, the final one included, within
+        ``STREAM_MAX_S`` seconds), as nats-server bounds how often a service may answer one
+        request with authentication on: past either bound the command is stopped and the stream
+        ends with a final INTERNAL (too many items) or TIMEOUT reply."""
         cmd = self._user_command(req.call)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STREAM_MAX_S
+        gen: AsyncGenerator[Any, None] | None = None
+        items = 0
         try:
             args = self._args(cmd, req.args)
             gen = cmd.fn(self.host.service_node, *args)
-            async for item in gen:
+            assert gen is not None
+            while True:
+                limit = asyncio.timeout_at(deadline)
+                try:
+                    async with limit:
+                        item = await anext(gen)
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    if not limit.expired():
+                        raise  # the command's own TimeoutError: a failure like any other
+                    raise CommandError(ErrorCode.TIMEOUT, (
+                        f"streamed command {req.call!r} ran past {STREAM_MAX_S:g}s, the most a "
+                        "stream may run; stopped")) from None
+                if items >= STREAM_MAX_REPLIES - 1:
+                    raise CommandError(ErrorCode.INTERNAL, (
+                        f"streamed command {req.call!r} yielded more than "
+                        f"{STREAM_MAX_REPLIES - 1} items, the most a stream may send; stopped"))
                 yield CommandReply.success(req.reqId, _jsonable(item)), False
+                items += 1
             yield CommandReply.success(req.reqId, None), True
         except CommandError as exc:
             yield CommandReply.failure(req.reqId, exc.code, exc.message, exc.details), True
@@ -183,6 +235,9 @@ class CommandRouter:
             log.exception("streamed command %s failed", req.call)
             yield CommandReply.failure(req.reqId, ErrorCode.INTERNAL,
                                        f"{type(exc).__name__}: {exc}"), True
+        finally:
+            if gen is not None:
+                await gen.aclose()
 
     @staticmethod
     def _args(cmd: Any, raw: dict[str, Any]) -> list[Any]:

@@ -110,7 +110,14 @@ class Wiring:
                 subject, _, _, strategy, size = key
                 buffer = RemoteInput((nid, port), strategy, size, None)
 
-                async def on_data(msg: Msg, buffer: RemoteInput = buffer) -> None:
+                async def on_data(msg: Msg, buffer: RemoteInput = buffer,
+                                  subject: str = subject) -> None:
+                    jetstream = (msg.reply or "").startswith(naming.JETSTREAM_REPLY)
+                    if msg.subject != subject or jetstream:
+                        # not the source's publish: JetStream delivered a stored message here
+                        log.warning("dropped a message on %s for %s (reply %s): not the data "
+                                    "subject %s", msg.subject, buffer.key, msg.reply, subject)
+                        return
                     try:
                         body = json.loads(msg.data)
                         buffer.push(body.get("value") if isinstance(body, dict) else body)

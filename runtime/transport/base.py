@@ -161,7 +161,15 @@ class Transport(Protocol):
 
     def new_inbox(self) -> str: ...
 
-    async def key_value(self, bucket: str, create: bool = True) -> KeyValue: ...
+    async def key_value(self, bucket: str, create: bool = True) -> KeyValue:
+        """Bind to a bucket; ``create`` makes a missing one, where the server lets anyone (a
+        NATS server with authentication on lets only the namespace's keeper: there a missing
+        bucket is an error)."""
+        ...
+
+    async def create_key_value(self, bucket: str) -> KeyValue:
+        """The bucket, created when missing: the keeper's way (see ``runtime.auth.roles``)."""
+        ...
 
     async def delete_key_value(self, bucket: str) -> None: ...
 

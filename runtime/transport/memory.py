@@ -301,6 +301,9 @@ class MemoryTransport:
             kv = self.hub.buckets[bucket] = MemoryKV(bucket)
         return kv
 
+    async def create_key_value(self, bucket: str) -> MemoryKV:
+        return await self.key_value(bucket, create=True)
+
     async def delete_key_value(self, bucket: str) -> None:
         self.hub.buckets.pop(bucket, None)
 

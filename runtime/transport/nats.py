@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import ssl
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -35,6 +36,7 @@ from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
 from nats.js.kv import KeyValue as NatsKeyValue
 
+from runtime.auth.tls import TLSError, TLSTrust, find_trust
 from runtime.protocol import naming
 from runtime.transport.base import (
     EndpointDef,
@@ -52,8 +54,95 @@ from runtime.transport.nats_micro import NatsService, add_micro_service
 
 log = logging.getLogger(__name__)
 
+NOT_AUTHORIZED_RETRY_S = 2.0
+"""How long ``connect`` keeps trying an identity the server refuses before it gives up: a server
+reloading its configuration (a new identity, a revoked one) refuses valid ones for a moment."""
+
 _Callback = Callable[[], Awaitable[None]]
 _ErrorCallback = Callable[[Exception], Awaitable[None]]
+
+
+class TLSRefused(TransportError):
+    """TLS with the server failed: its certificate is not trusted (or not for the host name
+    connected to), or it does not offer TLS where TLS was asked for (a ``tls://`` URL, a CA)."""
+
+
+class _QuietTLSEOF(logging.Filter):
+    """asyncio warns "returning true from eof_received() has no effect when using ssl" each
+    time a server ends a TLS connection nats-py reads with a stream protocol: noise, dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("returning true from eof_received()")
+
+
+logging.getLogger("asyncio").addFilter(_QuietTLSEOF())
+
+_TLS_OPT = "_rungraph_tls"
+"""The ``TLSTrust`` of a connection, handed from ``connect`` to ``NatsTransport._connect`` in
+the options (and taken out of them before nats-py sees them)."""
+
+
+class _Client(Client):
+    """nats-py's client, held to the TLS a connection asked for.
+
+    nats-py upgrades to TLS only when the server's INFO says ``tls_required``, so a ``tls://``
+    URL alone would not stop a server (or someone in between) that leaves it out: here such an
+    INFO is refused before anything, credentials included, is sent. And a certificate that fails
+    verification ends the first connect at once with a ``TLSRefused`` that says why (nats-py
+    would retry it, and 2.16 then hangs); once connected, a reconnect that fails so is retried
+    as nats-py does.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trust: TLSTrust | None = None
+
+    def _where(self) -> str:
+        server = self._current_server
+        return server.uri.geturl() if server is not None else "the server"
+
+    async def _process_info(self, info: dict[str, Any], initial_connection: bool = False) -> None:
+        server = self._current_server
+        websocket = server is not None and server.uri.scheme in ("ws", "wss")  # TLS is wss://
+        if initial_connection and self.trust is not None and self.trust.required and not (
+            info.get("tls_required") or websocket
+        ):
+            message = (f"NATS at {self._where()} does not offer TLS, but {self.trust.why} asks "
+                       "for it; nothing was sent (start the server with rungraph nats --tls)")
+            if self.is_reconnecting:
+                raise nats.errors.Error(message)
+            raise TLSRefused(message)
+        await super()._process_info(info, initial_connection)
+
+    async def _process_connect_init(self) -> None:
+        try:
+            await super()._process_connect_init()
+        except ssl.SSLError as exc:
+            # asyncio closed the socket when the handshake failed; the plain stream nats-py
+            # still holds was taken over by the TLS layer and would never report it closed,
+            # so closing it (on close, or before a reconnect's next try) would wait forever:
+            # let go of it, and a reconnect opens a new one.
+            self._transport = None
+            if self.is_reconnecting:
+                raise
+            raise TLSRefused(self._tls_failure(exc)) from None
+
+    def _tls_failure(self, exc: ssl.SSLError) -> str:
+        where = self._where()
+        source = self.trust.source if self.trust is not None else "the system's trust store"
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            reason = exc.verify_message or exc.reason or str(exc)
+            if "hostname" in reason.lower() or "ip address mismatch" in reason.lower():
+                server = self._current_server
+                host = self.options.get("tls_hostname") or (
+                    server.uri.hostname if server is not None else "that host")
+                return (f"the TLS certificate of NATS at {where} is not valid for {host} "
+                        f"({reason}); connect by a name it holds, or have the server's "
+                        f"certificate cover it (rungraph nats --tls --tls-host {host})")
+            return (f"the TLS certificate of NATS at {where} is not trusted ({reason}; verified "
+                    f"with {source}); give the server's CA file (its <store>/auth/tls/ca.pem) "
+                    "with --tls-ca FILE or RUNGRAPH_TLS_CA")
+        return f"TLS with NATS at {where} failed: {exc.reason or exc}"
 
 
 class _NatsSubscription:
@@ -80,7 +169,7 @@ class NatsTransport:
         self.servers = servers
         self.kv_replicas = kv_replicas
         self.kv_history = kv_history
-        self.nc = Client()
+        self.nc = _Client()
         self._js: JetStreamContext | None = None
         self._url = servers[0] if servers else ""
         self._connected_once = False
@@ -96,6 +185,10 @@ class NatsTransport:
         user_reconnected: _Callback | None = opts.pop("reconnected_cb", None)
         user_error: _ErrorCallback | None = opts.pop("error_cb", None)
         max_reconnects = int(opts.pop("max_reconnect_attempts", -1))
+        trust: TLSTrust | None = opts.pop(_TLS_OPT, None)
+        self.nc.trust = trust
+        if trust is not None and trust.context is not None:
+            opts["tls"] = trust.context
 
         async def on_disconnected() -> None:
             if self._connected_once and not self.nc.is_closed:
@@ -129,15 +222,19 @@ class NatsTransport:
         }
         # Each server is tried twice, then connect() fails, so our loop can log and back off;
         # once connected the client reconnects forever (see below).
-        await self.nc.connect(
-            self.servers,
-            name=name,
-            max_reconnect_attempts=1,
-            disconnected_cb=on_disconnected,
-            reconnected_cb=on_reconnected,
-            error_cb=on_error,
-            **options,
-        )
+        try:
+            await self.nc.connect(
+                self.servers,
+                name=name,
+                max_reconnect_attempts=1,
+                disconnected_cb=on_disconnected,
+                reconnected_cb=on_reconnected,
+                error_cb=on_error,
+                **options,
+            )
+        except TLSRefused:
+            await self._abort()
+            raise
         self.nc.options["max_reconnect_attempts"] = max_reconnects
         self._js = self.nc.jetstream()
         self._connected_once = True
@@ -235,8 +332,11 @@ class NatsTransport:
 
     async def subscribe(self, subject: str, handler: MsgHandler) -> _NatsSubscription:
         async def on_msg(msg: NatsMsg) -> None:
-            if not msg.data and msg.headers and msg.headers.get("Status") == "503":
-                return  # the server's "no responders" notice to a reply inbox; memory sends none
+            if not msg.data and msg.headers and msg.headers.get("Status"):
+                # the server's own notices: "no responders" (503) to a reply inbox, a JetStream
+                # consumer's heartbeat or flow control (100), which a push consumer may send
+                # onto any subject (nats-server #8274); memory sends none
+                return
             try:
                 await handler(self._msg(msg))
             except Exception:
@@ -274,12 +374,35 @@ class NatsTransport:
         return self._js
 
     async def key_value(self, bucket: str, create: bool = True) -> NatsKV:
+        """Bind to KV ``bucket``, created when missing (``create``) on an open server only.
+
+        With authentication on only the namespace's keeper creates buckets
+        (``create_key_value``): it makes a service's bucket when it enters the service's
+        identity in the directory. A bucket missing there is an error that says so."""
+        return await self._bucket(bucket, create=create and self.public_key is None,
+                                  wanted=create)
+
+    async def create_key_value(self, bucket: str) -> NatsKV:
+        """KV ``bucket``, created when missing, with this connection's configuration (file
+        storage, ``kv_history``, ``kv_replicas``). With authentication on, only the keeper's
+        permissions allow it."""
+        return await self._bucket(bucket, create=True, wanted=True)
+
+    def _missing(self, bucket: str, wanted: bool) -> str:
+        if not wanted or self.public_key is None:
+            return f"no KV bucket {bucket}"
+        return (f"no KV bucket {bucket} on {self._url}: with authentication on, only the "
+                "namespace's keeper creates buckets, a service's one when the service's "
+                "identity is issued (rungraph creds service --service-id ID, or a local "
+                "service's own start) and whenever the local server starts")
+
+    async def _bucket(self, bucket: str, *, create: bool, wanted: bool) -> NatsKV:
         try:
             try:
                 kv = await self.js.key_value(bucket)
             except nats.js.errors.BucketNotFoundError:
                 if not create:
-                    raise TransportError(f"no KV bucket {bucket}") from None
+                    raise TransportError(self._missing(bucket, wanted)) from None
                 kv = await self._create_bucket(bucket)
         except nats.errors.NoRespondersError:
             raise TransportError(
@@ -327,6 +450,7 @@ async def connect(
     kv_history: int = KV_HISTORY,
     nkeys_seed: str | os.PathLike[str] | None = None,
     inbox_prefix: str | None = None,
+    tls_ca: str | os.PathLike[str] | ssl.SSLContext | None = None,
     **opts: Any,
 ) -> NatsTransport:
     """Connect to NATS, retrying with backoff for up to ``connect_timeout_s`` seconds.
@@ -337,6 +461,13 @@ async def connect(
     (replicas > 1 needs a JetStream cluster). ``nkeys_seed`` is an nkey seed file to
     authenticate with; its reply inboxes then default to ``_INBOX.{public key}``, the only ones
     nats-server lets that identity subscribe to (``inbox_prefix`` overrides it).
+
+    TLS: ``tls_ca`` is the CA file (or an ``ssl.SSLContext``) the server's certificate is
+    verified with; without it ``$RUNGRAPH_TLS_CA``, then this machine's local CA (the one of the
+    store ``nkeys_seed`` comes from, else the default store's), then the system's trust store
+    (``runtime.auth.tls.find_trust``). With a CA given, or a ``tls://`` URL, a server that does
+    not offer TLS is refused; a certificate that fails verification raises ``TLSRefused`` at
+    once, saying why. nats-py's own ``tls=`` option counts as ``tls_ca``.
     """
     urls = [servers] if isinstance(servers, str) else list(servers)
     urls = [u.strip() for url in urls for u in url.split(",") if u.strip()]
@@ -350,9 +481,14 @@ async def connect(
         inbox_prefix = inbox_prefix or naming.inbox_prefix(seed_key)
     if inbox_prefix is not None:
         opts["inbox_prefix"] = inbox_prefix
+    try:
+        opts[_TLS_OPT] = find_trust(urls, opts.pop("tls", None) or tls_ca, nkeys_seed)
+    except TLSError as exc:
+        raise TransportError(str(exc)) from None
     loop = asyncio.get_running_loop()
     deadline = loop.time() + connect_timeout_s
     delay = 0.25
+    refused_until: float | None = None
     while True:
         transport = NatsTransport(urls, kv_replicas, kv_history, seed_key)
         remaining = deadline - loop.time()
@@ -363,6 +499,16 @@ async def connect(
         except (OSError, nats.errors.Error, TimeoutError) as exc:
             await transport._abort()
             if transport.refused_credentials():
+                # Right after a reload (SIGHUP) the server may refuse a valid identity for a
+                # moment: an identity is refused for good only after NOT_AUTHORIZED_RETRY_S.
+                now = loop.time()
+                if seed_key is not None and refused_until is None:
+                    refused_until = now + NOT_AUTHORIZED_RETRY_S
+                if refused_until is not None and now < refused_until:
+                    log.info("NATS at %s refused the identity %s; retrying for %.1fs more",
+                             shown, seed_key, refused_until - now)
+                    await asyncio.sleep(min(0.1, refused_until - now))
+                    continue
                 who = (f"the identity {seed_key} (unknown to it, or revoked)" if seed_key
                        else "a connection without credentials (give --creds FILE or set "
                             "RUNGRAPH_CREDS)")

@@ -1,9 +1,10 @@
 """The one adapter between the runtime and Qt: SessionBridge.
 
 It owns the running session (Simulate or Deploy), its KV watches and its command calls. What it
-hears reaches the GUI thread and goes two ways: live state (node values, errors, active flags,
-service rows) into the Qt-free ``LiveState`` that the views observe, and everything else as typed
-Qt signals. State updates are coalesced: a burst of KV changes becomes at most one batch per
+hears reaches the GUI thread and goes three ways: live state (node values, errors, active flags,
+service rows) into the Qt-free ``LiveState`` that the views observe; who Studio is connected as
+(and what that identity may do) into the Qt-free ``SessionInfo``; everything else as typed Qt
+signals. State updates are coalesced: a burst of KV changes becomes at most one batch per
 refresh tick (~30 Hz), holding the latest value of each field, so the canvas never repaints per
 message.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from PySide6 import QtCore
@@ -25,8 +27,9 @@ from runtime.service.main import log_level_of
 from runtime.transport.base import Watch
 from studio_app.bridge.modes import RunMode
 from studio_app.bridge.outcome import CallFailed, Outcome, fault_of
-from studio_app.bridge.sessions import DeployRefused, RuntimeSession
+from studio_app.bridge.sessions import DeployRefused, DeploySession, RuntimeSession
 from studio_app.document.live_state import LiveState, ServiceStatus, StateKey, StateUpdate
+from studio_app.document.session_info import SessionInfo
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +48,11 @@ class SessionBridge(QtCore.QObject):
         parent: QtCore.QObject | None = None,
         refresh_hz: float = 30.0,
         poll_s: float = 2.0,
+        info: SessionInfo | None = None,
     ) -> None:
         super().__init__(parent)
         self.live = live if live is not None else LiveState()
+        self.info = info if info is not None else SessionInfo()
         self.session: RuntimeSession | None = None
         self._watches: list[Watch] = []
         self._watched: set[str] = set()
@@ -70,14 +75,29 @@ class SessionBridge(QtCore.QObject):
         return self.session.mode if self.session is not None else RunMode.IDLE
 
     async def attach(self, session: RuntimeSession) -> None:
-        """Watch every service of the session's graph and start polling their status."""
+        """Publish whom the session is connected as, watch every service of its graph and
+        start polling their status."""
         await self.detach_watches()
         self.session = session
+        self.info.set_connection(session.connection)
         for sid in session.service_ids():
             await self.watch_service(sid)
         self._poll_timer.start()
         self.session_changed.emit(session.mode)
         await self.poll()
+
+    async def reconnect(self, creds: Path | None) -> None:
+        """Connect the Deploy session again with the seed file ``creds`` (None: the usual
+        search), re-watch its services and publish the new identity. A refused file raises,
+        and the session goes on as before."""
+        session = self.session
+        if not isinstance(session, DeploySession):
+            raise RuntimeError("not connected to NATS: Deploy or Connect first")
+        await self.detach_watches()
+        try:
+            await session.reconnect(creds)
+        finally:
+            await self.attach(session)
 
     async def load(self, graph: RunGraph) -> dict[str, CommandReply]:
         """Run ``graph`` in the session; each service's reply is emitted and returned.
@@ -134,6 +154,7 @@ class SessionBridge(QtCore.QObject):
                 self.error.emit("session", f"closing the {session.mode} session: {exc}")
             self.session_changed.emit(RunMode.IDLE)
         self.live.clear()
+        self.info.clear()
 
     # -- state --------------------------------------------------------------------------------
     def _on_event(self, ev: object) -> None:

@@ -27,6 +27,12 @@ from runtime.client import (
     launch_service,
     wait_answering,
 )
+from runtime.client.credentials import (
+    find_credentials,
+    find_services_credentials,
+    process_namespace,
+)
+from runtime.client.directory import sync_directory_from_store
 from runtime.nats_server import NatsServer, default_store_dir, ensure_server
 from runtime.protocol.envelope import CommandReply, ErrorCode
 from runtime.protocol.graph import RunGraph
@@ -36,7 +42,9 @@ from runtime.service.sim import Simulation
 from runtime.transport.base import Watch
 from studio_app.bridge.modes import RunMode
 from studio_app.bridge.outcome import CallFailed, Outcome, fault_of
+from studio_app.bridge.role_gate import connection_of
 from studio_app.document.live_state import ServiceRow, ServiceStatus
+from studio_app.document.session_info import Connection
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +54,6 @@ class LogFn(Protocol):
     level here (None): the receiver reads it from the line's log format."""
 
     def __call__(self, source: str, line: str, level: str | None = None) -> None: ...
-
-
 
 
 class DeployRefused(Exception):
@@ -81,9 +87,9 @@ def _problems_of(reply: CommandReply) -> list[Problem]:
     return [Problem.from_dict(p) for p in raw if isinstance(p, dict)]
 
 
-
 def _log_locally(source: str, line: str, level: str | None = None) -> None:
     log.info("[%s] %s", source, line)
+
 
 class RuntimeSession:
     mode: ClassVar[RunMode]
@@ -93,6 +99,7 @@ class RuntimeSession:
         self.on_log: LogFn = on_log or _log_locally
         self.client: Client | None = None
         self.graph: RunGraph | None = None
+        self.connection: Connection | None = None  # NATS, as whom; None: runs in this process
 
     async def open(self) -> None:
         raise NotImplementedError
@@ -226,7 +233,12 @@ class SimSession(RuntimeSession):
 
 
 class DeploySession(RuntimeSession):
-    """Service processes over NATS; the embedded server and local processes on demand."""
+    """Service processes over NATS; the embedded server and local processes on demand.
+
+    It connects with the seed file ``creds``, else the one ``find_credentials`` finds
+    (``$RUNGRAPH_CREDS``, then the local auth store's admin of ``namespace``), and asks the
+    identity directory who that is (``connection``). A deploy its role may not make is refused
+    here, before any service process is started or sent anything."""
 
     mode = RunMode.DEPLOY
 
@@ -239,6 +251,8 @@ class DeploySession(RuntimeSession):
         launch_missing: bool = True,
         use_mocks: bool = True,
         ready_timeout: float = 20.0,
+        creds: Path | None = None,
+        namespace: str | None = None,
     ) -> None:
         super().__init__(registry, on_log)
         self.requested_url = url
@@ -252,6 +266,8 @@ class DeploySession(RuntimeSession):
         self._pumps: list[asyncio.Task[None]] = []
         self.revision = 0
         self.records: dict[str, ServiceRecord] = {}  # the last discovery, by service id
+        self.creds = creds  # None: $RUNGRAPH_CREDS, else the local store's admin
+        self.namespace = namespace or process_namespace()
 
     async def open(self) -> None:
         store = self.store_dir or default_store_dir()
@@ -262,7 +278,43 @@ class DeploySession(RuntimeSession):
         )
         self.url = url
         self.on_log("studio", f"NATS at {url}" + (" (started)" if self.server else ""), "INFO")
-        self.client = await Client.connect(url, actor="studio", connect_timeout_s=5.0)
+        try:
+            if self.server is not None and self.server.auth is not None:
+                # a server started here: the services learn who calls them from its directory
+                await sync_directory_from_store(url, self.server.auth)
+            self.client, self.connection = await self._connect(self.creds)
+        except BaseException:
+            await self._stop_server()  # refused credentials must not leave a server behind
+            raise
+
+    async def _connect(self, creds: Path | None) -> tuple[Client, Connection]:
+        assert self.url is not None
+        store = self.store_dir or default_store_dir()
+        found = await find_credentials(creds, self.namespace, store)
+        client = await Client.connect(self.url, actor="studio", connect_timeout_s=5.0,
+                                      creds=found, namespace=self.namespace)
+        try:
+            identity = await client.whoami()
+        except BaseException:
+            await client.close()
+            raise
+        connection = connection_of(self.url, self.namespace, client.public_key, identity)
+        how = f"with {found}" if found is not None else "without credentials"
+        self.on_log("studio", f"connected to {self.url} {how} as {connection.label}", "INFO")
+        return client, connection
+
+    async def reconnect(self, creds: Path | None) -> None:
+        """Connect again as the identity of ``creds`` (None: the usual search). The old
+        connection is kept until the new one stands, so a refused file changes nothing; the
+        service processes this session started keep running."""
+        if self.client is None:
+            raise RuntimeError("the deploy session is not open")
+        client, connection = await self._connect(creds)
+        old, self.client, self.connection, self.creds = self.client, client, connection, creds
+        try:
+            await asyncio.wait_for(old.close(), 5.0)
+        except Exception as exc:  # noqa: BLE001 - the new connection stands; say so
+            log.warning("closing the previous NATS connection: %s", exc)
 
     async def discover(self, timeout: float = 0.25) -> list[ServiceRecord]:  # noqa: ASYNC109
         return list(await self.client.discover(timeout)) if self.client else []
@@ -273,6 +325,7 @@ class DeploySession(RuntimeSession):
     async def load(self, graph: RunGraph) -> dict[str, CommandReply]:
         if self.client is None:
             raise RuntimeError("the deploy session is not open")
+        self._check_may_deploy(graph)
         self.graph = graph
         self.revision = max(self.revision, graph.revision) + 1
         sent = graph.model_copy(update={"revision": self.revision})
@@ -288,21 +341,45 @@ class DeploySession(RuntimeSession):
             failed = CallFailed(exc.service_id, "set_rungraph", exc.code, exc.message)
             raise DeployRefused({exc.service_id: failed}, []) from exc
 
+    def _check_may_deploy(self, graph: RunGraph) -> None:
+        """Raise DeployRefused (FORBIDDEN for each service) when this identity may not deploy:
+        then nothing is launched and nothing is sent."""
+        if self.connection is None:
+            return
+        refused: dict[str, Outcome] = {}
+        for svc in graph.services:
+            reason = self.connection.gate.refusal("set_rungraph", svc.serviceId)
+            if reason is not None:
+                refused[svc.serviceId] = CallFailed(
+                    svc.serviceId, "set_rungraph", ErrorCode.FORBIDDEN, reason)
+        if refused:
+            raise DeployRefused(refused, [])
+
     async def _launch_missing(self, graph: RunGraph) -> None:
         assert self.client is not None
         assert self.url is not None
         running = {r.serviceId for r in await self.discover()}
+        missing: dict[str, str] = {}  # service id: the class its process hosts
         for svc in graph.services:
             sid = svc.serviceId
             proc = self.processes.get(sid)
             if sid in running or (proc is not None and proc.returncode is None):
                 continue
             cls = self.registry.service(svc.serviceClass, simulate=self.use_mocks)
-            if cls is None:
-                continue  # deploy's validation names it
-            class_name = cls.spec().className
+            if cls is not None:  # else deploy's validation names it
+                missing[sid] = cls.spec().className
+        if not missing:
+            return
+        # each process connects as its own service identity of the local auth store (issued
+        # and entered in the server's directory here when new); none without a store
+        found = await asyncio.get_running_loop().run_in_executor(
+            None, find_services_credentials, list(missing), self.namespace, self.store_dir,
+            self.url)
+        for sid, class_name in missing.items():
             self.on_log("studio", f"starting service {sid} ({class_name})", "INFO")
-            proc = await launch_service(self.url, sid, class_name)
+            creds = found.get(sid) if found is not None else None
+            proc = await launch_service(self.url, sid, class_name, creds=creds,
+                                        namespace=self.namespace)
             self.processes[sid] = proc
             self._pumps.append(asyncio.get_running_loop().create_task(self._pump(sid, proc)))
         for sid, proc in self.processes.items():
@@ -328,6 +405,7 @@ class DeploySession(RuntimeSession):
 
     async def close(self) -> None:
         await super().close()
+        self.connection = None
         for sid, proc in self.processes.items():
             if proc.returncode is None:
                 self.on_log("studio", f"stopping service {sid}", "INFO")
@@ -340,6 +418,9 @@ class DeploySession(RuntimeSession):
         for pump in self._pumps:
             pump.cancel()
         self.processes.clear()
+        await self._stop_server()
+
+    async def _stop_server(self) -> None:
         if self.server is not None:
             server, self.server = self.server, None
             await asyncio.get_running_loop().run_in_executor(None, server.stop)

@@ -4,12 +4,16 @@ Built from each state field's JSON Schema (see ``fields``); read-only fields are
 disabled. Live values and the node's last runtime error come from the ``LiveState`` model while a
 session runs; the design values from the document otherwise. The panel only asks: edits leave as
 signals (``edit_requested`` ...), and the run controller decides whether they become a document
-command or a ``set_state`` call. A refused edit comes back through ``rollback``.
+command or a ``set_state`` call. A refused edit comes back through ``rollback``. What the
+connected identity may not do (``SessionInfo.refusal``: a viewer's live edits and commands) is
+disabled, with the reason in the tooltip; design edits of a node whose service is not running
+stay open.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6 import QtCore, QtWidgets
@@ -18,9 +22,19 @@ from runtime.protocol.graph import GraphService
 from studio_app.document.catalog import Catalog
 from studio_app.document.live_state import LiveChange, LiveState
 from studio_app.document.model import GraphDocument
+from studio_app.document.session_info import SessionInfo
 from studio_app.panels.fields import FieldEditor, editor_for, schema_hint
 
 ERROR_STYLE = "color: #ff7070;"
+
+
+@dataclass(frozen=True)
+class CommandRow:
+    """The widgets of one command of a service: its args, its Call button and what it does."""
+
+    args: QtWidgets.QLineEdit
+    button: QtWidgets.QPushButton
+    description: str
 
 
 class QtPropertiesPanel(QtWidgets.QScrollArea):
@@ -34,12 +48,16 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
         doc: GraphDocument,
         catalog: Catalog,
         live: LiveState,
+        info: SessionInfo | None = None,
         parent: QtWidgets.QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.doc, self.catalog, self.live = doc, catalog, live
+        self.info = info if info is not None else SessionInfo()
         self.item_id: str | None = None
         self.editors: dict[str, FieldEditor] = {}
+        self.commands: dict[str, CommandRow] = {}
+        self._editable: dict[str, tuple[bool, str]] = {}  # field: (writable, tooltip)
         self.setWidgetResizable(True)
         self.setMinimumWidth(280)
         ev = doc.events
@@ -51,12 +69,16 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
         ev.reset.connect(lambda: self.show_item(None))
         live.events.values.connect(self._on_live)
         live.events.cleared.connect(lambda: self.show_item(self.item_id))
+        live.events.services.connect(self._apply_access)
+        self.info.events.changed.connect(self._apply_access)
         self.show_item(None)
 
     # -- building -----------------------------------------------------------------------------
     def show_item(self, item_id: str | None) -> None:
         self.item_id = item_id if item_id and self.doc.item(item_id) is not None else None
         self.editors = {}
+        self.commands = {}
+        self._editable = {}
         body = QtWidgets.QWidget()
         self.form = QtWidgets.QFormLayout(body)
         self.form.setFieldGrowthPolicy(
@@ -126,12 +148,12 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
             editor.setObjectName(f"field_{f.name}")
             value = live.get(f.name, item.stateValues.get(f.name, f.default))
             editor.show_value(value)
-            editor.setEnabled(f.access != "ro")
             tip = f"{f.description}\n" if f.description else ""
-            editor.setToolTip(
-                f"{tip}{schema_hint(f.schema_)} · access {f.access}"
-                + (" (read-only: the node writes it)" if f.access == "ro" else "")
-            )
+            tip += f"{schema_hint(f.schema_)} · access {f.access}" + (
+                " (read-only: the node writes it)" if f.access == "ro" else "")
+            self._editable[f.name] = (f.access != "ro", tip)
+            editor.setEnabled(f.access != "ro")
+            editor.setToolTip(tip)
             editor.committed.connect(lambda v, name=f.name: self._edited(name, v))
             label = QtWidgets.QLabel(
                 f.name
@@ -144,6 +166,7 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
             self.form.addRow(self._section("Commands"))
             for c in spec.commands:
                 self._command_row(c.name, c.description)
+        self._apply_access()
 
     def _section(self, text: str) -> QtWidgets.QLabel:
         label = QtWidgets.QLabel(text.upper())
@@ -176,6 +199,26 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
         button.clicked.connect(fire)
         args.returnPressed.connect(fire)
         self.form.addRow(name, row)
+        self.commands[name] = CommandRow(args, button, description)
+
+    def _apply_access(self) -> None:
+        """Enable what the connected identity may do on the shown item's service; say why
+        the rest is disabled."""
+        item = self.doc.item(self.item_id) if self.item_id is not None else None
+        if item is None:
+            return
+        sid = item.serviceId
+        live = sid in self.live.services
+        refusal = self.info.refusal("set_state", sid) if live else None
+        for name, editor in self.editors.items():
+            writable, tip = self._editable[name]
+            editor.setEnabled(writable and refusal is None)
+            editor.setToolTip(tip if refusal is None else f"{refusal}\n{tip}")
+        for name, command in self.commands.items():
+            refused = self.info.refusal(name, sid)
+            command.args.setEnabled(refused is None)
+            command.button.setEnabled(refused is None)
+            command.button.setToolTip(refused or command.description)
 
     # -- edits out ----------------------------------------------------------------------------
     def _edited(self, field: str, value: Any) -> None:

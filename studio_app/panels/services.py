@@ -1,7 +1,9 @@
 """The services panel: each service with class, id, version, status and last error, and a switch
 to activate or deactivate it. Rows and active flags come from the ``LiveState`` model (the
 bridge's polls and the KV ``active`` key write it); the switch only asks (``toggle_requested``),
-and the last reply of each service's command is noted beside its last error.
+and the last reply of each service's command is noted beside its last error. A switch the
+connected identity may not use (``SessionInfo.refusal``: a viewer's) is disabled, and its tooltip
+says why.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from studio_app.bridge.outcome import Outcome, fault_of
 from studio_app.document.live_state import LiveState, ServiceRow, ServiceStatus
+from studio_app.document.session_info import SessionInfo
 
 COLUMNS = ["Service", "Class", "Version", "Status", "Active", "Last error / reply"]
 STATUS_COLORS = {
@@ -26,9 +29,15 @@ STATUS_COLUMN, ACTIVE_COLUMN, NOTE_COLUMN = 3, 4, 5
 class QtServicesPanel(QtWidgets.QTableWidget):
     toggle_requested = QtCore.Signal(str, bool)  # service id, wanted active state
 
-    def __init__(self, live: LiveState, parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(
+        self,
+        live: LiveState,
+        info: SessionInfo | None = None,
+        parent: QtWidgets.QWidget | None = None,
+    ) -> None:
         super().__init__(0, len(COLUMNS), parent)
         self.live = live
+        self.info = info if info is not None else SessionInfo()
         self.setHorizontalHeaderLabels(COLUMNS)
         self.verticalHeader().setVisible(False)
         self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -39,6 +48,7 @@ class QtServicesPanel(QtWidgets.QTableWidget):
         live.events.services.connect(self._render)
         live.events.active.connect(self._on_active)
         live.events.cleared.connect(self._on_cleared)
+        self.info.events.changed.connect(self._render)
 
     @property
     def rows(self) -> Mapping[str, ServiceRow]:
@@ -95,7 +105,9 @@ class QtServicesPanel(QtWidgets.QTableWidget):
         switch = QtWidgets.QCheckBox("on" if active else "off")
         switch.setObjectName(f"active_{sid}")
         switch.setChecked(bool(active))
-        switch.setEnabled(active is not None)
+        refusal = self.info.refusal("deactivate" if active else "activate", sid)
+        switch.setEnabled(active is not None and refusal is None)
+        switch.setToolTip(refusal or f"switch {sid} {'off' if active else 'on'}")
         switch.toggled.connect(lambda on: self.toggle_requested.emit(sid, on))
         self.switches[sid] = switch
         holder = QtWidgets.QWidget()

@@ -1,5 +1,6 @@
 """Shared by the auth integration tests: a nats-server running with an auth store that holds one
-identity of each role, plain nats-py connections as those identities, and a publish check.
+identity of each role (entered in the identity directory, the services' KV buckets made by the
+keeper), plain nats-py connections as those identities, and a publish check.
 
 A publish that must not pass is followed, on the same connection, by an allowed sentinel: the
 subscriber sees the sentinel, so it would have seen the forbidden message had the server let it
@@ -21,7 +22,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
 from runtime.auth import AuthStore, Identity, Role
-from runtime.nats_server import NatsServer
+from runtime.nats_server import NatsServer, write_identity_directory
 
 __all__ = ["WAIT", "Listener", "Secured", "conns", "connect_as", "k", "listen", "passes",
            "publish_violation", "secured", "settle"]
@@ -52,6 +53,8 @@ def secured(tmp_path: Path) -> Iterator[Secured]:
         "keeper": store.keeper(),
     }
     server = NatsServer(store_dir=store.store_dir, auth=store).start()
+    # as ensure_server does: the keeper enters every identity and makes the services' buckets
+    assert write_identity_directory(server.url, store)
     try:
         yield Secured(store, server, ids)
     finally:

@@ -6,6 +6,7 @@ store, and ``ensure_server`` is secure unless told otherwise.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import nats.errors
@@ -160,3 +161,72 @@ def test_reload_server_finds_nothing_to_reload_without_a_secured_server(tmp_path
     assert reload_server(tmp_path / "none") is False
     with pytest.raises(NatsServerError, match="not running"):
         NatsServer(store_dir=tmp_path / "idle").reload()
+
+
+async def test_connect_waits_out_a_reload_for_an_identity_it_admits(
+    secured: Secured, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Right after a reload the server may refuse a valid identity for a moment: connect keeps
+    trying a refused identity for a short while. Here the identity is issued (and the server
+    reloaded) only after connect was first refused."""
+    import runtime.auth.store as store_module
+    from runtime.auth.keys import public_key, write_private
+    from tests.support import eventually
+
+    seed = new_user_seed()
+    seed_file = tmp_path / "late.nk"
+    write_private(seed_file, seed + "\n")
+    caplog.set_level(logging.INFO, logger="runtime.transport.nats")
+    connecting = asyncio.ensure_future(transport_connect(secured.url, nkeys_seed=seed_file,
+                                                         connect_timeout_s=5.0))
+    await eventually(lambda: "refused the identity" in caplog.text or connecting.done(),
+                     what="a first refusal")
+    assert not connecting.done(), "connect gave up at the first refusal"
+    monkeypatch.setattr(store_module, "new_user_seed", lambda: seed)
+    await asyncio.to_thread(secured.store.issue, Role.viewer, "late")
+
+    transport = await asyncio.wait_for(connecting, WAIT)
+    try:
+        assert transport.public_key == public_key(seed)
+    finally:
+        await transport.close()
+
+
+async def test_connect_gives_up_on_an_identity_the_server_keeps_refusing(
+    secured: Secured, tmp_path: Path
+) -> None:
+    from runtime.auth.keys import write_private
+    from runtime.transport.base import NotAuthorized
+
+    seed_file = tmp_path / "stranger.nk"
+    write_private(seed_file, new_user_seed() + "\n")
+    with pytest.raises(NotAuthorized, match="refused the identity"):
+        await asyncio.wait_for(transport_connect(secured.url, nkeys_seed=seed_file,
+                                                 connect_timeout_s=30.0), WAIT)
+
+
+async def test_the_services_of_a_graph_are_issued_with_one_reload_and_their_buckets_made(
+    secured: Secured,
+) -> None:
+    """What ``rungraph serve`` does before it launches the processes of a graph."""
+    from runtime.client.credentials import find_services_credentials
+
+    def reloads() -> int:
+        return secured.server.log_path.read_text().count("Reloaded server configuration")
+
+    before = reloads()
+    seeds = await asyncio.to_thread(find_services_credentials, ["cam", "arm", "cam"],
+                                    "default", secured.store.store_dir, secured.url)
+
+    assert seeds is not None
+    assert sorted(seeds) == ["arm", "cam"]
+    assert reloads() == before + 1
+    for sid in ("cam", "arm"):
+        reader = await transport_connect(secured.url, nkeys_seed=seeds[sid])
+        try:
+            assert reader.public_key is not None
+            assert (await lookup(reader, reader.public_key)) is not None  # in the directory
+            await reader.key_value(f"svc_{sid}", create=False)  # the keeper made it
+        finally:
+            await reader.close()

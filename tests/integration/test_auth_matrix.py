@@ -115,12 +115,15 @@ async def identity(world: Secured, role: Role, name: str | None = None,
 
 
 async def serve(world: Secured, service_id: str = "s1",
-                namespace: str = "default") -> ServiceHost:
-    seed = world.store.seed_path(world.store.ensure_service(namespace, service_id))
+                namespace: str = "default", cls: type[Service] = Dial) -> ServiceHost:
+    # issued as rungraph creds / serve / Studio do: the keeper enters it and makes its bucket
+    issued, _ = await issue_identity(world.store, Role.service, service_id, namespace,
+                                     service_id, url=world.url)
+    seed = world.store.seed_path(issued)
     registry = Registry()
-    registry.register_service(Dial)
+    registry.register_service(cls)
     transport = await connect(world.url, name=service_id, nkeys_seed=seed)
-    host = ServiceHost(ServiceBus(transport, service_id), registry, Dial, namespace=namespace)
+    host = ServiceHost(ServiceBus(transport, service_id), registry, cls, namespace=namespace)
     assert await check_callers(host) is not None
     await host.start(serve=True, restore=False)
     world.hosts.append(host)

@@ -17,6 +17,7 @@ from nats.aio.msg import Msg
 
 from runtime.auth import Role
 from runtime.auth.server_process import admits
+from runtime.client.directory import issue_identity
 from tests.integration.auth_support import (  # noqa: F401 - fixtures
     WAIT,
     Secured,
@@ -153,7 +154,7 @@ async def test_a_service_writes_its_own_bucket_and_everyone_may_read_it(
     secured: Secured, conns: list[NATS]
 ) -> None:
     s1 = await connect_as(secured, secured.ids["s1"], conns)
-    bucket = await s1.jetstream().create_key_value(bucket="svc_s1", history=4)
+    bucket = await s1.jetstream().key_value("svc_s1")  # the keeper made it
     await bucket.put("nodes.n1.state.x", b"1")
     viewer = await connect_as(secured, secured.ids["viewer"], conns)
     seen = await viewer.jetstream().key_value("svc_s1")
@@ -171,7 +172,7 @@ async def test_nobody_else_writes_a_services_bucket(
     secured: Secured, conns: list[NATS], who: str
 ) -> None:
     s1 = await connect_as(secured, secured.ids["s1"], conns)
-    owner = await s1.jetstream().create_key_value(bucket="svc_s1")
+    owner = await s1.jetstream().key_value("svc_s1")
     await owner.put("active", b"true")
     errors: list[str] = []
     other = await connect_as(secured, secured.ids[who], conns, errors)
@@ -203,7 +204,8 @@ async def test_two_namespaces_with_the_same_service_id_share_nothing(
     secured: Secured, conns: list[NATS]
 ) -> None:
     store = secured.store
-    a1, b1 = store.ensure_service("a", "s1"), store.ensure_service("b", "s1")
+    a1, _ = await issue_identity(store, Role.service, "s1", "a", "s1", url=secured.url)
+    b1, _ = await issue_identity(store, Role.service, "s1", "b", "s1", url=secured.url)
     a_viewer = store.issue(Role.viewer, "val", "a")
     in_a = await connect_as(secured, a1, conns)
     in_b = await connect_as(secured, b1, conns)
@@ -222,8 +224,8 @@ async def test_two_namespaces_with_the_same_service_id_share_nothing(
     await discovery.wait_for(mark)
     assert heard.payloads == [mark]
     assert discovery.payloads == [mark]
-    kv_a = await in_a.jetstream().create_key_value(bucket="svc_s1")
-    kv_b = await in_b.jetstream().create_key_value(bucket="svc_s1")
+    kv_a = await in_a.jetstream().key_value("svc_s1")
+    kv_b = await in_b.jetstream().key_value("svc_s1")
     await kv_a.put("active", b"a")
     await kv_b.put("active", b"b")
     assert (await kv_a.get("active")).value == b"a"
@@ -242,7 +244,7 @@ async def test_a_jetstream_delivery_keeps_its_stored_subject_and_an_ack_reply(
     from nats.js.api import ConsumerConfig
 
     s2 = await connect_as(secured, secured.ids["s2"], conns)
-    await (await s2.jetstream().create_key_value(bucket="svc_s2")).put("x", b"stored")
+    await (await s2.jetstream().key_value("svc_s2")).put("x", b"stored")
     s1 = await connect_as(secured, secured.ids["s1"], conns)
     target = f"svc.s1.set_rungraph.{k(secured, 'admin')}"
     seen: list[Msg] = []
@@ -262,23 +264,43 @@ async def test_a_jetstream_delivery_keeps_its_stored_subject_and_an_ack_reply(
     assert seen[0].reply.startswith("$JS.ACK.")
 
 
-@pytest.mark.xfail(strict=True, reason="AUTH_SPEC lets a service update its own KV stream, and "
-                   "nats-server does not check a stream's subjects against its creator's "
-                   "permissions: the stream can capture another service's requests")
-async def test_a_service_cannot_capture_another_services_requests_with_its_stream(
+async def test_a_service_cannot_capture_another_services_requests_with_a_stream(
     secured: Secured, conns: list[NATS]
 ) -> None:
-    s2 = await connect_as(secured, secured.ids["s2"], conns)
+    """nats-server does not check a stream's subjects against its creator's permissions, so a
+    service that could update its own KV stream (or create one) could make it capture another
+    service's requests: no service may create or update any stream."""
+    errors: list[str] = []
+    s2 = await connect_as(secured, secured.ids["s2"], conns, errors)
     js = s2.jetstream(timeout=1.0)
-    await js.create_key_value(bucket="svc_s2")
     config = (await js.stream_info("KV_svc_s2")).config
     config.subjects = [*(config.subjects or []), "svc.s1.set_state.>"]
-    try:
+    with pytest.raises(nats.errors.TimeoutError):  # refused: no answer comes
         await js.update_stream(config)
-    except nats.errors.TimeoutError:
-        return  # refused: nothing can be captured
+    config.name, config.subjects = "CAPTURE", ["svc.s1.set_state.>"]
+    with pytest.raises(nats.errors.TimeoutError):
+        await js.add_stream(config)
+    await settle(s2)
+    assert publish_violation(errors, "$JS.API.STREAM.UPDATE.KV_svc_s2")
+    assert publish_violation(errors, "$JS.API.STREAM.CREATE.CAPTURE")
+
     admin = await connect_as(secured, secured.ids["admin"], conns)
-    subject = f"svc.s1.set_state.{k(secured, 'admin')}"
-    await admin.request(subject, b"a write-only secret", timeout=WAIT)  # the stream's ack
+    js_admin = admin.jetstream()
+    assert (await js_admin.stream_info("KV_svc_s2")).config.subjects == ["$KV.svc_s2.>"]
     with pytest.raises(nats.js.errors.NotFoundError):
-        await js.get_last_msg("KV_svc_s2", subject)
+        await js_admin.stream_info("CAPTURE")
+    with pytest.raises(nats.errors.NoRespondersError):  # nobody, no stream either, took it
+        await admin.request(f"svc.s1.set_state.{k(secured, 'admin')}", b"a secret",
+                            timeout=WAIT)
+
+
+async def test_a_service_cannot_create_its_own_bucket_either(
+    secured: Secured, conns: list[NATS]
+) -> None:
+    errors: list[str] = []
+    s1 = await connect_as(secured, secured.ids["s1"], conns, errors)
+    with pytest.raises(nats.errors.TimeoutError):
+        await s1.jetstream(timeout=1.0).create_key_value(bucket="svc_s1")
+    await settle(s1)
+    assert publish_violation(errors, "$JS.API.STREAM.CREATE.KV_svc_s1")
+

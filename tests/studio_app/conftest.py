@@ -100,6 +100,29 @@ def studio_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True)
+def _garbage_collected_on_the_gui_thread() -> Iterator[None]:
+    """Collect each test's garbage here, on the GUI thread. Left to chance, Python's cycle
+    collector may run in a worker thread (one that writes the identity directory, say) and
+    destroy an unparented QObject there; a QObject's timers cannot be stopped from another
+    thread, and the next one that fires finds its object gone (SIGSEGV)."""
+    import gc
+
+    yield
+    gc.collect()
+
+
+@pytest.fixture(autouse=True)
+def no_local_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No credentials from the machine running the tests: an empty data folder (so no local
+    auth store, and the embedded server's store is the test's) and no RUNGRAPH_* identity."""
+    data = tmp_path / "data"
+    monkeypatch.setenv("XDG_DATA_HOME", str(data))
+    monkeypatch.delenv("RUNGRAPH_CREDS", raising=False)
+    monkeypatch.delenv("RUNGRAPH_NAMESPACE", raising=False)
+    return data
+
+
 @pytest.fixture
 def window(qtbot: Any, aloop: Loop, studio_config: Path) -> Iterator[Any]:
     from PySide6 import QtWidgets

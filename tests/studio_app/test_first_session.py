@@ -1,6 +1,7 @@
 """The issue's "done when", as a new user would do it: drag Tick, Sequence and two Counters from
 the palette, wire them with the mouse, Simulate and watch the counters rise; save, reopen, Deploy
-to the embedded server (started on demand) and switch the service off and on."""
+to the embedded server (started on demand, with authentication on) and switch the service off
+and on."""
 
 from __future__ import annotations
 
@@ -75,6 +76,8 @@ def test_a_first_session_from_empty_canvas_to_deployed_service(
     assert aloop.run(window.run.start_deploy(), timeout=90) is True
     session = window.bridge.session
     assert session.server is not None  # the embedded server, started on demand
+    assert session.server.auth is not None  # secure by default, with the local store's admin
+    assert window.identity_label.text() == "admin:admin @ default"
     aloop.until(lambda: min(counts(window, a, b)) >= 3, timeout=20, what="live counts")
     aloop.until(lambda: "main" in window.services.switches, what="the services row")
     window.services.switches["main"].setChecked(False)

@@ -95,3 +95,33 @@ async def test_sync_leaves_exactly_the_given_identities() -> None:
     bucket = await keeper.key_value(DIRECTORY_BUCKET)
     assert sorted(await bucket.keys()) == sorted([kept.public_key, added.public_key])
     assert await sync_directory(keeper, [kept, added]) == 0
+
+
+async def test_entering_a_service_identity_makes_its_bucket() -> None:
+    hub = MemoryHub("dir")
+    keeper = hub.connect()
+    assert await publish_identity(keeper, identity("cam", Role.service, "cam1"))
+    assert "svc_cam1" in hub.buckets
+    assert await publish_identity(keeper, identity("val")) is True
+    assert sorted(hub.buckets) == ["rungraph_identities", "svc_cam1"]  # a person has none
+
+
+async def test_entering_an_identity_twice_writes_its_entry_once() -> None:
+    hub = MemoryHub("dir")
+    keeper = hub.connect()
+    alice = identity("alice")
+    assert await publish_identity(keeper, alice) is True
+    bucket = await keeper.key_value(DIRECTORY_BUCKET)
+    entry = await bucket.get(alice.public_key)
+    assert await publish_identity(keeper, alice) is False
+    again = await bucket.get(alice.public_key)
+    assert entry is not None
+    assert again is not None
+    assert again.revision == entry.revision
+
+
+async def test_sync_makes_every_service_identitys_bucket() -> None:
+    hub = MemoryHub("dir")
+    await sync_directory(hub.connect(), [identity("s1", Role.service, "s1"),
+                                         identity("s2", Role.service, "s2"), identity("val")])
+    assert sorted(hub.buckets) == ["rungraph_identities", "svc_s1", "svc_s2"]

@@ -61,11 +61,43 @@ def test_a_service_publishes_under_its_own_id_and_bucket() -> None:
     perms = permissions_for(identity(Role.service, "s1", service_id="s1"))
     assert [s for s in perms.publish if s.startswith("svc.")] == ["svc.s1.>"]
     assert [s for s in perms.publish if s.startswith("$KV.")] == ["$KV.svc_s1.>"]
-    writes = [s for s in perms.publish if ".CREATE." in s or ".UPDATE." in s]
-    assert all(s.split(".")[4] == "KV_svc_s1" for s in writes if "CONSUMER" not in s)
-    assert "$JS.API.STREAM.CREATE.KV_svc_s1" in writes
     assert perms.subscribe == ("_INBOX.US1.>", "svc.s1.>", "$SRV.>", "svc.*.nodes.>")
-    assert perms.allow_responses
+
+
+def test_no_service_creates_or_changes_a_stream_not_even_its_own() -> None:
+    """A stream's subjects are not checked against its creator's permissions: whoever may
+    create or update one can make it capture other services' requests."""
+    perms = permissions_for(identity(Role.service, "s1", service_id="s1"), ["s1", "s2"])
+    assert not [s for s in perms.publish if s.startswith("$JS.API.STREAM.")
+                and not s.startswith(("$JS.API.STREAM.INFO.", "$JS.API.STREAM.NAMES",
+                                      "$JS.API.STREAM.MSG.GET."))]
+    assert "$JS.API.STREAM.INFO.*" in perms.publish  # it binds to the bucket the keeper made
+
+
+def test_a_service_may_answer_a_request_with_a_whole_stream_and_no_more() -> None:
+    from runtime.protocol.envelope import STREAM_MAX_REPLIES, STREAM_MAX_S
+
+    perms = permissions_for(identity(Role.service, "s1", service_id="s1"))
+    assert perms.allow_responses is not None
+    assert perms.allow_responses.max == STREAM_MAX_REPLIES
+    assert STREAM_MAX_S < perms.allow_responses.expires_s < STREAM_MAX_S + 60
+    user = server_config([identity(Role.service, "s1", service_id="s1")])["accounts"][
+        "default"]["users"][0]
+    assert user["permissions"]["allow_responses"] == {
+        "max": STREAM_MAX_REPLIES, "expires": f"{perms.allow_responses.expires_s}s"}
+
+
+def test_the_keeper_creates_the_buckets_of_its_namespaces_services_only() -> None:
+    config = server_config([identity(Role.keeper, "keeper", "lab"),
+                            identity(Role.service, "s1", "lab", "s1"),
+                            identity(Role.service, "cam", "lab", "cam"),
+                            identity(Role.service, "s9", "other", "s9")])
+    keeper, = (u for u in config["accounts"]["lab"]["users"] if u["nkey"] == "UKEEPER")
+    creates = [s for s in keeper["permissions"]["publish"]["allow"]
+               if s.startswith("$JS.API.STREAM.CREATE.")]
+    assert creates == ["$JS.API.STREAM.CREATE.KV_rungraph_identities",
+                       "$JS.API.STREAM.CREATE.KV_svc_cam", "$JS.API.STREAM.CREATE.KV_svc_s1"]
+    assert not [s for s in keeper["permissions"]["publish"]["allow"] if "UPDATE.KV_svc" in s]
 
 
 def test_a_service_identity_without_a_service_id_cannot_be_rendered() -> None:

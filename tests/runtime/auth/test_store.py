@@ -206,3 +206,30 @@ def test_no_server_running_means_nothing_to_reload(store: AuthStore) -> None:
 def test_a_stale_pid_file_is_not_taken_for_a_server(store: AuthStore) -> None:
     store.pid_file.write_text(f"{os.getpid()}\n")  # alive, but not a nats-server of this store
     assert store.server() is None
+
+
+def test_issuing_several_services_at_once_reloads_the_server_once(
+    store: AuthStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reloads: list[str | None] = []
+    monkeypatch.setattr(store, "reload_server",
+                        lambda identity=None, **_: reloads.append(identity and identity.name))
+    first = store.ensure_services("lab", ["a", "b", "c"])
+    assert [(i.name, i.service_id, i.namespace) for i in first] == [
+        ("a", "a", "lab"), ("b", "b", "lab"), ("c", "c", "lab")]
+    assert len(reloads) == 1
+    assert store.ensure_services("lab", ["a", "b", "c"]) == first  # nothing new: no reload
+    assert store.ensure_services("lab", ["c", "d"])[0] == first[2]
+    assert len(reloads) == 2
+    keeper = json.loads("\n".join(line for line in store.config_path.read_text().splitlines()
+                                  if not line.startswith("#")))["accounts"]["lab"]["users"]
+    creates = {s for u in keeper for s in u["permissions"]["publish"]["allow"]
+               if s.startswith("$JS.API.STREAM.CREATE.KV_svc_")}
+    assert creates == {f"$JS.API.STREAM.CREATE.KV_svc_{sid}" for sid in "abcd"}
+
+
+def test_a_bad_request_in_a_batch_issues_none_of_it(store: AuthStore) -> None:
+    with pytest.raises(AuthError):
+        store.issue_many([(Role.service, "ok", "default", "ok"),
+                          (Role.service, "bad id", "default", "bad id")])
+    assert store.find("ok") is None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -376,3 +377,133 @@ async def test_a_streamed_command_with_bad_args_ends_with_a_final_error(worker):
     assert len(got) == 1
     assert got[0]["stream"] == {"seq": 0, "final": True}
     assert got[0]["error"]["code"] == "INVALID_ARGS"
+
+
+# -- bounds of a stream -----------------------------------------------------------------------
+
+
+class Endless(Service):
+    """Streams one item, then waits for a gate that never opens; or streams ``count`` items."""
+
+    class_name = "test.endless"
+
+    def on_create(self) -> None:
+        self.closed = asyncio.Event()
+
+    @command
+    async def trickle(self) -> AsyncIterator[int]:
+        try:
+            yield 1
+            await asyncio.Event().wait()
+        finally:
+            self.closed.set()
+
+    @command
+    async def flood(self) -> AsyncIterator[int]:
+        for i in range(100):
+            yield i
+
+
+async def streamed(transport: Transport, call_name: str) -> list[dict[str, Any]]:
+    got: list[dict[str, Any]] = []
+
+    async def on_reply(msg: Msg) -> None:
+        got.append(json.loads(msg.data))
+
+    inbox = transport.new_inbox()
+    await transport.subscribe(inbox, on_reply)
+    body = {"reqId": call_name, "call": call_name, "args": {}}
+    await transport.publish(CMD, json.dumps(body).encode(), reply=inbox)
+    await eventually(lambda: bool(got) and got[-1]["stream"]["final"], what="the final reply")
+    return got
+
+
+@pytest.fixture
+async def endless(simulate) -> tuple[Transport, Any]:
+    hub = MemoryHub()
+    sim = await simulate(graph([], services=[service("main", "test.endless")]),
+                         registry=registry_with(Endless), hub=hub)
+    return hub.connect(), sim
+
+
+async def test_a_stream_past_its_longest_run_ends_with_a_final_timeout(endless, monkeypatch):
+    import runtime.service.router as router
+
+    monkeypatch.setattr(router, "STREAM_MAX_S", 0.2)
+    transport, sim = endless
+
+    got = await streamed(transport, "trickle")
+
+    assert [(r["stream"]["seq"], r["ok"]) for r in got] == [(0, True), (1, False)]
+    assert got[1]["error"]["code"] == "TIMEOUT"
+    assert "0.2s" in got[1]["error"]["message"]
+    assert sim.hosts["main"].service_node.closed.is_set()  # the command was stopped
+
+
+async def test_a_stream_sends_at_most_its_bound_of_replies_the_final_one_included(
+        endless, monkeypatch):
+    import runtime.service.router as router
+
+    monkeypatch.setattr(router, "STREAM_MAX_REPLIES", 5)
+    transport, _ = endless
+
+    got = await streamed(transport, "flood")
+
+    assert len(got) == 5
+    assert [r["result"] for r in got[:4]] == [0, 1, 2, 3]
+    assert got[4]["stream"] == {"seq": 4, "final": True}
+    assert got[4]["error"]["code"] == "INTERNAL"
+    assert "more than 4 items" in got[4]["error"]["message"]
+
+
+# -- what is not a request --------------------------------------------------------------------
+
+
+async def test_a_message_with_a_jetstream_reply_is_dropped_unanswered(client):
+    """A JetStream push consumer can deliver a stored message onto a service's subject
+    (nats-server #8274): its reply is ``$JS.ACK...``; the service must not act on it."""
+    transport, sim = client
+    acks: list[bytes] = []
+
+    async def on_ack(msg: Msg) -> None:
+        acks.append(msg.data)
+
+    await transport.subscribe("$JS.ACK.>", on_ack)
+    body = json.dumps({"reqId": "replayed", "call": "status", "args": {}}).encode()
+    await transport.publish(CMD, body, reply="$JS.ACK.KV_svc_x.c.1.1.1.0.0")
+    await transport.publish("svc.main.status", b"", reply="$JS.ACK.KV_svc_x.c.1.2.2.0.0")
+    sentinel = await call(transport, "status")  # after the others, on the same subscription
+    await sim.hub.settle()
+
+    assert sentinel["ok"]
+    assert acks == []
+
+
+@pytest.mark.parametrize(("endpoint", "subject"), [
+    ("cmd", "$KV.svc_other.x"),
+    ("cmd", "svc.main.cmd.UKEY"),
+    ("cmd_identity", "$KV.svc_other.x"),
+    ("cmd_identity", "svc.main.cmd"),
+    ("cmd_identity", "svc.main.cmd.UKEY.more"),
+    ("set_state_identity", "svc.main.set_state"),
+])
+async def test_a_message_on_a_subject_the_endpoint_does_not_serve_is_dropped(
+        client, endpoint, subject):
+    """A delivery from JetStream keeps its stored subject, whatever subject it was sent to."""
+    _, sim = client
+    handlers = {e.name: e.handler for e in sim.hosts["main"].router.endpoints()}
+    answered: list[bytes] = []
+
+    async def respond(_reply: str, data: bytes) -> None:
+        answered.append(data)
+
+    body = json.dumps({"reqId": "r", "call": "status", "args": {}}).encode()
+    await handlers[endpoint](Msg(subject, body, "_INBOX.x.1", respond))
+    served = {"cmd": "svc.main.cmd", "cmd_identity": "svc.main.cmd.UKEY",
+              "set_state_identity": "svc.main.set_state.UKEY"}[endpoint]
+    body = json.dumps({"reqId": "r", "call": "status", "args": {}} if endpoint.startswith("cmd")
+                      else {"nodeId": "c", "field": "count", "value": 1}).encode()
+    await handlers[endpoint](Msg(served, body, "_INBOX.x.2", respond))
+    await eventually(lambda: len(answered) >= 1, what="the reply to the served subject")
+
+    assert len(answered) == 1

@@ -140,3 +140,31 @@ async def test_a_state_edge_starts_from_the_current_source_value(simulate):
     await sim.load(two_services(extra=[edge("state", "a.count", "b.step")], revision=2))
 
     await eventually(lambda: sim.state()["b"]["step"] == 2, what="b.step to catch up")
+
+
+async def test_a_data_receiver_ignores_a_jetstream_delivery_on_its_subject(simulate):
+    """A JetStream push consumer can deliver stored messages onto a data subject (nats-server
+    #8274); such a delivery has a ``$JS.ACK.`` reply and is no value of the source."""
+    hub = MemoryHub()
+    sim = await simulate(two_services(edge("data", "a.value", "p.value")),
+                         registry=registry_with(), hub=hub)
+    outsider = hub.connect()
+
+    await outsider.publish("svc.A.nodes.a.data.value", json.dumps({"value": 666}).encode(),
+                           reply="$JS.ACK.KV_svc_x.c.1.1.1.0.0")
+    await pass_on(sim, "A")  # the real value, after it on the same subject
+    await eventually(lambda: buffer_of(sim).latest == 1, what="A's value in B")
+
+    assert buffer_of(sim).received == 1
+
+
+async def test_a_data_receiver_ignores_a_message_whose_subject_is_not_its_own(simulate):
+    sim = await simulate(two_services(edge("data", "a.value", "p.value")),
+                         registry=registry_with())
+    ((subject, *_), (sub, buffer)), = sim.hosts["B"].wiring.remote_inputs.items()
+    handler = next(s.handler for s in sim.hub.subs if s.pattern == subject)
+
+    await handler(Msg("$KV.svc_x.k", json.dumps({"value": 666}).encode()))
+    await handler(Msg(subject, json.dumps({"value": 7}).encode()))
+
+    assert (buffer.received, buffer.latest) == (1, 7)

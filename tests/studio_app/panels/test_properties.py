@@ -7,10 +7,13 @@ from typing import Any
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtTest import QTest
 
+from runtime.auth import Identity, Role
+from studio_app.bridge.role_gate import connection_of
 from studio_app.document.catalog import Catalog
 from studio_app.document.files import parse_document
-from studio_app.document.live_state import LiveState, StateUpdate
+from studio_app.document.live_state import LiveState, ServiceRow, ServiceStatus, StateUpdate
 from studio_app.document.model import GraphDocument
+from studio_app.document.session_info import SessionInfo
 from studio_app.panels.fields import (
     BoolEditor,
     EnumEditor,
@@ -143,3 +146,75 @@ def test_when_the_session_ends_the_design_values_come_back(qtbot: Any) -> None:
 
     QtWidgets.QApplication.processEvents()
     assert panel.editors["step"].widget.value() == 3
+
+
+# -- the connected identity's role: live edits and commands it may not make are disabled -------
+def connected_as(role: Role) -> SessionInfo:
+    info = SessionInfo()
+    key = "UKEY" + role.value.upper()
+    who = Identity("pat", role, "default", None, key, "2025-01-31T12:00:00Z")
+    info.set_connection(connection_of("nats://h:1", "default", key, who))
+    return info
+
+
+GPU = {
+    "graphId": "gpu",
+    "services": [{"serviceId": "gpu", "serviceClass": "demo.mock_model_worker"}],
+    "nodes": [],
+    "edges": [],
+}
+
+
+def test_a_viewer_sees_live_values_but_cannot_edit_a_running_services_state(qtbot: Any) -> None:
+    doc = parse_document(TICK_SEQ_COUNTERS)
+    live = LiveState()
+    panel = QtPropertiesPanel(doc, Catalog(), live, connected_as(Role.viewer))
+    qtbot.addWidget(panel)
+    panel.show_item("a")
+    assert panel.editors["step"].isEnabled()  # main is not running: a design edit
+
+    live.set_services([ServiceRow("main", status=ServiceStatus.ACTIVE, active=True)])
+    live.apply([StateUpdate("a", "step", 5)])
+
+    step = panel.editors["step"]
+    assert step.widget.value() == 5
+    assert not step.isEnabled()
+    assert step.toolTip().startswith("viewer cannot edit live state: needs operator\n")
+    panel.show_item("b")  # built afresh, still read-only
+    assert not panel.editors["step"].isEnabled()
+
+
+def test_an_operator_edits_live_state_and_read_only_fields_stay_read_only(qtbot: Any) -> None:
+    doc = parse_document(TICK_SEQ_COUNTERS)
+    live = LiveState()
+    live.set_services([ServiceRow("main", status=ServiceStatus.ACTIVE, active=True)])
+    panel = QtPropertiesPanel(doc, Catalog(), live, connected_as(Role.operator))
+    qtbot.addWidget(panel)
+
+    panel.show_item("a")
+
+    assert panel.editors["step"].isEnabled()
+    assert not panel.editors["count"].isEnabled()
+    assert "needs" not in panel.editors["step"].toolTip()
+
+
+def test_a_viewers_commands_are_disabled_with_the_reason(qtbot: Any) -> None:
+    info = connected_as(Role.viewer)
+    panel = QtPropertiesPanel(parse_document(GPU), Catalog(), LiveState(), info)
+    qtbot.addWidget(panel)
+    asked: list[tuple[str, str, dict[str, Any]]] = []
+    panel.call_requested.connect(lambda sid, name, args: asked.append((sid, name, args)))
+
+    panel.show_item("gpu")
+
+    reload = panel.commands["reload_model"]
+    assert not reload.button.isEnabled()
+    assert not reload.args.isEnabled()
+    assert reload.button.toolTip() == (
+        "viewer cannot call the command 'reload_model': needs operator")
+    QTest.mouseClick(reload.button, QtCore.Qt.MouseButton.LeftButton)
+    assert asked == []
+    info.set_connection(connected_as(Role.operator).connection)
+    assert reload.button.isEnabled()
+    QTest.mouseClick(reload.button, QtCore.Qt.MouseButton.LeftButton)
+    assert asked == [("gpu", "reload_model", {})]

@@ -1,12 +1,19 @@
-"""The services panel shows the LiveState's rows and active flags; its switch only asks."""
+"""The services panel shows the LiveState's rows and active flags; its switch only asks, and only
+when the connected identity may."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from PySide6 import QtCore
+from PySide6.QtTest import QTest
+
+from runtime.auth import Identity, Role
 from runtime.protocol.envelope import CommandReply, ErrorCode
 from studio_app.bridge.outcome import CallFailed
+from studio_app.bridge.role_gate import connection_of
 from studio_app.document.live_state import LiveState, ServiceRow, ServiceStatus
+from studio_app.document.session_info import SessionInfo
 from studio_app.panels.services import NOTE_COLUMN, STATUS_COLUMN, QtServicesPanel
 
 
@@ -87,3 +94,53 @@ def test_the_end_of_a_session_empties_the_table(qtbot: Any) -> None:
 
     assert panel.rowCount() == 0
     assert panel.notes == {}
+
+
+# -- the connected identity's role: a switch it may not use is disabled, and says why ----------
+def connected_as(role: Role) -> SessionInfo:
+    info = SessionInfo()
+    key = "UKEY" + role.value.upper()
+    who = Identity("pat", role, "default", None, key, "2025-01-31T12:00:00Z")
+    info.set_connection(connection_of("nats://h:1", "default", key, who))
+    return info
+
+
+def test_a_viewers_switches_are_disabled_with_the_reason(qtbot: Any) -> None:
+    info = connected_as(Role.viewer)
+    live = LiveState()
+    panel = QtServicesPanel(live, info)
+    qtbot.addWidget(panel)
+    asked: list[tuple[str, bool]] = []
+    panel.toggle_requested.connect(lambda sid, on: asked.append((sid, on)))
+
+    live.set_services([
+        ServiceRow("main", status=ServiceStatus.ACTIVE, active=True),
+        ServiceRow("clock", status=ServiceStatus.INACTIVE, active=False),
+    ])
+
+    assert not panel.switches["main"].isEnabled()
+    assert panel.switches["main"].toolTip() == (
+        "viewer cannot deactivate a service: needs operator")
+    assert not panel.switches["clock"].isEnabled()
+    assert panel.switches["clock"].toolTip() == "viewer cannot activate a service: needs operator"
+    assert panel.switches["main"].isChecked()  # the live state still shows
+    QTest.mouseClick(panel.switches["main"], QtCore.Qt.MouseButton.LeftButton)
+    assert asked == []
+
+
+def test_switches_follow_the_identity_as_it_changes(qtbot: Any) -> None:
+    info = connected_as(Role.viewer)
+    live = LiveState()
+    panel = QtServicesPanel(live, info)
+    qtbot.addWidget(panel)
+    live.set_services([ServiceRow("main", status=ServiceStatus.ACTIVE, active=True)])
+    assert not panel.switches["main"].isEnabled()
+
+    info.set_connection(connected_as(Role.operator).connection)
+
+    assert panel.switches["main"].isEnabled()
+    assert panel.switches["main"].toolTip() == "switch main off"
+    info.set_connection(connected_as(Role.viewer).connection)
+    assert not panel.switches["main"].isEnabled()
+    info.clear()  # Simulate or editing: nothing is refused
+    assert panel.switches["main"].isEnabled()
