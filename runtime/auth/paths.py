@@ -7,7 +7,10 @@ server runs with this store's configuration, its pid and ports files.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 AUTH_DIR = "auth"
@@ -21,13 +24,38 @@ LOCK_FILE = ".lock"
 DIR_MODE = 0o700
 
 
-def default_store_dir() -> Path:
-    """Where a user's local server keeps JetStream data: <data dir>/rungraph/nats."""
+def user_data_dir() -> Path:
+    """Where a user's rungraph data lives: ``$XDG_DATA_HOME`` (``%LOCALAPPDATA%`` on Windows,
+    else ``~/.local/share``) plus ``rungraph``."""
     base = os.environ.get("XDG_DATA_HOME")
     if not base and os.name == "nt":
         base = os.environ.get("LOCALAPPDATA")
     root = Path(base) if base else Path.home() / ".local" / "share"
-    return root / "rungraph" / "nats"
+    return root / "rungraph"
+
+
+def default_store_dir() -> Path:
+    """Where a user's local server keeps JetStream data: <data dir>/rungraph/nats."""
+    return user_data_dir() / "nats"
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, mode: int = 0o600) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created with ``mode``), shared by every process on
+    this machine that locks the same file; released when the block ends."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, mode)
+    try:
+        if sys.platform == "win32":
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def ports_file(directory: Path, pid: int) -> Path:

@@ -19,7 +19,6 @@ import json
 import logging
 import os
 import stat
-import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ from runtime.auth.paths import (
     SEED_SUFFIX,
     SERVER_CONFIG_FILE,
     default_store_dir,
+    file_lock,
 )
 from runtime.auth.server_process import ServerProcess, find_server, signal_reload, wait_admission
 from runtime.auth.tls import server_config_block
@@ -168,19 +168,8 @@ class AuthStore:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """Hold the store's lock (shared by every process using this folder)."""
-        fd = os.open(self.dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, SEED_MODE)
-        try:
-            if sys.platform == "win32":
-                import msvcrt
-
-                msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(fd, fcntl.LOCK_EX)
+        with file_lock(self.dir / LOCK_FILE, SEED_MODE):
             yield
-        finally:
-            os.close(fd)  # releases the lock
 
     def _write_records(self, records: list[Identity]) -> None:
         ordered = sorted(records, key=lambda i: (i.namespace, i.name))

@@ -34,12 +34,11 @@ import secrets
 import socket
 import ssl
 import stat
-import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime.auth.paths import AUTH_DIR, DIR_MODE, KEYS_DIR, default_store_dir
+from runtime.auth.paths import AUTH_DIR, DIR_MODE, KEYS_DIR, default_store_dir, file_lock
 
 __all__ = [
     "CA_ENV",
@@ -137,19 +136,8 @@ def _write(path: Path, data: bytes, mode: int) -> None:
 @contextlib.contextmanager
 def _locked(directory: Path) -> Iterator[None]:
     """Hold the TLS folder's lock: two servers starting at once make one CA, not two."""
-    fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, KEY_MODE)
-    try:
-        if sys.platform == "win32":
-            import msvcrt
-
-            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
-        else:
-            import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_EX)
+    with file_lock(directory / LOCK, KEY_MODE):
         yield
-    finally:
-        os.close(fd)
 
 
 def _normal_host(host: str) -> str:

@@ -29,6 +29,7 @@ import nacl.exceptions
 import nacl.secret
 import nacl.utils
 
+from runtime.auth.paths import user_data_dir
 from runtime.protocol.values import Sealed
 
 KEY_SIZE = nacl.secret.SecretBox.KEY_SIZE
@@ -95,16 +96,6 @@ def key_from_seed_file(path: str | Path) -> bytes:
     if seed is None:
         raise SecretKeyError(f"{path} holds no nkey user seed (a line starting with SU)")
     return key_from_seed(seed.encode("ascii"))
-
-
-def user_data_dir() -> Path:
-    """Where a user's rungraph data lives: ``$XDG_DATA_HOME`` (``%LOCALAPPDATA%`` on Windows,
-    else ``~/.local/share``) plus ``rungraph``; ``runtime.nats_server`` keeps its store there."""
-    base = os.environ.get("XDG_DATA_HOME")
-    if not base and os.name == "nt":
-        base = os.environ.get("LOCALAPPDATA")
-    root = Path(base) if base else Path.home() / ".local" / "share"
-    return root / "rungraph"
 
 
 def key_file(namespace: str, service_id: str, keys_dir: Path | None = None) -> Path:
