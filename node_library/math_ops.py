@@ -53,7 +53,14 @@ Expression_ = Annotated[str, AfterValidator(_check_expression)]
 
 class Expression(Operator):
     """Evaluates ``expr`` over inputs a, b, c, d: arithmetic, comparisons and a few functions
-    (abs, min, max, round, sqrt, exp, log, sin, cos, tan, floor, ceil, clamp)."""
+    (abs, min, max, round, sqrt, exp, log, sin, cos, tan, floor, ceil, clamp).
+
+    Limits (so one expression cannot stall the service): at most 500 characters, 1,200 syntax
+    nodes and 600 levels of nesting, refused when ``expr`` is set; ``**`` stays in the float
+    range, ``round(x, n)`` takes |n| <= 400, integers stay under 4,096 bits and one evaluation
+    takes at most 5,000 steps. A part made of constants only that is over a limit (such as
+    ``round(1, -999999999)``) is refused when ``expr`` is set; one that depends on the inputs is
+    refused when it runs, as an error on the node."""
 
     class_name = "math.expression"
     label = "Expression"
