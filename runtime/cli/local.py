@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from runtime.protocol.envelope import CommandReply, CommandRequest
+from runtime.protocol.envelope import MAX_DEPTH, CommandReply, CommandRequest, json_depth
 from runtime.protocol.graph import RunGraph
-from runtime.protocol.graph_file import read_graph_file
+from runtime.protocol.graph_file import GraphFileError, read_graph_file
 from runtime.protocol.problems import GraphError, Problem
 from runtime.registry import default_registry
 from runtime.service.sim import Simulation
@@ -43,8 +43,20 @@ def add_commands(sub: Any) -> None:
 
 def load_graph_file(path: Path) -> RunGraph:
     """The rungraph of a graph file (plain or a Studio document); raises GraphError naming the
-    file's problem (``runtime.protocol.graph_file.read_graph_file``)."""
-    return read_graph_file(path).graph
+    file's problem (``runtime.protocol.graph_file.read_graph_file``); a file nested deeper than
+    a request may carry (``MAX_DEPTH``) is refused before it is parsed."""
+    try:
+        data = path.read_bytes() if path.is_file() else None
+    except OSError:
+        data = None  # read_graph_file names the problem
+    if data is not None and json_depth(data) > MAX_DEPTH:
+        raise GraphFileError(path, f"JSON nests deeper than {MAX_DEPTH} levels, the most a "
+                                   "request may carry")
+    try:
+        return read_graph_file(path).graph
+    except RecursionError:
+        raise GraphFileError(path, f"JSON nests deeper than {MAX_DEPTH} levels, the most a "
+                                   "request may carry") from None
 
 
 def report(exc: GraphError) -> int:

@@ -17,8 +17,8 @@ from runtime.cli import serve
 from runtime.cli.local import load_graph_file, report
 from runtime.client import Client, DeployError, ServiceUnavailable, StateEvent
 from runtime.client.credentials import find_credentials
-from runtime.protocol.envelope import CommandReply
-from runtime.service.main import DEFAULT_NATS, process_namespace
+from runtime.protocol.envelope import MAX_DEPTH, CommandReply, json_depth
+from runtime.service.main import DEFAULT_NATS, process_namespace, service_id_arg
 from runtime.transport.base import TransportError
 from runtime.validate import GraphError, parse_graph
 
@@ -70,19 +70,19 @@ def add_commands(sub: Any) -> None:
     p.set_defaults(func=cmd_ls)
 
     p = sub.add_parser("call", help="send one command envelope, print the reply JSON")
-    p.add_argument("service_id")
+    p.add_argument("service_id", type=service_id_arg)
     p.add_argument("call")
     p.add_argument("args", nargs="?", default="{}", help="JSON object of args")
     nats_opt(p)
     p.set_defaults(func=cmd_call)
 
     p = sub.add_parser("status", help="a service's status")
-    p.add_argument("service_id")
+    p.add_argument("service_id", type=service_id_arg)
     nats_opt(p)
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("watch", help="stream a service's state changes as JSON lines")
-    p.add_argument("service_id")
+    p.add_argument("service_id", type=service_id_arg)
     p.add_argument("--count", type=int, default=0, help="exit after this many lines")
     nats_opt(p)
     p.set_defaults(func=cmd_watch)
@@ -258,10 +258,14 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def _parse_args_json(text: str) -> dict[str, Any] | None:
+    if json_depth(text.encode()) > MAX_DEPTH:
+        print(f"error: JSON_ARGS nests deeper than {MAX_DEPTH} levels, the most a request may "
+              "carry", file=sys.stderr)
+        return None
     try:
         value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        print(f"error: JSON_ARGS is not valid JSON: {exc}", file=sys.stderr)
+    except (ValueError, RecursionError) as exc:
+        print(f"error: JSON_ARGS is not valid JSON: {str(exc)[:200]}", file=sys.stderr)
         return None
     if not isinstance(value, dict):
         print("error: JSON_ARGS must be a JSON object", file=sys.stderr)

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 SEALED_KEY = "sealed"
 """The member of a KV state value that carries a sealed value's ciphertext."""
@@ -67,12 +67,33 @@ def wrap_state(value_json: str, actor: str, origin: str) -> bytes:
             f'"origin":{_quoted(origin)}}}').encode()
 
 
+class StateDecodeError(ValueError):
+    """Bytes that are not a state value: not UTF-8, not JSON, nested too deep, or a provenance
+    of the wrong type. A ``ValueError``, so callers that caught the JSON error still catch it."""
+
+
 def decode_state(data: bytes) -> StateValue:
-    raw = json.loads(data)
+    """Decode a KV state value; anything malformed raises ``StateDecodeError`` (never another
+    exception type: restoring from KV skips what this refuses)."""
+    try:
+        raw = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise StateDecodeError(f"not a JSON state value: {_reason(exc)}") from None
     if not isinstance(raw, dict) or "value" not in raw:
         return StateValue(value=raw)
-    decoded = StateValue.model_validate(raw)
+    try:
+        decoded = StateValue.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise StateDecodeError(f"bad state value member {where!r}: {error['msg']}") from None
     ciphertext = raw.get(SEALED_KEY)
     if isinstance(ciphertext, str):
         decoded.value = Sealed(ciphertext)
     return decoded
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deep"
+    return str(exc)[:200]

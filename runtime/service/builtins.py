@@ -120,6 +120,7 @@ def status(host: ServiceHost) -> dict[str, Any]:
         "running": ex.running,
         "skipped": ex.skipped,
         "errors": list(host.bus.errors)[-5:],
+        "restoreProblems": list(host.restore_problems),
         "uptimeS": round(time.time() - host.started_at, 3),
     }
 

@@ -8,7 +8,6 @@ is decided in ``apply.py``; the built-in commands' bodies live in ``builtins.py`
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -18,7 +17,7 @@ from runtime.component import Node, ServiceNode
 from runtime.protocol import naming
 from runtime.protocol.envelope import CommandError
 from runtime.protocol.graph import GraphService, RunGraph
-from runtime.protocol.values import decode_state
+from runtime.protocol.values import Sealed, StateDecodeError, decode_state
 from runtime.registry import Registry
 from runtime.service.apply import Applier
 from runtime.service.bus import ServiceBus
@@ -28,6 +27,12 @@ from runtime.service.wiring import Wiring
 from runtime.transport.base import ServiceHandle, ServiceInfo
 
 log = logging.getLogger(__name__)
+
+MAX_RESTORE_PROBLEMS = 50
+
+
+class RestoreError(ValueError):
+    """A value read back from KV at start that was skipped (its text names the field)."""
 
 
 class ServiceHost:
@@ -49,6 +54,11 @@ class ServiceHost:
         self.sources = SourceTasks(bus)
         self.handle: ServiceHandle | None = None
         self.started_at = time.time()
+        self.restore_problems: list[dict[str, str]] = []
+        """Values (and a rungraph) read back from KV at start that were skipped: at most
+        ``MAX_RESTORE_PROBLEMS`` of ``{nodeId, field, reason}``; ``status`` shows them."""
+        self.restore_problems_dropped = 0
+        self._undecodable: dict[str, dict[str, str]] = {}
 
     @property
     def service_id(self) -> str:
@@ -75,21 +85,14 @@ class ServiceHost:
         await bus.open()
         assert bus.kv is not None
         restored = await self._load_state() if restore else {}
-        active = await bus.kv.get(naming.KEY_ACTIVE) if restore else None
-        if active is not None and active.value:
-            bus.active = bool(json.loads(active.value).get("value", True))
+        if restore:
+            bus.active = await self._load_active(bus.active)
         node = self.service_cls(self.service_id)
         self.create_node(node, {}, restored.get(self.service_id, {}))
         self.service_node = node
-        saved = await bus.kv.get(naming.KEY_RUNGRAPH) if restore else None
-        if saved is not None and saved.value:
-            try:
-                await self.apply(decode_state(saved.value).value, "restore", restored=restored)
-                log.info("service %s restored rungraph revision %s from KV", self.service_id,
-                         self.graph.revision)
-            except (CommandError, ValueError) as exc:
-                log.error("service %s could not restore its saved rungraph: %s",
-                          self.service_id, exc)
+        if restore:
+            await self._restore_rungraph(restored)
+        self._report_orphans()
         await bus.set_active(bus.active, "runtime")
         if serve:
             self.handle = await bus.transport.add_service(self._info(), self.router.endpoints())
@@ -132,6 +135,11 @@ class ServiceHost:
             },
         )
 
+    # -- restore from KV ----------------------------------------------------------------------
+    # Every value read back from KV is decoded defensively and checked with its field's own
+    # validation; one that does not decode or is refused is skipped (the field keeps its default
+    # or the deploy's stateValue), recorded on its node (``_error``, where "restore"), logged,
+    # and listed in ``status`` as ``restoreProblems``. A poison value never stops the start.
     async def _load_state(self) -> dict[str, dict[str, Any]]:
         assert self.bus.kv is not None
         restored: dict[str, dict[str, Any]] = {}
@@ -139,10 +147,93 @@ class ServiceHost:
             parsed = naming.parse_state_key(key)
             if parsed is None or parsed[1] == naming.ERROR_FIELD:
                 continue
-            entry = await self.bus.kv.get(key)
-            if entry is not None and entry.value is not None:
-                restored.setdefault(parsed[0], {})[parsed[1]] = decode_state(entry.value).value
+            node_id, field = parsed
+            try:
+                entry = await self.bus.kv.get(key)
+                if entry is None or entry.value is None:
+                    continue
+                restored.setdefault(node_id, {})[field] = decode_state(entry.value).value
+            except StateDecodeError as exc:
+                self._undecodable.setdefault(node_id, {})[field] = str(exc)
         return restored
+
+    async def _load_active(self, default: bool) -> bool:
+        """The saved ``active`` flag; one that does not read as ``{"value": bool}`` is skipped."""
+        assert self.bus.kv is not None
+        entry = await self.bus.kv.get(naming.KEY_ACTIVE)
+        if entry is None or not entry.value:
+            return default
+        try:
+            value = decode_state(entry.value).value
+            if not isinstance(value, bool):
+                raise StateDecodeError(f"not a boolean: {value!r}"[:200])
+        except StateDecodeError as exc:
+            self._restore_problem(self.service_id, "active", str(exc))
+            return default
+        return value
+
+    async def _restore_rungraph(self, restored: dict[str, dict[str, Any]]) -> None:
+        """Apply the saved rungraph; one that does not decode, validate or apply leaves the
+        service running with no graph, logged and listed in ``status``."""
+        assert self.bus.kv is not None
+        saved = await self.bus.kv.get(naming.KEY_RUNGRAPH)
+        if saved is None or not saved.value:
+            return
+        try:
+            await self.apply(decode_state(saved.value).value, "restore", restored=restored)
+        except (CommandError, ValueError) as exc:
+            reason = str(exc)
+        except Exception as exc:  # a saved rungraph never stops the start
+            log.exception("restoring the saved rungraph of %s failed", self.service_id)
+            reason = f"{type(exc).__name__}: {exc}"
+        else:
+            log.info("service %s restored rungraph revision %s from KV", self.service_id,
+                     self.graph.revision)
+            return
+        self._restore_problem(self.service_id, naming.KEY_RUNGRAPH,
+                              f"saved rungraph not restored: {reason}")
+
+    def _check_restored(self, node: Node, restored: dict[str, Any],
+                        skipped: list[tuple[str, str]]) -> dict[str, Any]:
+        """The restored values ``node`` accepts, checked (and converted) by its fields' own
+        ``check_value``; a refused one is dropped from ``restored`` in place too (so a deploy's
+        stateValue for it applies) and added to ``skipped`` with the reason, as is one that
+        did not decode."""
+        cls = type(node)
+        accepted: dict[str, Any] = {}
+        for field, value in list(restored.items()):
+            if field not in cls._fields:
+                continue
+            try:
+                if isinstance(value, Sealed):
+                    value = self.bus.sealer.open(node.node_id, field, value)
+                accepted[field] = cls.check_value(field, value)
+            except Exception as exc:  # noqa: BLE001 - a refused value is skipped, never fatal
+                del restored[field]
+                reason = exc.args[0] if isinstance(exc, ValueError) and exc.args else exc
+                skipped.append((field, f"value refused: {reason}"))
+        for field, reason in self._undecodable.pop(node.node_id, {}).items():
+            if field in cls._fields:
+                skipped.append((field, reason))
+        return accepted
+
+    def _report_orphans(self) -> None:
+        """Undecodable values of nodes the restored rungraph does not have: logged and listed."""
+        for node_id, fields in self._undecodable.items():
+            for field, reason in fields.items():
+                self._restore_problem(node_id, field, reason)
+        self._undecodable.clear()
+
+    def _restore_problem(self, node_id: str, field: str, reason: str) -> None:
+        reason = reason[:300]
+        log.error("service %s: restored %s.%s skipped: %s", self.service_id, node_id, field,
+                  reason)
+        if len(self.restore_problems) < MAX_RESTORE_PROBLEMS:
+            self.restore_problems.append({"nodeId": node_id, "field": field, "reason": reason})
+        else:
+            self.restore_problems_dropped += 1
+        if node_id in self.bus.nodes:
+            self.bus.record_error(node_id, "restore", RestoreError(f"{field}: {reason}"), None)
 
     # -- nodes --------------------------------------------------------------------------------
     def create_node(self, node: Node, values: dict[str, Any], restored: dict[str, Any]) -> None:
@@ -150,8 +241,12 @@ class ServiceHost:
         run ``on_create`` (and ``on_activate`` when active) and start its source."""
         initial = {name: f.default for name, f in type(node)._fields.items()}
         initial.update(values)
-        initial.update({k: v for k, v in restored.items() if k in initial})
+        skipped: list[tuple[str, str]] = []
+        if restored or node.node_id in self._undecodable:
+            initial.update(self._check_restored(node, restored, skipped))
         self.bus.register_node(node, initial)
+        for field, reason in skipped:  # now that the node has its ``_error``
+            self._restore_problem(node.node_id, field, reason)
         for name, value in initial.items():
             self.bus.write_state_nowait(node.node_id, name, value, actor="runtime")
         self._hook(node, "on_create")

@@ -30,6 +30,7 @@ from typing import Any
 
 from runtime.auth import DEFAULT_NAMESPACE, AuthStore, Identity
 from runtime.component import ServiceNode
+from runtime.protocol import naming
 from runtime.registry import default_registry
 from runtime.service.bus import ServiceBus
 from runtime.service.host import ServiceHost
@@ -104,13 +105,22 @@ async def check_callers(host: ServiceHost) -> ServiceDirectory | None:
     return directory
 
 
+def service_id_arg(text: str) -> str:
+    """An argparse type: a service id is one subject token (letters, digits, ``-``, ``_``)."""
+    if not naming.is_token(text):
+        raise argparse.ArgumentTypeError(
+            f"invalid service id {text!r}: use only letters, digits, '-' and '_'")
+    return text
+
+
 def build_parser(cls: type[ServiceNode] | None) -> argparse.ArgumentParser:
     name = cls.spec().className if cls else "rungraph service"
     p = argparse.ArgumentParser(prog=name, description="Run a rungraph service process.")
     p.add_argument("--nats", default=DEFAULT_NATS,
                    help="NATS server URL(s), comma-separated for a cluster "
                         "(default: $RUNGRAPH_NATS or nats://127.0.0.1:4222)")
-    p.add_argument("--service-id", help="unique id of this service in the namespace")
+    p.add_argument("--service-id", type=service_id_arg,
+                   help="unique id of this service in the namespace")
     p.add_argument("--creds", type=Path, default=None,
                    help="nkey seed file of this service's identity (default: $RUNGRAPH_CREDS, "
                         "else the local auth store's identity of this service id)")

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from runtime.protocol import naming
 from runtime.protocol.envelope import (
+    MAX_REQUEST_BYTES,
     STREAM_MAX_REPLIES,
     STREAM_MAX_S,
     CommandError,
@@ -35,7 +36,7 @@ from runtime.protocol.envelope import (
 )
 from runtime.service import builtins
 from runtime.service.access import Actor, IdentityDirectory, authorize
-from runtime.transport.base import EndpointDef, Msg
+from runtime.transport.base import EndpointDef, Msg, TransportError, max_payload
 
 if TYPE_CHECKING:
     from runtime.service.host import ServiceHost
@@ -46,6 +47,38 @@ log = logging.getLogger(__name__)
 INLINE_CALLS = naming.READ_ONLY_CALLS
 """Built-ins that never wait on anything: answered without a task."""
 _CALL_FIELD = re.compile(rb'"call"\s*:\s*"([A-Za-z0-9_]+)"')
+
+
+BUILTIN_ARGS: dict[str, frozenset[str]] = {
+    "set_state": frozenset({"nodeId", "field", "value"}),
+    "get_state": frozenset({"nodeId", "field"}),
+    "set_rungraph": frozenset({"rungraph", "expectedRevision"}),
+    "get_rungraph": frozenset(),
+    "activate": frozenset(),
+    "deactivate": frozenset(),
+    "status": frozenset(),
+    "describe": frozenset(),
+}
+"""The arg names each built-in call takes (shapes in ``builtins.py``); others are refused.
+``set_rungraph`` may also take the rungraph itself as its args (no ``rungraph`` member): the
+rungraph's own schema checks those."""
+
+
+def check_builtin_args(req: CommandRequest) -> None:
+    """Refuse (INVALID_ARGS, naming them) args a built-in call does not take."""
+    allowed = BUILTIN_ARGS.get(req.call)
+    if allowed is None or (req.call == "set_rungraph" and "rungraph" not in req.args):
+        return
+    unknown = sorted(k[:64] for k in req.args.keys() - allowed)
+    if unknown:
+        raise CommandError(ErrorCode.INVALID_ARGS,
+                           f"{req.call} takes no arg(s) {', '.join(unknown[:10])}; it takes "
+                           f"{', '.join(sorted(allowed)) or 'none'}", {"unknown": unknown[:10]})
+    if req.call == "get_state":
+        for name in ("nodeId", "field"):
+            if req.args.get(name) is not None and not isinstance(req.args[name], str):
+                raise CommandError(ErrorCode.INVALID_ARGS,
+                                   f"get_state: args.{name} must be a string or absent")
 
 
 def _peek_call(data: bytes) -> str | None:
@@ -118,37 +151,84 @@ class CommandRouter:
         return handler
 
     async def handle_msg(self, msg: Msg, call: str | None, key: str | None = None) -> None:
-        """Answer one request; ``key`` is the caller's public key (its identity subject's last
+        """Answer one request with exactly one reply envelope (a streamed command: one per item,
+        the last marked final); ``key`` is the caller's public key (its identity subject's last
         token), None on a plain subject."""
         if not msg.reply:
             return  # fire-and-forget caller: run it, there is nobody to answer
+        sent = False
+        req_id: str | None = None
+
+        async def respond(reply: CommandReply) -> None:
+            nonlocal sent
+            sent = True
+            await msg.respond(self._fit(reply))
+
         try:
-            req = parse_request(msg.data, call)
-        except CommandError as exc:
-            req_id = exc.details.pop("reqId", None)
-            await msg.respond(CommandReply.failure(req_id, exc.code, exc.message,
-                                                   exc.details).to_bytes())
-            return
-        if call is not None and req.call != call:
-            await msg.respond(CommandReply.failure(
-                req.reqId, ErrorCode.INVALID_ARGS,
-                f"endpoint {call!r} got an envelope for {req.call!r}").to_bytes())
-            return
-        try:
-            actor = await self.authenticate(req, key)
-        except CommandError as exc:
-            log.warning("service %s refused %s: %s", self.bus.service_id, req.call, exc.message)
-            await msg.respond(CommandReply.failure(req.reqId, exc.code, exc.message,
-                                                   exc.details).to_bytes())
-            return
-        user = self._user_command(req.call)
-        if user is not None and user.streaming:
-            seq = 0
-            async for reply, final in self.stream(req):
-                await msg.respond(reply.streamed(seq, final).to_bytes())
-                seq += 1
-            return
-        await msg.respond((await self.dispatch(req, actor)).to_bytes())
+            try:
+                req = parse_request(msg.data, call, max_payload(self.bus.transport)
+                                    or MAX_REQUEST_BYTES)
+            except CommandError as exc:
+                await respond(CommandReply.failure(exc.details.pop("reqId", None), exc.code,
+                                                   exc.message, exc.details))
+                return
+            req_id = req.reqId
+            if call is not None and req.call != call:
+                await respond(CommandReply.failure(
+                    req.reqId, ErrorCode.INVALID_ARGS,
+                    f"call: endpoint {call!r} got an envelope for {req.call!r}"))
+                return
+            try:
+                actor = await self.authenticate(req, key)
+                check_builtin_args(req)
+            except CommandError as exc:
+                log.warning("service %s refused %s: %s", self.bus.service_id, req.call,
+                            exc.message)
+                await respond(CommandReply.failure(req.reqId, exc.code, exc.message,
+                                                   exc.details))
+                return
+            user = self._user_command(req.call)
+            if user is not None and user.streaming:
+                seq = 0
+                async for reply, final in self.stream(req):
+                    await msg.respond(self._fit(reply.streamed(seq, final)))
+                    sent = sent or final
+                    seq += 1
+                return
+            await respond(await self.dispatch(req, actor))
+        except TransportError as exc:
+            log.warning("service %s could not answer on %s: %s", self.bus.service_id,
+                        msg.reply, exc)
+        except Exception as exc:  # the caller still gets its one reply
+            log.exception("service %s failed to answer a request on %s", self.bus.service_id,
+                          msg.subject)
+            if not sent:
+                try:
+                    await respond(CommandReply.failure(req_id, ErrorCode.INTERNAL,
+                                                       f"{type(exc).__name__}: {exc}"[:1000]))
+                except Exception as again:  # noqa: BLE001 - nothing more can be done
+                    log.warning("service %s could not answer: %r", self.bus.service_id, again)
+
+    def _fit(self, reply: CommandReply) -> bytes:
+        """``reply`` on the wire; one larger than the connection's ``max_payload`` is replaced
+        by a small failure naming the limit (INTERNAL for a result, the refusal's own code with
+        a shortened message for a failure), keeping ``reqId`` and ``stream``."""
+        data = reply.to_bytes()
+        limit = max_payload(self.bus.transport)
+        if limit is None or len(data) <= limit:
+            return data
+        what = "result" if reply.ok else "error reply"
+        note = (f"the {what} is {len(data)} bytes, more than the connection's max_payload of "
+                f"{limit} bytes")
+        if reply.ok or reply.error is None:
+            small = CommandReply.failure(reply.reqId, ErrorCode.INTERNAL, note,
+                                         {"maxPayload": limit})
+        else:
+            small = CommandReply.failure(reply.reqId, reply.error.code,
+                                         f"{reply.error.message[:200]}... ({note})",
+                                         {"maxPayload": limit})
+        small.stream = reply.stream
+        return small.to_bytes()
 
     async def authenticate(self, req: CommandRequest, key: str | None) -> Actor:
         """The actor of ``req`` from a caller known by ``key``; raises FORBIDDEN when auth is

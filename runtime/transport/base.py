@@ -86,6 +86,13 @@ def seed_public_key(seed_file: str | os.PathLike[str]) -> str:
         pair.wipe()
 
 
+def max_payload(transport: object) -> int | None:
+    """The largest message ``transport``'s server accepts (NATS ``max_payload``, from the
+    server's INFO), or None when the transport names no limit."""
+    limit = getattr(transport, "max_payload", None)
+    return limit if isinstance(limit, int) and limit > 0 else None
+
+
 MsgHandler = Callable[[Msg], Awaitable[None]]
 WatchHandler = Callable[[KVEntry], None]
 

@@ -196,6 +196,9 @@ class MemoryHub:
         self.subs: list[_Sub] = []
         self.buckets: dict[str, MemoryKV] = {}
         self._inbox_ids = itertools.count()
+        self.max_payload: int | None = None
+        """The largest message this hub's connections report as their limit (None: no limit);
+        tests set it to stand in for a NATS server's ``max_payload``. Not enforced here."""
 
     def connect(
         self, *, nkeys_seed: str | os.PathLike[str] | None = None,
@@ -251,6 +254,10 @@ class MemoryTransport:
     @property
     def public_key(self) -> str | None:
         return self._public_key
+
+    @property
+    def max_payload(self) -> int | None:
+        return self.hub.max_payload
 
     def _msg(self, subject: str, data: bytes, reply: str | None) -> Msg:
         return Msg(subject, data, reply, self._respond)

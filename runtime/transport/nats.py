@@ -274,6 +274,12 @@ class NatsTransport:
         return self._seed_key if info.get("auth_required") else None
 
     @property
+    def max_payload(self) -> int | None:
+        """The server's ``max_payload`` (bytes) from its INFO; None before connecting."""
+        limit = getattr(self.nc, "max_payload", None)
+        return int(limit) if isinstance(limit, int) and limit > 0 else None
+
+    @property
     def is_connected(self) -> bool:
         return bool(self.nc.is_connected)
 
