@@ -155,7 +155,9 @@ class CommandRouter:
         the last marked final); ``key`` is the caller's public key (its identity subject's last
         token), None on a plain subject."""
         if not msg.reply:
-            return  # fire-and-forget caller: run it, there is nobody to answer
+            # No reply subject: dropped. Wire contract v1.1 asks to execute fire-and-forget
+            # requests; that is not built yet (issue 10).
+            return
         sent = False
         req_id: str | None = None
 
