@@ -174,12 +174,7 @@ class CommandRouter:
                 await respond(CommandReply.failure(exc.details.pop("reqId", None), exc.code,
                                                    exc.message, exc.details))
                 return
-            req_id = req.reqId
-            if call is not None and req.call != call:
-                await respond(CommandReply.failure(
-                    req.reqId, ErrorCode.INVALID_ARGS,
-                    f"call: endpoint {call!r} got an envelope for {req.call!r}"))
-                return
+            req_id = req.reqId  # parse_request has checked the call against the endpoint
             try:
                 actor = await self.authenticate(req, key)
                 check_builtin_args(req)

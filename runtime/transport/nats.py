@@ -512,7 +512,8 @@ async def connect(
                     refused_until = now + NOT_AUTHORIZED_RETRY_S
                 if refused_until is not None and now < refused_until:
                     log.info("NATS at %s refused the identity %s; retrying for %.1fs more",
-                             shown, seed_key, refused_until - now)
+                             shown, seed_key, refused_until - now,
+                             extra={"refused_identity": seed_key})
                     await asyncio.sleep(min(0.1, refused_until - now))
                     continue
                 who = (f"the identity {seed_key} (unknown to it, or revoked)" if seed_key
