@@ -23,6 +23,8 @@ class ErrorCode(StrEnum):
     CONFLICT = "CONFLICT"
     TIMEOUT = "TIMEOUT"
     INTERNAL = "INTERNAL"
+    BUSY = "BUSY"
+    """v1.1: the service's admission limit is reached; the call was not started (try later)."""
 
 
 class CommandError(Exception):

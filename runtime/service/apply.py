@@ -4,7 +4,9 @@ one.
 An apply validates everything before touching anything; on failure it raises INVALID_ARGS listing
 every problem (or CONFLICT for a graph meant for another service class) and the running graph is
 untouched. On success it diffs: nodes whose class did not change keep their instance and state,
-others are destroyed or created, in hook order, and the edges are rewired.
+others are destroyed or created, in hook order, and the edges are rewired. The apply is committed
+by writing the ``rungraph`` record to KV before anything changes (``saved_graph.py``), so what
+runs, what KV holds and what the caller is told agree whatever fails and whenever.
 
 A redeploy usually changes a value or two. Two shortcuts keep it cheap, both decided on data:
 ``AppliedDocs`` lets the parse reuse the models of every part whose document is unchanged, and a
@@ -20,91 +22,67 @@ service itself, restoring the rungraph it saved, is exempt.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ValidationError
-
 from runtime.component import Node
-from runtime.protocol import naming
 from runtime.protocol.envelope import CommandError, ErrorCode
-from runtime.protocol.graph import GraphNode, RunGraph
+from runtime.protocol.graph import RunGraph
 from runtime.protocol.problems import ProblemKind
-from runtime.protocol.values import wrap_state
+from runtime.service.applied_docs import AppliedDocs
+from runtime.service.saved_graph import (
+    RecordWriter,
+    SavedGraph,
+    UnreadableRecord,
+    new_deploy_id,
+    read,
+)
+from runtime.transport.base import TransportError
 from runtime.validate import GraphError, Problem, check_state_values, parse_graph, validate_graph
 
 if TYPE_CHECKING:
     from runtime.service.host import ServiceHost
 
+log = logging.getLogger(__name__)
 _MISSING = object()
-_GRAPH_KEYS = frozenset({"graphId", "revision", "services", "nodes", "edges"})
-Doc = dict[str, Any]
-
-
-def _dump(model: BaseModel) -> Doc:
-    """A part of a graph as a document states it."""
-    return model.model_dump(by_alias=True, exclude_unset=True)
+RECONCILE_FOR_S = 600.0
+"""How long a service keeps asking an unavailable KV which rungraph is committed."""
 
 
 @dataclass
-class AppliedDocs:
-    """The last applied rungraph, with its parts dumped as documents state them.
-
-    ``services``, ``edges`` and ``nodes`` describe exactly the models of ``graph``. The next apply
-    compares its raw document against them: an equal part is not parsed again, its model in
-    ``graph`` is reused, the very same object. That identity is what lets ``after`` keep a dump
-    without dumping again: a model of the new graph that *is* a model of ``graph`` still has the
-    dump recorded here.
-    """
+class Plan:
+    """What an apply will change, all decided (and every new node built) before anything
+    changes."""
 
     graph: RunGraph
-    services: list[Doc]
-    edges: list[Doc]
-    nodes: dict[str, Doc]
+    full: bool
+    """Structure changed: nodes are destroyed and created and the edges rewired."""
+    removed: list[str] = field(default_factory=list)
+    created: list[tuple[Node, dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    """New nodes with their deploy values and the values KV restored for them."""
+    writes: list[tuple[str, str, Any]] = field(default_factory=list)
+    """Changed state values of nodes (and the service) the apply keeps."""
+    kept: int = 0
 
-    @classmethod
-    def of(cls, graph: RunGraph) -> AppliedDocs:
-        return cls(graph, [_dump(s) for s in graph.services], [_dump(e) for e in graph.edges],
-                   {n.nodeId: _dump(n) for n in graph.nodes})
-
-    def after(self, graph: RunGraph) -> AppliedDocs:
-        """The documents of ``graph``, which may share models with this one's graph."""
-        before = {n.nodeId: n for n in self.graph.nodes}
-        nodes = {n.nodeId: self.nodes[n.nodeId] if before.get(n.nodeId) is n else _dump(n)
-                 for n in graph.nodes}
-        if graph.services is self.graph.services and graph.edges is self.graph.edges:
-            return AppliedDocs(graph, self.services, self.edges, nodes)
-        return AppliedDocs(graph, [_dump(s) for s in graph.services],
-                           [_dump(e) for e in graph.edges], nodes)
-
-    def reuse(self, raw: Any) -> RunGraph | None:
-        """``raw`` parsed with this graph's models wherever its documents are equal; None when
-        its services or edges changed (or it is no graph document): then parse it in full."""
-        if (not isinstance(raw, dict) or not raw.keys() <= _GRAPH_KEYS
-                or raw.get("services", []) != self.services or raw.get("edges", []) != self.edges
-                or not isinstance(raw.get("nodes"), list)):
-            return None
-        models = {n.nodeId: n for n in self.graph.nodes}
-        nodes = []
-        try:
-            head = RunGraph.model_validate({k: raw[k] for k in ("graphId", "revision")
-                                            if k in raw})
-            for doc in raw["nodes"]:
-                nid = doc.get("nodeId") if isinstance(doc, dict) else None
-                if isinstance(nid, str) and nid in models and self.nodes.get(nid) == doc:
-                    nodes.append(models[nid])
-                else:
-                    nodes.append(GraphNode.model_validate(doc))
-        except ValidationError:
-            return None  # the full parse words the problems per node and edge
-        return RunGraph.model_construct(graphId=head.graphId, revision=head.revision,
-                                        services=self.graph.services, nodes=nodes,
-                                        edges=self.graph.edges)
+    def result(self) -> dict[str, Any]:
+        return {"graphId": self.graph.graphId, "revision": self.graph.revision,
+                "created": [node.node_id for node, _, _ in self.created],
+                "removed": self.removed, "kept": self.kept, "stateChanges": len(self.writes)}
 
 
 class Applier:
-    """Applies rungraphs to one host, one at a time; ``graph`` is the one that runs."""
+    """Applies rungraphs to one host, one at a time; ``graph`` is the one that runs.
+
+    An apply has three steps. *Plan*: parse, validate, check access and build the new nodes;
+    any problem refuses the apply and nothing has changed. *Commit*: a compare-and-set write of
+    the ``rungraph`` record to KV, marked ``applying`` (``saved_graph.py``); if it fails nothing
+    has changed, and if its answer is lost the record is read back to learn whether it landed.
+    *Execute*: nodes destroyed, state written, nodes created, edges rewired, each step isolated
+    so that one failing node cannot stop the rest; then the record is marked done. A service
+    killed during *execute* completes the same deploy when it restarts.
+    """
 
     def __init__(self, host: ServiceHost, graph: RunGraph) -> None:
         self.host = host
@@ -112,6 +90,17 @@ class Applier:
         self._lock = asyncio.Lock()
         self._structure = _structure(graph)
         self._docs: AppliedDocs | None = None
+        self.record = RecordWriter(host.bus, self.reconcile)
+        self._reconciling: asyncio.Task[None] | None = None
+
+    @property
+    def saved(self) -> SavedGraph | None:
+        """The ``rungraph`` record of KV as this service last read or wrote it."""
+        return self.record.saved
+
+    @saved.setter
+    def saved(self, saved: SavedGraph | None) -> None:
+        self.record.saved = saved
 
     def check(self, raw: Any) -> RunGraph:
         """Parse and validate a rungraph for this service; raise INVALID_ARGS or CONFLICT."""
@@ -139,78 +128,120 @@ class Applier:
         return graph
 
     async def apply(self, raw: Any, actor: str,
-                    restored: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-        """Apply a rungraph (validated first; on any problem nothing changes). ``restored`` is
-        the state a restarting service read back from KV."""
-        async with self._lock:
-            try:
-                graph = self._parse(raw)
-            except GraphError as exc:
-                raise refused(exc.problems) from None
-            if restored is None and _structure(graph) == self._structure:
-                result = await self._apply_values(graph, actor)
-            else:
-                result = await self._apply_full(graph, actor, restored)
-            self._docs = (AppliedDocs.of(self.graph) if self._docs is None
-                          else self._docs.after(self.graph))
-            self._structure = _structure(self.graph)
+                    restored: dict[str, dict[str, Any]] | None = None, *,
+                    expected_revision: int | None = None, req_id: str | None = None,
+                    deadline: float | None = None) -> dict[str, Any]:
+        """Apply a rungraph, all or nothing (see the class). ``restored`` is the state a
+        restarting service read back from KV (then nothing is committed: KV holds it).
+
+        ``expected_revision``: the revision the caller believes runs; another gets CONFLICT.
+        ``req_id``: a request already applied is answered again (``duplicate``), not applied.
+        ``deadline`` (event-loop time): an apply that could not start by then is refused with
+        TIMEOUT and changes nothing; one that has committed runs to its end."""
+        repeated = self.record.repeated(req_id, self.graph)
+        if repeated is not None:
+            return repeated
+        await self._acquire(deadline)
+        try:
+            repeated = self.record.repeated(req_id, self.graph)
+            if repeated is not None:
+                return repeated
+            if expected_revision is not None and expected_revision != self.graph.revision:
+                raise CommandError(ErrorCode.CONFLICT, (
+                    f"expectedRevision {expected_revision} is stale: service "
+                    f"{self.host.service_id!r} runs revision {self.graph.revision}; nothing "
+                    "changed"), {"expectedRevision": expected_revision,
+                                 "revision": self.graph.revision})
+            plan = self._plan(raw, restored, trusted=restored is not None)
+            graph_json = plan.graph.model_dump_json(by_alias=True, exclude_none=True)
+            if deadline is not None and asyncio.get_running_loop().time() > deadline:
+                raise CommandError(ErrorCode.TIMEOUT, (
+                    "the rungraph was checked but timeoutMs passed before it could be applied; "
+                    "nothing changed"))
+            deploy_id = new_deploy_id()
+            if restored is None:
+                await self.record.commit(graph_json, [(nid, k) for nid, k, _ in plan.writes],
+                                         actor, deploy_id, req_id)
+            result = await self._execute(plan, actor)
+            if restored is None:
+                await self.record.settle(graph_json, actor, deploy_id, req_id)
+            if req_id is not None:
+                self.record.remember(req_id, result)
             return result
+        finally:
+            self._lock.release()
+
+    async def _acquire(self, deadline: float | None) -> None:
+        if deadline is None:
+            await self._lock.acquire()
+            return
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self._lock.acquire()
+        except TimeoutError:
+            raise CommandError(ErrorCode.TIMEOUT, (
+                "timeoutMs passed while an earlier apply of this service was still running; "
+                "nothing changed")) from None
+
+    # -- plan -----------------------------------------------------------------------------------
+    def _plan(self, raw: Any, restored: dict[str, dict[str, Any]] | None,
+              trusted: bool) -> Plan:
+        """``trusted``: the service's own saved rungraph (restored or reconciled), exempt from
+        the access check a caller's deploy gets."""
+        try:
+            graph = self._parse(raw)
+        except GraphError as exc:
+            raise refused(exc.problems) from None
+        if restored is None and _structure(graph) == self._structure:
+            plan = self._plan_values(graph, trusted)
+            if plan is not None:
+                return plan
+        return self._plan_full(graph, restored, trusted)
 
     def _parse(self, raw: Any) -> RunGraph:
         reused = self._docs.reuse(raw) if self._docs is not None else None
         return reused if reused is not None else parse_graph(raw)
 
-    async def _apply_full(self, graph: RunGraph, actor: str,
-                          restored: dict[str, dict[str, Any]] | None) -> dict[str, Any]:
+    def _plan_full(self, graph: RunGraph, restored: dict[str, dict[str, Any]] | None,
+                   trusted: bool) -> Plan:
         graph = self.check(graph)
         host = self.host
         sid, bus = host.service_id, host.bus
-        if restored is None:
+        if not trusted:
             self._check_access(graph)
         old = {n.nodeId: n for n in self.graph.nodes if n.serviceId == sid}
         new = {n.nodeId: n for n in graph.nodes if n.serviceId == sid}
         removed = [nid for nid, n in old.items()
                    if nid not in new or new[nid].class_ != n.class_]
-        for nid in removed:
-            host.destroy_node(nid, forget=True)
-        created, changed = [], 0
+        gone = set(removed)
+        plan = Plan(graph, full=True, removed=removed)
         for nid, gn in new.items():
-            if nid in bus.nodes:
+            node = bus.nodes.get(nid)
+            if nid in old and nid not in gone and node is not None:
                 prev = old[nid].stateValues
-                for k, v in gn.stateValues.items():
-                    if prev.get(k, _MISSING) != v:
-                        bus.write_state_nowait(nid, k, _coerced(type(bus.nodes[nid]), k, v),
-                                               actor, notify=True)
-                        changed += 1
+                plan.writes += [(nid, k, _coerced(type(node), k, v))
+                                for k, v in gn.stateValues.items() if prev.get(k, _MISSING) != v]
+                plan.kept += 1
                 continue
             cls = host.registry.operator(gn.class_)
             assert cls is not None  # validated
             values = {k: _coerced(cls, k, v) for k, v in gn.stateValues.items()}
-            host.create_node(cls(nid), values, (restored or {}).get(nid, {}))
-            created.append(nid)
+            plan.created.append((_build(cls, nid), values, (restored or {}).get(nid, {})))
         me_old = next((s for s in self.graph.services if s.serviceId == sid), None)
         me_new = next(s for s in graph.services if s.serviceId == sid)
         for k, v in me_new.stateValues.items():
             restoring = restored is not None and k in restored.get(sid, {})
             if not restoring and (me_old is None or me_old.stateValues.get(k, _MISSING) != v):
-                bus.write_state_nowait(sid, k, _coerced(host.service_cls, k, v), actor,
-                                       notify=True)
-                changed += 1
-        self.graph = graph
-        await host.wiring.rewire(graph)
-        if restored is None:
-            await self._save(graph, actor)
-        await bus.flush()
-        return {"graphId": graph.graphId, "revision": graph.revision, "created": created,
-                "removed": removed, "kept": len(new) - len(created),
-                "stateChanges": changed}
+                plan.writes.append((sid, k, _coerced(host.service_cls, k, v)))
+        return plan
 
-    async def _apply_values(self, graph: RunGraph, actor: str) -> dict[str, Any]:
-        """A redeploy whose services, nodes, classes and edges did not change: check and apply
-        just the state values that did (the rest of the graph was validated when it came)."""
+    def _plan_values(self, graph: RunGraph, trusted: bool) -> Plan | None:
+        """A redeploy whose services, nodes, classes and edges did not change: check just the
+        state values that did (the rest of the graph was validated when it came). None when
+        a node's exec outs change: then the graph is planned in full."""
         bus = self.host.bus
         problems: list[Problem] = []
-        writes: list[tuple[str, str, Any]] = []
+        plan = Plan(graph, full=False)
         old: dict[str, Any] = {n.nodeId: n for n in self.graph.nodes}
         old.update({s.serviceId: s for s in self.graph.services})
         items: list[Any] = [*graph.services, *graph.nodes]
@@ -219,27 +250,20 @@ class Applier:
             node = bus.nodes.get(nid)
             prev = old[nid].stateValues
             changes = {k: v for k, v in item.stateValues.items() if prev.get(k, _MISSING) != v}
-            if not changes:
-                continue
-            if node is None:
-                continue  # a node of another service: its own host checks it
+            if not changes or node is None:
+                continue  # unchanged, or a node of another service: its own host checks it
             cls = type(node)
-            problems += access_problems(nid, cls, item.stateValues)
+            if not trusted:
+                problems += access_problems(nid, cls, item.stateValues)
             if cls.dynamic_exec_out in changes and not problems:  # exec outs: validate it all
-                return await self._apply_full(graph, actor, None)
+                return None
             checked, found = check_state_values(cls, nid, changes)
             problems += found
-            writes += [(nid, k, v) for k, v in checked.items()]
+            plan.writes += [(nid, k, v) for k, v in checked.items()]
         if problems:
             raise refused(problems)
-        for nid, k, v in writes:
-            bus.write_state_nowait(nid, k, v, actor, notify=True)
-        self.graph = graph
-        await self._save(graph, actor)
-        await bus.flush()
-        own = sum(1 for n in graph.nodes if n.serviceId == self.host.service_id)
-        return {"graphId": graph.graphId, "revision": graph.revision, "created": [],
-                "removed": [], "kept": own, "stateChanges": len(writes)}
+        plan.kept = sum(1 for n in graph.nodes if n.serviceId == self.host.service_id)
+        return plan
 
     def _check_access(self, graph: RunGraph) -> None:
         """Refuse a rungraph that sets a read-only or write-only field of this service."""
@@ -253,12 +277,104 @@ class Applier:
         if problems:
             raise refused(problems)
 
-    async def _save(self, graph: RunGraph, actor: str) -> None:
-        """KV ``rungraph``: like every KV value, the value with its provenance."""
-        kv = self.host.bus.kv
+    # -- execute --------------------------------------------------------------------------------
+    async def _execute(self, plan: Plan, actor: str) -> dict[str, Any]:
+        """Change what runs to ``plan``; never stops half way: a step that fails is recorded
+        on its node and the rest goes on."""
+        host = self.host
+        bus = host.bus
+        for nid in plan.removed:
+            self._isolated(nid, "destroy", host.destroy_node, nid, True)
+        for nid, k, v in plan.writes:
+            self._isolated(nid, "deploy", bus.write_state_nowait, nid, k, v, actor, "", True)
+        for node, values, restored in plan.created:
+            self._isolated(node.node_id, "create", host.create_node, node, values, restored)
+        self.graph = plan.graph
+        if plan.full:
+            try:
+                await host.wiring.rewire(plan.graph)
+            except Exception as exc:  # committed: it runs, and the failure is shown
+                log.exception("service %s: rewiring failed", host.service_id)
+                bus.record_error(host.service_id, "rewire", exc, None)
+        self._docs = (AppliedDocs.of(self.graph) if self._docs is None
+                      else self._docs.after(self.graph))
+        self._structure = _structure(self.graph)
+        return plan.result()
+
+    def _isolated(self, node_id: str, where: str, step: Callable[..., Any], *args: Any) -> None:
+        try:
+            step(*args)
+        except Exception as exc:  # one node's failure must not leave the apply half done
+            log.exception("service %s: %s of node %s failed", self.host.service_id, where,
+                          node_id)
+            self.host.bus.record_error(node_id, where, exc, None)
+
+    async def finish_restored(self, saved: SavedGraph) -> None:
+        """After a restart completed an apply that was marked ``applying``: mark it done."""
+        graph_json = self.graph.model_dump_json(by_alias=True, exclude_none=True)
+        self.saved = saved
+        await self.record.settle(graph_json, "restore", saved.deploy_id, saved.req_id)
+
+    # -- follow KV ------------------------------------------------------------------------------
+    def reconcile(self) -> None:
+        """Make what runs match what KV holds, in the background (after a conflicting or an
+        unconfirmed commit)."""
+        if self._reconciling is None or self._reconciling.done():
+            self._reconciling = asyncio.get_running_loop().create_task(self._reconcile())
+
+    async def _reconcile(self) -> None:
+        host = self.host
+        kv = host.bus.kv
         assert kv is not None
-        await kv.put(naming.KEY_RUNGRAPH, wrap_state(
-            graph.model_dump_json(by_alias=True, exclude_none=True), actor, self.host.service_id))
+        loop = asyncio.get_running_loop()
+        give_up, delay = loop.time() + RECONCILE_FOR_S, 0.1
+        while True:
+            try:
+                saved = await read(kv)
+                break
+            except UnreadableRecord as exc:
+                log.error("service %s: the saved rungraph does not decode (%s); keeping the "
+                          "running one", host.service_id, exc)
+                self.saved = SavedGraph(None, exc.kv_revision)
+                return
+            except TransportError as exc:
+                if loop.time() > give_up:
+                    log.error("service %s: KV did not answer for %.0f s (%s); keeps running "
+                              "revision %s, a restart runs what KV holds", host.service_id,
+                              RECONCILE_FOR_S, exc, self.graph.revision)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        async with self._lock:
+            if saved is None or (self.saved is not None
+                                 and saved.deploy_id == self.saved.deploy_id):
+                if saved is not None:
+                    self.saved = saved
+                return
+            try:
+                plan = self._plan(saved.graph, None, trusted=True)
+            except CommandError as exc:
+                log.error("service %s: the rungraph in KV does not apply here (%s); keeping "
+                          "the running one", host.service_id, exc.message)
+                self.saved = saved
+                return
+            await self._execute(plan, "reconcile")
+            self.saved = saved
+            log.info("service %s now runs the rungraph KV holds (revision %s)",
+                     host.service_id, self.graph.revision)
+            if saved.applying and saved.deploy_id in self.record.lost:
+                self.record.lost.discard(saved.deploy_id)
+                await self.finish_restored(saved)
+
+
+def _build(cls: type[Node], node_id: str) -> Node:
+    """A new node instance; a constructor that raises refuses the rungraph, naming the node."""
+    try:
+        return cls(node_id)
+    except Exception as exc:  # noqa: BLE001 - user code: refused with its reason, not a crash
+        why = f"{cls.__name__}({node_id!r}) raised {type(exc).__name__}: {exc}"[:500]
+        raise refused([Problem(f"node {node_id!r}: {why}", node_id, kind=ProblemKind.REFUSED,
+                               detail=why)]) from None
 
 
 def _structure(graph: RunGraph) -> tuple[Any, ...]:

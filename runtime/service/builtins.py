@@ -6,7 +6,8 @@ Argument shapes (``args``) and results:
   set_state     {"nodeId", "field", "value"}          -> {"nodeId", "field", "value"}
                 (a write-only field: "value" null and "sealed": true; the value never comes back)
   get_state     {"nodeId"?, "field"?}                  -> {"<nodeId>": {"<field>": value}} or value
-  set_rungraph  {"rungraph": {...}}                    -> {"graphId", "revision", "created", ...}
+  set_rungraph  {"rungraph": {...}, "expectedRevision"?} -> {"graphId", "revision", "created", ...}
+                (a repeated reqId is answered again with "duplicate": true, not applied twice)
   get_rungraph  {}                                     -> the rungraph
   activate / deactivate {}                             -> {"active": bool, "changed": bool}
   status        {}                                     -> {"serviceId", "active", "revision", ...}
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from runtime.protocol.envelope import CommandError, ErrorCode
+from runtime.service.limits import ValueTooLarge
 
 if TYPE_CHECKING:
     from runtime.service.host import ServiceHost
@@ -55,7 +57,14 @@ async def set_state(host: ServiceHost, args: dict[str, Any], actor: str) -> dict
                            f"bad value {args['value']!r} for {nid}.{field}: {msg}") from None
     assert host.service_node is not None
     value = host.service_node.on_set_state(nid, field, value, actor)
-    await host.bus.set_state(nid, field, value, actor, origin="set_state", notify=True)
+    try:  # a value KV could not keep is refused before anything changes
+        await host.bus.set_state(nid, field, value, actor, origin="set_state", notify=True)
+    except ValueTooLarge as exc:
+        what = "the value of write-only field" if secret else "the value for"
+        raise CommandError(ErrorCode.INVALID_ARGS,
+                           f"{what} {nid}.{field} is {exc.size} bytes as KV keeps it, more "
+                           f"than the server's max_payload of {exc.limit} bytes allows",
+                           {"maxPayload": exc.limit, "size": exc.size}) from None
     if secret:
         return {"nodeId": nid, "field": field, "value": None, "sealed": True}
     return {"nodeId": nid, "field": field, "value": value}
@@ -85,12 +94,20 @@ def get_state(host: ServiceHost, args: dict[str, Any]) -> Any:
     return {"nodeId": nid, "field": field, "value": values[field]}
 
 
-async def set_rungraph(host: ServiceHost, args: dict[str, Any], actor: str) -> dict[str, Any]:
-    """Apply a rungraph, given as ``args.rungraph`` (or as the args themselves)."""
+async def set_rungraph(host: ServiceHost, args: dict[str, Any], actor: str,
+                       req_id: str | None = None,
+                       deadline: float | None = None) -> dict[str, Any]:
+    """Apply a rungraph, given as ``args.rungraph`` (or as the args themselves), all or nothing;
+    ``args.expectedRevision``, when given, must be the revision that runs (else CONFLICT)."""
     graph = args.get("rungraph", args if "nodes" in args or "graphId" in args else None)
     if graph is None:
         raise CommandError(ErrorCode.INVALID_ARGS, "set_rungraph needs args.rungraph")
-    return await host.apply(graph, actor)
+    expected = args.get("expectedRevision") if "rungraph" in args else None
+    if expected is not None and (type(expected) is not int or not 0 <= expected < 2 ** 53):
+        raise CommandError(ErrorCode.INVALID_ARGS, "set_rungraph: args.expectedRevision must be "
+                                                   "an integer from 0 to 2^53-1, or absent")
+    return await host.apply(graph, actor, expected_revision=expected, req_id=req_id,
+                            deadline=deadline)
 
 
 def get_rungraph(host: ServiceHost) -> dict[str, Any]:
@@ -104,8 +121,12 @@ async def set_active(host: ServiceHost, active: bool, actor: str) -> dict[str, A
 
 def status(host: ServiceHost) -> dict[str, Any]:
     """What the service runs and how: ``passes`` run so far, ``running`` now, ``skipped``
-    triggers that did not run because the service was inactive."""
+    triggers that did not run because the service was inactive; ``admission``: the commands in
+    flight, their peak, the bounds and how many calls were refused BUSY; ``edges``: the
+    cross-service inputs (the first 100; ``edgeTotals`` counts all) with their buffer's
+    ``depth``, ``bytes``, ``dropped`` and ``undecodable`` messages."""
     ex = host.bus.executor
+    edges, edge_totals = host.wiring.edge_report()
     return {
         "serviceId": host.service_id,
         "serviceClass": host.class_name,
@@ -121,7 +142,11 @@ def status(host: ServiceHost) -> dict[str, Any]:
         "skipped": ex.skipped,
         "errors": list(host.bus.errors)[-5:],
         "restoreProblems": list(host.restore_problems),
+        "kv": host.bus.kv_stats(),
         "uptimeS": round(time.time() - host.started_at, 3),
+        "admission": host.router.admission.snapshot(),
+        "edges": edges,
+        "edgeTotals": edge_totals,
     }
 
 

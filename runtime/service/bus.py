@@ -2,12 +2,18 @@
 flag, state edges, errors, and the executor that runs its passes.
 
 A write-only field reaches KV sealed with the service's key (``secrets.py``); a sealed value the
-service restores is opened when its node is registered."""
+service restores is opened when its node is registered.
+
+The KV writer never wedges: a value larger than the server's ``max_payload`` is refused before
+it is applied (``encode_checked``); queued writes go out in batches, and each key's outcome is
+its own: one KV refuses for good is dropped at once, one that fails for a transient reason is
+retried with backoff for ``KV_RETRY_WINDOW_S`` and then dropped. A dropped write is logged, kept
+in ``errors``, recorded on its node and counted in ``kv_stats``; the keys beside it are never
+held back (``kv_writer.py``; ``limits.py`` has the bounds)."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
 import time
@@ -21,8 +27,19 @@ from runtime.protocol import naming
 from runtime.protocol.values import Sealed, encode_sealed
 from runtime.service.access import claim_note, encode_state
 from runtime.service.executor import Executor
+from runtime.service.kv_writer import KVWriter
+from runtime.service.limits import (
+    KV_HEADER_MARGIN,
+    MAX_ERROR_MESSAGE,
+    MAX_ERROR_TRACE,
+    READY_TIMEOUT_S,
+    STOP_FLUSH_TIMEOUT_S,
+    KVWriteDropped,
+    ValueTooLarge,
+    bounded_text,
+)
 from runtime.service.secrets import Sealer, SealError
-from runtime.transport.base import KeyValue, Transport
+from runtime.transport.base import NATS_DEFAULT_MAX_PAYLOAD, KeyValue, Transport, max_payload
 
 log = logging.getLogger(__name__)
 StateListener = Callable[[str, str, Any], None]
@@ -47,11 +64,8 @@ class ServiceBus:
         self.errors: deque[dict[str, Any]] = deque(maxlen=200)
         self.listeners: list[StateListener] = []
         self._last_error: dict[str, str] = {}
-        self._pending: dict[tuple[str, str], bytes | None] = {}
-        self._flusher: asyncio.Task[None] | None = None
-        self._flushed = asyncio.Event()
-        self._flushed.set()
-        self._draining = False
+        self.writer = KVWriter(lambda: self.kv, self._write_dropped)
+        self._refused = 0
 
     async def open(self) -> None:
         self.kv = await self.transport.key_value(naming.bucket_name(self.service_id))
@@ -101,41 +115,69 @@ class ServiceBus:
         self, node_id: str, field: str, value: Any, actor: str, origin: str = "",
         notify: bool = False,
     ) -> None:
-        """Write a state field and wait until KV has it (and every state edge it feeds)."""
-        if (self.kv is not None and not self._pending and not self._draining and not notify
+        """Write a state field and wait until KV has it (and every state edge it feeds), or
+        gave it up (see ``flush``). A value KV could not keep raises ``ValueTooLarge`` before
+        anything changes."""
+        data = self.encode_checked(node_id, field, value, actor, origin)
+        if (self.kv is not None and self.writer.idle and not notify
                 and not self.listeners and (node_id, field) not in self.state_links):
             # Write-through: nothing queued, nobody to tell; one KV put, no task.
             state = self.state.get(node_id)
             if state is None:
                 return
             state[field] = value
-            data = self._encode(node_id, field, value, actor, origin)
+            outcome: Exception | None = None
             try:
                 await self.kv.put(naming.state_key(node_id, field), data)
-            except Exception as exc:  # noqa: BLE001 - keep it queued: the drain retries
-                log.warning("KV write of %s.%s failed (%s); queued for retry", node_id, field, exc)
-                self._queue(node_id, field, data)
+            except Exception as exc:  # noqa: BLE001 - settled like a queued write's outcome
+                outcome = exc
+            self.writer.settle_now((node_id, field), data, outcome)
             return
-        self._apply(node_id, field, value, actor, origin, notify)
+        self._apply(node_id, field, value, actor, origin, notify, data)
         await self.flush()
 
     def write_state_nowait(
         self, node_id: str, field: str, value: Any, actor: str, origin: str = "",
         notify: bool = False,
     ) -> None:
-        """Write a state field now; KV gets it in the background (latest value wins)."""
+        """Write a state field now; KV gets it in the background (latest value wins). A value
+        KV could not keep is not applied: it is recorded on the node (where "state write") and
+        counted as ``refused``, and the field keeps its value."""
         self._apply(node_id, field, value, actor, origin, notify)
 
+    def encode_checked(self, node_id: str, field: str, value: Any, actor: str,
+                       origin: str = "") -> bytes:
+        """``value`` encoded as KV will keep it; raises ``ValueTooLarge`` when those bytes and
+        ``KV_HEADER_MARGIN`` do not fit in the server's ``max_payload`` (NATS's default 1 MiB
+        where the transport names none, as the memory transport does)."""
+        data = self._encode(node_id, field, value, actor, origin)
+        limit = self.max_payload()
+        if len(data) + KV_HEADER_MARGIN > limit:
+            raise ValueTooLarge(node_id, field, len(data), limit)
+        return data
+
+    def max_payload(self) -> int:
+        """The largest message the server takes: asked of it on each call (a reconnect may
+        reach another server)."""
+        return max_payload(self.transport) or NATS_DEFAULT_MAX_PAYLOAD
+
     def _apply(self, node_id: str, field: str, value: Any, actor: str, origin: str,
-               notify: bool) -> None:
-        todo = [(node_id, field, value, actor, origin, notify)]
+               notify: bool, data: bytes | None = None) -> None:
+        todo = [(node_id, field, value, actor, origin, notify, data)]
         while todo:
-            nid, fld, val, act, org, ntf = todo.pop()
+            nid, fld, val, act, org, ntf, encoded = todo.pop()
             state = self.state.get(nid)
             if state is None:
                 continue
+            if encoded is None:
+                try:
+                    encoded = self.encode_checked(nid, fld, val, act, org)
+                except (ValueError, RecursionError) as exc:  # too large, or no JSON at all
+                    self._refused += 1
+                    self.record_error(nid, "state write", exc, None)
+                    continue
             state[fld] = val
-            self._queue(nid, fld, self._encode(nid, fld, val, act, org))
+            self._queue(nid, fld, encoded)
             for listener in self.listeners:
                 listener(nid, fld, val)
             if ntf:
@@ -149,7 +191,7 @@ class ServiceBus:
                 checked = self.check_edge_value(tnid, tfld, val)
                 if checked is not _REFUSED:
                     todo.append((tnid, tfld, checked, "edge", f"{self.service_id}.{nid}.{fld}",
-                                 True))
+                                 True, None))
 
     def _encode(self, node_id: str, field: str, value: Any, actor: str, origin: str) -> bytes:
         """A state value as KV keeps it: a write-only field's sealed, any other in the clear."""
@@ -160,47 +202,51 @@ class ServiceBus:
         return encode_state(value, actor, origin or self.service_id)
 
     def _queue(self, node_id: str, field: str, data: bytes | None) -> None:
-        key = (node_id, field)
-        self._pending.pop(key, None)  # keep write order: a rewritten key moves to the end
-        self._pending[key] = data
-        if not self._draining and (self._flusher is None or self._flusher.done()):
-            self._flushed.clear()
-            self._flusher = asyncio.get_running_loop().create_task(self._drain())
+        self.writer.queue((node_id, field), data)
 
-    async def _drain(self) -> None:
-        """Write pending values to KV in batches (distinct keys, so a batch may go in any order);
-        a failed batch stays pending and is retried with backoff: nothing is lost."""
-        if self._draining:
-            return
-        self._draining = True
-        self._flushed.clear()
-        delay = 0.05
+    def _write_dropped(self, node_id: str, field: str, error: KVWriteDropped) -> None:
+        # The node's own ``_error`` failing is not recorded there again (it could fail again).
+        self.record_error(node_id, "kv write", error, None,
+                          on_node=field != naming.ERROR_FIELD)
+
+    async def flush(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - a bound, not a cancel
+        """Wait until every write queued before this call is in KV or given up (a transient
+        failure is retried for at most ``KV_RETRY_WINDOW_S``), for at most ``timeout``
+        seconds. Returns False when the time ran out first."""
+        return await self.writer.flush(timeout)
+
+    def kv_stats(self) -> dict[str, Any]:
+        """The KV writer's counters (JSON): ``pending`` writes queued, ``retrying`` keys
+        failing for a transient reason, ``dropped`` writes given up, ``written`` writes KV
+        took, ``refused`` values never applied (too large for KV) since start, and
+        ``lastDrop`` ({nodeId, field, reason} of the last one given up, or None)."""
+        return {**self.writer.stats(), "refused": self._refused}
+
+    async def mark_stopped(self, flush_timeout: float = STOP_FLUSH_TIMEOUT_S,
+                           ready_timeout: float = READY_TIMEOUT_S) -> bool:
+        """The bus's last words: write what is queued (waiting at most ``flush_timeout``), then
+        ``ready`` = false (at most ``ready_timeout``), then stop writing. Returns whether KV
+        took ``ready`` = false."""
+        if self.kv is None:
+            return False
+        if not await self.flush(flush_timeout):
+            stats = self.writer.stats()
+            log.warning("service %s stops with %d KV writes not written (%d failing)",
+                        self.service_id, stats["pending"], stats["retrying"])
         try:
-            while self._pending and self.kv is not None:
-                batch = list(itertools.islice(self._pending.items(), 256))
-                try:
-                    await self.kv.put_many([(naming.state_key(*k), v) for k, v in batch])
-                except Exception as exc:  # noqa: BLE001
-                    log.warning("KV write of %d values failed (%s); retrying in %.2fs",
-                                len(batch), exc, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 2.0)
-                    continue
-                delay = 0.05
-                for key, data in batch:
-                    if self._pending.get(key, b"") is data:  # not rewritten meanwhile
-                        del self._pending[key]
+            await asyncio.wait_for(self.put_json(naming.KEY_READY, {
+                "value": False, "ts": _now(), "actor": "runtime", "origin": self.service_id}),
+                ready_timeout)
+        except TimeoutError:
+            log.warning("service %s: KV did not take ready=false within %.1fs",
+                        self.service_id, ready_timeout)
+            return False
+        except Exception as exc:  # noqa: BLE001 - logged; the service stops either way
+            log.warning("service %s: KV refused ready=false: %s", self.service_id, exc)
+            return False
         finally:
-            self._draining = False
-            self._flushed.set()
-
-    async def flush(self) -> None:
-        """Wait until every queued write is in KV; drains in the caller when nobody else is."""
-        while self._pending and self.kv is not None:
-            if self._draining:
-                await self._flushed.wait()
-            else:
-                await self._drain()
+            self.writer.stop()
+        return True
 
     def mirror_state(self, node_id: str, field: str, value: Any, origin: str) -> None:
         """A state edge from another service delivers ``value``: checked like a local edge's,
@@ -248,16 +294,21 @@ class ServiceBus:
 
     # -- errors -----------------------------------------------------------------------------
     def record_error(self, node_id: str, where: str, exc: BaseException,
-                     ctx_id: int | None) -> None:
-        """Isolate a failing node: log it, keep it in ``errors`` and on the node's ``_error``."""
-        message = f"{type(exc).__name__}: {exc}"
+                     ctx_id: int | None, *, on_node: bool = True) -> None:
+        """Isolate a failing node: log it, keep it in ``errors`` and (``on_node``) on the
+        node's ``_error``. The message is cut to ``MAX_ERROR_MESSAGE`` characters, so the
+        ``_error`` entry always fits in KV."""
+        message = bounded_text(f"{type(exc).__name__}: {exc}", MAX_ERROR_MESSAGE)
         entry = {"node": node_id, "service": self.service_id, "where": where,
                  "message": message, "ctxId": ctx_id, "ts": _now()}
         self.errors.append(entry)
         if self._last_error.get(node_id) != message:
-            self._last_error[node_id] = message
             log.error("node %s (%s) failed in %s: %s\n%s", node_id, self.service_id, where,
-                      message, "".join(traceback.format_exception(exc)[-3:]))
+                      message, bounded_text("".join(traceback.format_exception(exc)[-3:]),
+                                            MAX_ERROR_TRACE))
+            if not on_node:
+                return
+            self._last_error[node_id] = message
             if node_id in self.state:
                 self.state[node_id][naming.ERROR_FIELD] = entry
                 self._queue(node_id, naming.ERROR_FIELD,

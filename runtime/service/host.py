@@ -19,8 +19,10 @@ from runtime.protocol.envelope import CommandError
 from runtime.protocol.graph import GraphService, RunGraph
 from runtime.protocol.values import Sealed, StateDecodeError, decode_state
 from runtime.registry import Registry
+from runtime.service import saved_graph
 from runtime.service.apply import Applier
 from runtime.service.bus import ServiceBus
+from runtime.service.limits import STOP_STEP_TIMEOUT_S, within
 from runtime.service.router import CommandRouter
 from runtime.service.sources import SourceTasks, is_source
 from runtime.service.wiring import Wiring
@@ -59,6 +61,7 @@ class ServiceHost:
         ``MAX_RESTORE_PROBLEMS`` of ``{nodeId, field, reason}``; ``status`` shows them."""
         self.restore_problems_dropped = 0
         self._undecodable: dict[str, dict[str, str]] = {}
+        self._state_keys: dict[str, list[str]] = {}
 
     @property
     def service_id(self) -> str:
@@ -74,9 +77,13 @@ class ServiceHost:
         return self.applier.graph
 
     async def apply(self, raw: Any, actor: str,
-                    restored: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-        """Apply a rungraph (validated first; on any problem nothing changes): see ``apply.py``."""
-        return await self.applier.apply(raw, actor, restored)
+                    restored: dict[str, dict[str, Any]] | None = None, *,
+                    expected_revision: int | None = None, req_id: str | None = None,
+                    deadline: float | None = None) -> dict[str, Any]:
+        """Apply a rungraph, all or nothing (on any problem nothing changes): see ``apply.py``."""
+        return await self.applier.apply(raw, actor, restored,
+                                        expected_revision=expected_revision, req_id=req_id,
+                                        deadline=deadline)
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self, serve: bool = True, restore: bool = True) -> None:
@@ -90,8 +97,8 @@ class ServiceHost:
         node = self.service_cls(self.service_id)
         self.create_node(node, {}, restored.get(self.service_id, {}))
         self.service_node = node
-        if restore:
-            await self._restore_rungraph(restored)
+        if restore and await self._restore_rungraph(restored):
+            await self._purge_orphans()
         self._report_orphans()
         await bus.set_active(bus.active, "runtime")
         if serve:
@@ -101,19 +108,26 @@ class ServiceHost:
             "origin": self.service_id, "instanceId": self.instance_id})
         await bus.flush()
 
-    async def stop(self) -> None:
-        if self.handle is not None:
-            await self.handle.stop()
-            self.handle = None
-        for nid in [n for n in self.bus.nodes if n != self.service_id]:
-            self.destroy_node(nid, forget=False)
-        self.destroy_node(self.service_id, forget=False)
-        await self.wiring.clear()
-        if self.bus.kv is not None:
-            await self.bus.flush()
-            await self.bus.put_json(naming.KEY_READY, {
-                "value": False, "ts": int(time.time() * 1000), "actor": "runtime",
-                "origin": self.service_id})
+    async def stop(self) -> bool:
+        """Stop serving, destroy the nodes (hooks in order), unwire, write what is queued and
+        clear ``ready``. Each step is bounded, and one that fails or hangs is logged and passed
+        over: ``ready`` is cleared whenever KV answers, however the steps before it end.
+        Returns whether KV took ``ready`` = false."""
+        sid = self.service_id
+        try:
+            if self.handle is not None:
+                handle, self.handle = self.handle, None
+                await within(f"service {sid}: stopping its micro service", handle.stop(),
+                             STOP_STEP_TIMEOUT_S)
+            for nid in [*(n for n in self.bus.nodes if n != sid), sid]:
+                try:
+                    self.destroy_node(nid, forget=False)
+                except Exception:  # logged; the other nodes are destroyed still
+                    log.exception("service %s: destroying node %s failed", sid, nid)
+            await within(f"service {sid}: unwiring", self.wiring.clear(), STOP_STEP_TIMEOUT_S)
+        finally:
+            cleared = await self.bus.mark_stopped()
+        return cleared
 
     @property
     def instance_id(self) -> str:
@@ -145,9 +159,12 @@ class ServiceHost:
         restored: dict[str, dict[str, Any]] = {}
         for key in await self.bus.kv.keys():
             parsed = naming.parse_state_key(key)
-            if parsed is None or parsed[1] == naming.ERROR_FIELD:
+            if parsed is None:
                 continue
             node_id, field = parsed
+            self._state_keys.setdefault(node_id, []).append(key)
+            if field == naming.ERROR_FIELD:
+                continue
             try:
                 entry = await self.bus.kv.get(key)
                 if entry is None or entry.value is None:
@@ -172,26 +189,62 @@ class ServiceHost:
             return default
         return value
 
-    async def _restore_rungraph(self, restored: dict[str, dict[str, Any]]) -> None:
+    async def _restore_rungraph(self, restored: dict[str, dict[str, Any]]) -> bool:
         """Apply the saved rungraph; one that does not decode, validate or apply leaves the
-        service running with no graph, logged and listed in ``status``."""
+        service running with no graph, logged and listed in ``status``. A record still marked
+        ``applying`` (the service died during that apply) is completed: the fields it changed
+        take the rungraph's values. False when a saved rungraph was not restored."""
         assert self.bus.kv is not None
-        saved = await self.bus.kv.get(naming.KEY_RUNGRAPH)
-        if saved is None or not saved.value:
-            return
         try:
-            await self.apply(decode_state(saved.value).value, "restore", restored=restored)
+            saved = await saved_graph.read(self.bus.kv)
+        except saved_graph.UnreadableRecord as exc:
+            self.applier.saved = saved_graph.SavedGraph(None, exc.kv_revision)
+            self._restore_problem(self.service_id, naming.KEY_RUNGRAPH,
+                                  f"saved rungraph not restored: {exc}")
+            return False
+        if saved is None:
+            return True
+        self.applier.saved = saved
+        if saved.applying:
+            for node_id, field in saved.changed:
+                restored.get(node_id, {}).pop(field, None)
+        try:
+            await self.apply(saved.graph, "restore", restored=restored)
         except (CommandError, ValueError) as exc:
             reason = str(exc)
         except Exception as exc:  # a saved rungraph never stops the start
             log.exception("restoring the saved rungraph of %s failed", self.service_id)
             reason = f"{type(exc).__name__}: {exc}"
         else:
-            log.info("service %s restored rungraph revision %s from KV", self.service_id,
-                     self.graph.revision)
-            return
+            log.info("service %s restored rungraph revision %s from KV%s", self.service_id,
+                     self.graph.revision, " (completing an interrupted apply)"
+                     if saved.applying else "")
+            if saved.applying:
+                await self.applier.finish_restored(saved)
+            return True
         self._restore_problem(self.service_id, naming.KEY_RUNGRAPH,
                               f"saved rungraph not restored: {reason}")
+        return False
+
+    async def _purge_orphans(self) -> None:
+        """Delete the state keys of nodes the restored rungraph does not have (left by an apply
+        that was interrupted, or by an older service)."""
+        kv = self.bus.kv
+        assert kv is not None
+        orphans = [key for node_id, keys in self._state_keys.items()
+                   if node_id not in self.bus.nodes for key in keys]
+        self._state_keys.clear()
+        if not orphans:
+            return
+        log.info("service %s: deleting %d state keys of nodes it does not run",
+                 self.service_id, len(orphans))
+        failed: list[Exception] = []
+        for i in range(0, len(orphans), 256):
+            outcomes = await kv.put_many([(key, None) for key in orphans[i:i + 256]])
+            failed += [outcome for outcome in outcomes if outcome is not None]
+        if failed:
+            log.warning("service %s: %d orphan state keys were not deleted (%s); the next "
+                        "start tries again", self.service_id, len(failed), failed[0])
 
     def _check_restored(self, node: Node, restored: dict[str, Any],
                         skipped: list[tuple[str, str]]) -> dict[str, Any]:

@@ -4,6 +4,11 @@ Connects (retrying with backoff while NATS is down), restores its rungraph and s
 serves its commands as a NATS micro service, runs its sources, and on SIGINT/SIGTERM stops the
 micro service, drains the connection and exits 0.
 
+Every way out clears ``ready`` in KV when KV answers, within a bound: SIGINT/SIGTERM (also
+during the start), an exception in the start, and the NATS connection closed for good (then
+over a fresh connection, and the process exits 1). Each step of the stop is bounded
+(``limits.py``), and ``STOP_TIMEOUT_S`` bounds them all.
+
 Credentials, first found: ``--creds FILE``, ``$RUNGRAPH_CREDS``, then the local auth store (on
 the machine that runs the server): the identity of this service id in this namespace, issued on
 first start and entered in the identity directory, with the service's KV bucket made, by the
@@ -35,12 +40,19 @@ from runtime.registry import default_registry
 from runtime.service.bus import ServiceBus
 from runtime.service.host import ServiceHost
 from runtime.service.identities import ServiceDirectory
+from runtime.service.limits import STOP_STEP_TIMEOUT_S, within
 from runtime.service.secrets import SecretKeyError, service_secret_key
 
 log = logging.getLogger("rungraph.service")
 DEFAULT_NATS = os.environ.get("RUNGRAPH_NATS", "nats://127.0.0.1:4222")
 CREDS_ENV = "RUNGRAPH_CREDS"
 NAMESPACE_ENV = "RUNGRAPH_NAMESPACE"
+STOP_TIMEOUT_S = 15.0
+"""The backstop on stopping a service: its steps are bounded one by one (``limits.py``) well
+within this; past it the process exits anyway."""
+LOST_READY_TIMEOUT_S = 5.0
+"""How long a service whose connection was closed for good tries to clear ``ready`` over a
+fresh connection."""
 # One log line of a service process: "<date> <time> <LEVEL> <logger>: <message>".
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -175,8 +187,15 @@ def main(cls: type[ServiceNode] | None = None, argv: list[str] | None = None) ->
 async def serve(cls: type[ServiceNode], service_id: str, nats_url: str,
                 connect_timeout: float = 60.0, *, creds: Path | None = None,
                 namespace: str = DEFAULT_NAMESPACE, tls_ca: Path | None = None) -> None:
+    """Run the service until SIGINT/SIGTERM (returns) or until its NATS connection is closed
+    for good (raises ``ConnectionError``); ``ready`` is cleared on the way out either way."""
     from runtime.transport.base import TransportError
     from runtime.transport.nats import connect
+
+    lost = asyncio.Event()
+
+    async def on_closed() -> None:
+        lost.set()
 
     local: tuple[AuthStore, Identity] | None = None
     try:
@@ -187,9 +206,10 @@ async def serve(cls: type[ServiceNode], service_id: str, nats_url: str,
         secret_key = service_secret_key(service_id, namespace, seed_file=seed)
         transport = await connect(nats_url, name=f"rungraph-{service_id}",
                                   connect_timeout_s=connect_timeout, nkeys_seed=seed,
-                                  tls_ca=tls_ca)
+                                  tls_ca=tls_ca, closed_cb=on_closed)
     except (TransportError, SecretKeyError) as exc:
         raise ConnectionError(str(exc)) from None
+    lost.clear()  # set by the attempts that failed before this one, closing their own
     if local is not None and transport.public_key is not None:
         await enter_local_identity(nats_url, *local, connect_timeout, tls_ca=tls_ca)
     bus = ServiceBus(transport, service_id, secret_key=secret_key)
@@ -197,32 +217,88 @@ async def serve(cls: type[ServiceNode], service_id: str, nats_url: str,
     directory = await check_callers(host)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
         loop.add_signal_handler(sig, stop.set)
+    ended = loop.create_task(_first_of(stop, lost))
     try:
-        try:
-            await host.start(serve=True, restore=True)
-        except TransportError as exc:  # e.g. no bucket: with auth on only the keeper makes one
-            raise ConnectionError(f"service {service_id}: {exc}") from None
-        log.info("service %s (%s) ready on %s, instance %s, revision %s", service_id,
-                 cls.spec().className, transport.url, host.instance_id, host.graph.revision)
-        print(f"ready: {service_id} ({cls.spec().className}) on {transport.url}",
-              file=sys.stderr, flush=True)
-        await stop.wait()
+        starting = loop.create_task(host.start(serve=True, restore=True))
+        await asyncio.wait({starting, ended}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():  # asked to stop (or cut off) while starting: stop now
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+        elif starting.exception() is None:
+            log.info("service %s (%s) ready on %s, instance %s, revision %s", service_id,
+                     cls.spec().className, transport.url, host.instance_id,
+                     host.graph.revision)
+            print(f"ready: {service_id} ({cls.spec().className}) on {transport.url}",
+                  file=sys.stderr, flush=True)
+            await ended
+        else:
+            try:
+                starting.result()
+            except TransportError as exc:  # e.g. no bucket: with auth on only the keeper makes one
+                raise ConnectionError(f"service {service_id}: {exc}") from None
+        if lost.is_set() and not stop.is_set():
+            raise ConnectionError(f"service {service_id}: the NATS connection to "
+                                  f"{transport.url} was closed for good; stopping")
         log.info("service %s stopping", service_id)
     finally:
-        # With NATS gone, stopping would wait on KV writes forever: bound it, then exit anyway.
+        ended.cancel()
+        for sig in signals:
+            loop.remove_signal_handler(sig)
+        cleared = False
         try:
-            await asyncio.wait_for(host.stop(), 5.0)
+            cleared = await asyncio.wait_for(host.stop(), STOP_TIMEOUT_S)
         except TimeoutError:
-            log.warning("service %s: NATS did not answer while stopping; exiting anyway",
-                        service_id)
+            log.warning("service %s: stopping took over %.0fs; exiting anyway", service_id,
+                        STOP_TIMEOUT_S)
+        if not cleared and lost.is_set():
+            await clear_ready_anew(service_id, nats_url, seed, tls_ca)
         if directory is not None:
-            await directory.stop()
+            await within(f"service {service_id}: stopping its identity directory",
+                         directory.stop(), STOP_STEP_TIMEOUT_S)
+        await within(f"service {service_id}: draining the NATS connection", transport.close(),
+                     STOP_STEP_TIMEOUT_S)
+
+
+async def _first_of(*events: asyncio.Event) -> None:
+    """Return once any of ``events`` is set."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+
+
+async def clear_ready_anew(service_id: str, nats_url: str, seed: Path | None,
+                           tls_ca: Path | None) -> bool:
+    """Clear ``ready`` over a fresh connection (the service's own was closed for good), trying
+    for at most ``LOST_READY_TIMEOUT_S``; whether KV took it."""
+    from runtime.transport.base import TransportError
+    from runtime.transport.nats import connect
+
+    async def clear() -> bool:
+        transport = await connect(nats_url, name=f"rungraph-{service_id}-stop",
+                                  connect_timeout_s=LOST_READY_TIMEOUT_S / 2,
+                                  nkeys_seed=seed, tls_ca=tls_ca)
         try:
-            await asyncio.wait_for(transport.close(), 3.0)
-        except TimeoutError:
-            log.warning("service %s: could not drain the NATS connection", service_id)
+            bus = ServiceBus(transport, service_id)
+            bus.kv = await transport.key_value(naming.bucket_name(service_id), create=False)
+            return await bus.mark_stopped(flush_timeout=0.0)
+        finally:
+            await transport.close()
+
+    try:
+        cleared = await asyncio.wait_for(clear(), LOST_READY_TIMEOUT_S)
+    except (TransportError, TimeoutError) as exc:
+        log.warning("service %s: could not clear ready over a fresh connection: %s",
+                    service_id, exc)
+        return False
+    if cleared:
+        log.info("service %s: ready cleared over a fresh connection", service_id)
+    return cleared
 
 
 if __name__ == "__main__":

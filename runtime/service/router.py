@@ -6,6 +6,10 @@ whatever happens the caller gets a ``CommandReply``: a refusal carries its error
 INTERNAL, a call past its ``timeoutMs`` TIMEOUT. A streamed user command answers with several
 replies, each marked with its place in the stream.
 
+Read-only built-ins answer inline, always. Every other call passes admission first
+(``admission.py``): past the service's bounds on calls, request bytes and ``set_rungraph`` calls
+in flight it is answered at once with BUSY and never queued.
+
 Every call is served on its v1 subject and on the identity subjects beside it (``svc.{sid}.cmd.*``,
 ``svc.{sid}.{call}.*``: the last token is the caller's public key). With authentication on (a
 directory is set), who may make which call is decided in ``access.py`` on every path alike, the
@@ -36,6 +40,7 @@ from runtime.protocol.envelope import (
 )
 from runtime.service import builtins
 from runtime.service.access import Actor, IdentityDirectory, authorize
+from runtime.service.admission import Admission, Ticket
 from runtime.transport.base import EndpointDef, Msg, TransportError, max_payload
 
 if TYPE_CHECKING:
@@ -46,7 +51,15 @@ log = logging.getLogger(__name__)
 
 INLINE_CALLS = naming.READ_ONLY_CALLS
 """Built-ins that never wait on anything: answered without a task."""
+OWN_DEADLINE = frozenset({"set_rungraph"})
+"""Calls given their ``timeoutMs`` as a deadline instead of being cancelled at it: an apply
+refuses with TIMEOUT only while it has changed nothing, and once committed runs to its end."""
 _CALL_FIELD = re.compile(rb'"call"\s*:\s*"([A-Za-z0-9_]+)"')
+_REQ_ID_FIELD = re.compile(rb'"reqId"\s*:\s*"([^"\\]{1,256})"')
+PEEK_BYTES = 1024
+"""How far into a request a BUSY refusal looks for its ``reqId`` (and the handler for its
+``call``) without parsing it: the client writes both first; one written later is not found (a
+refusal then has a null ``reqId``, a call then counts as an unnamed one)."""
 
 
 BUILTIN_ARGS: dict[str, frozenset[str]] = {
@@ -82,8 +95,13 @@ def check_builtin_args(req: CommandRequest) -> None:
 
 
 def _peek_call(data: bytes) -> str | None:
-    match = _CALL_FIELD.search(data[:512])
+    match = _CALL_FIELD.search(data[:PEEK_BYTES])
     return match.group(1).decode() if match else None
+
+
+def _peek_req_id(data: bytes) -> str | None:
+    match = _REQ_ID_FIELD.search(data[:PEEK_BYTES])
+    return match.group(1).decode(errors="replace") if match else None
 
 
 def _jsonable(value: Any) -> Any:
@@ -97,6 +115,8 @@ class CommandRouter:
         self.host = host
         self.bus = host.bus
         self._tasks: set[asyncio.Task[None]] = set()
+        self.admission = Admission(self.bus.service_id)
+        """Bounds on the commands in flight, and their counters (``status`` shows them)."""
         self.directory: IdentityDirectory | None = None
         """Set when the server authenticates callers: calls are then checked per role."""
 
@@ -131,8 +151,9 @@ class CommandRouter:
 
     def _handler(self, call: str | None, base: str, identity: bool) -> Any:
         # Handlers run one at a time in the endpoint's subscription. Calls that only read memory
-        # answer inline (fast); every other call runs in its own task, so a slow command never
-        # blocks the next one. ``identity``: the endpoint of ``base``'s identity subjects.
+        # answer inline (fast); every other call is admitted (or refused BUSY at once) and runs
+        # in its own task, so a slow command never blocks the next one. ``identity``: the
+        # endpoint of ``base``'s identity subjects.
         async def handler(msg: Msg) -> None:
             served, key = self._caller(msg, base, identity)
             if not served:
@@ -144,11 +165,35 @@ class CommandRouter:
             if name in INLINE_CALLS:
                 await self.handle_msg(msg, call, key)
                 return
-            task = asyncio.get_running_loop().create_task(self.handle_msg(msg, call, key))
+            try:
+                ticket = self.admission.admit(name, len(msg.data))
+            except CommandError as busy:
+                await self._refuse(msg, busy)
+                return
+            task = asyncio.get_running_loop().create_task(self._admitted(msg, call, key, ticket))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
         return handler
+
+    async def _admitted(self, msg: Msg, call: str | None, key: str | None,
+                        ticket: Ticket) -> None:
+        try:
+            await self.handle_msg(msg, call, key)
+        finally:
+            self.admission.release(ticket)
+
+    async def _refuse(self, msg: Msg, busy: CommandError) -> None:
+        """Answer a call admission refused, without parsing it (the reqId is peeked)."""
+        if not msg.reply:
+            return
+        reply = CommandReply.failure(_peek_req_id(msg.data), busy.code, busy.message,
+                                     busy.details)
+        try:
+            await msg.respond(reply.to_bytes())
+        except TransportError as exc:
+            log.warning("service %s could not answer on %s: %s", self.bus.service_id,
+                        msg.reply, exc)
 
     async def handle_msg(self, msg: Msg, call: str | None, key: str | None = None) -> None:
         """Answer one request with exactly one reply envelope (a streamed command: one per item,
@@ -255,7 +300,7 @@ class CommandRouter:
         try:
             coro = self._run(req, actor or req.meta.actor or "remote")
             timeout_ms = req.timeoutMs
-            if timeout_ms and req.call not in INLINE_CALLS:  # wait_for costs a task
+            if timeout_ms and req.call not in INLINE_CALLS | OWN_DEADLINE:  # wait_for: a task
                 result = await asyncio.wait_for(coro, timeout_ms / 1000)
             else:
                 result = await coro
@@ -334,8 +379,10 @@ class CommandRouter:
                 return await builtins.set_state(host, args, actor)
             case "get_state":
                 return builtins.get_state(host, args)
-            case "set_rungraph":
-                return await builtins.set_rungraph(host, args, actor)
+            case "set_rungraph":  # never cut short half way: it checks its own deadline
+                deadline = (asyncio.get_running_loop().time() + req.timeoutMs / 1000
+                            if req.timeoutMs else None)
+                return await builtins.set_rungraph(host, args, actor, req.reqId, deadline)
             case "get_rungraph":
                 return builtins.get_rungraph(host)
             case "activate" | "deactivate":

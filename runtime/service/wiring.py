@@ -1,9 +1,11 @@
 """Turns a validated rungraph into the executor's plans and the bus's links.
 
 Intra-service edges become direct references. Cross-service data edges become a subscription on
-the source's data subject feeding a buffer (latest, or a bounded queue that counts drops); the
-source side publishes those outputs after each pass. Cross-service state edges watch the source
-service's KV key. Subscriptions and watches whose edge did not change survive a redeploy.
+the source's data subject feeding a buffer (``RemoteInput``: the latest value, or a queue bounded
+by count and bytes that counts its drops, and the messages that did not decode); ``status`` shows
+them (``edge_report``). The source side publishes those outputs after each pass. Cross-service
+state edges watch the source service's KV key. Subscriptions and watches whose edge did not
+change survive a redeploy.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.component import Node
 from runtime.protocol import naming
+from runtime.protocol.envelope import MAX_DEPTH, json_depth
 from runtime.protocol.graph import RunGraph
 from runtime.protocol.values import decode_state
 from runtime.service.executor import NodePlan, RemoteInput
@@ -23,6 +26,9 @@ if TYPE_CHECKING:
     from runtime.service.host import ServiceHost
 
 log = logging.getLogger(__name__)
+
+MAX_EDGES_SHOWN = 100
+"""How many cross-service inputs ``status`` lists one by one (its totals count them all)."""
 
 
 class Wiring:
@@ -48,7 +54,7 @@ class Wiring:
         exec_links: dict[tuple[str, str], tuple[str, str]] = {}
         exports: dict[tuple[str, str], str] = {}
         state_links: dict[tuple[str, str], list[tuple[str, str]]] = {}
-        want_inputs: dict[tuple[Any, ...], tuple[str, str]] = {}
+        want_inputs: dict[tuple[Any, ...], tuple[str, str, str]] = {}
         want_states: dict[tuple[Any, ...], tuple[str, str, str, str, str]] = {}
 
         for edge in graph.edges:
@@ -63,7 +69,7 @@ class Wiring:
                 elif dst_sid == sid:
                     subject = naming.data_subject(src_sid, src.node, src.port)
                     key = (subject, dst.node, dst.port, edge.strategy, edge.queueSize)
-                    want_inputs[key] = (dst.node, dst.port)
+                    want_inputs[key] = (dst.node, dst.port, f"{src_sid}.{src.node}.{src.port}")
                 elif src_sid == sid:
                     exports[(src.node, src.port)] = naming.data_subject(sid, src.node, src.port)
             elif dst_sid == sid:
@@ -99,16 +105,16 @@ class Wiring:
                         remote.latest = default
                 return
 
-    async def _sync_remote_inputs(self, want: dict[tuple[Any, ...], tuple[str, str]],
+    async def _sync_remote_inputs(self, want: dict[tuple[Any, ...], tuple[str, str, str]],
                                   plans: dict[str, NodePlan]) -> None:
         transport = self.host.bus.transport
         for key in [k for k in self.remote_inputs if k not in want]:
             sub, _ = self.remote_inputs.pop(key)
             await sub.unsubscribe()
-        for key, (nid, port) in want.items():
+        for key, (nid, port, source) in want.items():
             if key not in self.remote_inputs:
                 subject, _, _, strategy, size = key
-                buffer = RemoteInput((nid, port), strategy, size, None)
+                buffer = RemoteInput((nid, port), strategy, size, None, source=source)
 
                 async def on_data(msg: Msg, buffer: RemoteInput = buffer,
                                   subject: str = subject) -> None:
@@ -118,11 +124,20 @@ class Wiring:
                         log.warning("dropped a message on %s for %s (reply %s): not the data "
                                     "subject %s", msg.subject, buffer.key, msg.reply, subject)
                         return
+                    weight = len(msg.data)
+                    if not buffer.admits(weight):
+                        return
                     try:
+                        if json_depth(msg.data) > MAX_DEPTH:
+                            raise ValueError(f"JSON nests deeper than {MAX_DEPTH} levels")
                         body = json.loads(msg.data)
-                        buffer.push(body.get("value") if isinstance(body, dict) else body)
-                    except ValueError as exc:
-                        log.warning("bad data message on %s: %s", msg.subject, exc)
+                    except (ValueError, RecursionError) as exc:
+                        bad = buffer.reject(f"{type(exc).__name__}: {exc}")
+                        if bad & (bad - 1) == 0:  # 1, 2, 4, 8...: a flood logs a few lines
+                            log.warning("bad data message on %s for %s (%d so far): %s",
+                                        msg.subject, buffer.key, bad, buffer.problem)
+                        return
+                    buffer.push(body.get("value") if isinstance(body, dict) else body, weight)
 
                 self.remote_inputs[key] = (await transport.subscribe(subject, on_data), buffer)
             self._set_input(plans[nid], port, None, "", self.remote_inputs[key][1])
@@ -152,6 +167,22 @@ class Wiring:
 
             self.remote_states[key] = await kv.watch(naming.state_key(src_node, src_field),
                                                      on_change)
+
+    def edge_report(self) -> tuple[list[dict[str, Any]], dict[str, int]]:
+        """The cross-service inputs (the first ``MAX_EDGES_SHOWN``) and the totals of all, as
+        ``status`` shows them: how deep each buffer is, its bytes, its drops."""
+        buffers = sorted((b for _, b in self.remote_inputs.values()), key=lambda b: b.key)
+        rows = [{"node": b.key[0], "port": b.key[1], "source": b.source,
+                 "strategy": b.strategy, "depth": b.depth, "bytes": b.bytes,
+                 "dropped": b.dropped, "received": b.received, "undecodable": b.undecodable,
+                 **({"problem": b.problem} if b.problem else {})}
+                for b in buffers[:MAX_EDGES_SHOWN]]
+        totals = {"inputs": len(buffers), "shown": len(rows),
+                  "depth": sum(b.depth for b in buffers),
+                  "bytes": sum(b.bytes for b in buffers),
+                  "dropped": sum(b.dropped for b in buffers),
+                  "undecodable": sum(b.undecodable for b in buffers)}
+        return rows, totals
 
     async def clear(self) -> None:
         for sub, _ in self.remote_inputs.values():

@@ -44,6 +44,32 @@ class NotAuthorized(TransportError):
     """The server requires authentication and refused this connection's credentials."""
 
 
+class PermanentTransportError(TransportError):
+    """The server refuses this request as it stands: sending it again cannot succeed (too
+    large, an invalid key, not permitted). Any other ``TransportError`` (a timeout, no
+    connection, JetStream unavailable) may succeed when retried."""
+
+
+class PayloadTooLarge(PermanentTransportError):
+    """A message (a KV value) larger than the server or the KV stream accepts."""
+
+
+class InvalidKey(PermanentTransportError):
+    """A KV key that is not dotted tokens of the characters KV allows."""
+
+
+class PermissionDenied(PermanentTransportError):
+    """The server refused the request for this connection's identity (JetStream's 401/403)."""
+
+
+NATS_DEFAULT_MAX_PAYLOAD = 1024 * 1024
+"""nats-server's ``max_payload`` when its configuration names none (1 MiB)."""
+
+
+class KVConflict(TransportError):
+    """A compare-and-set KV write found another revision of the key than the one expected."""
+
+
 @dataclass(slots=True)
 class Msg:
     subject: str
@@ -114,8 +140,16 @@ class KeyValue(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
-    async def put_many(self, items: list[tuple[str, bytes | None]]) -> None:
-        """Put (None: delete) several distinct keys at once; the NATS one pipelines them."""
+    async def update(self, key: str, value: bytes, last: int | None) -> int:
+        """Put ``value`` only if the key's last revision is ``last`` (None: only if the key has
+        no value, never written or deleted); its new revision. Raises ``KVConflict`` otherwise."""
+        ...
+
+    async def put_many(self, items: list[tuple[str, bytes | None]]) -> list[Exception | None]:
+        """Put (None: delete) several distinct keys at once; the NATS one pipelines them.
+        Returns one outcome per item, in order: None when it landed, else its error (a
+        ``PermanentTransportError`` when retrying cannot help). One failing item never holds
+        back the others, and nothing is raised for a failing item."""
         ...
 
     async def keys(self) -> list[str]: ...

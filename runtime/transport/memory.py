@@ -20,11 +20,15 @@ from typing import Any
 from runtime.protocol.naming import INBOX_ROOT, subject_matches
 from runtime.protocol.naming import inbox_prefix as _inbox_prefix
 from runtime.transport.base import (
+    NATS_DEFAULT_MAX_PAYLOAD,
     EndpointDef,
+    InvalidKey,
+    KVConflict,
     KVEntry,
     Msg,
     MsgHandler,
     NoResponders,
+    PayloadTooLarge,
     ServiceInfo,
     TransportError,
     TransportTimeout,
@@ -124,8 +128,13 @@ class MemoryKV:
                 call_soon(w.fire, entry)
 
     async def put(self, key: str, value: bytes) -> int:
+        """Refuses, as a nats-server with its default configuration does, a value larger than
+        its ``max_payload``."""
         if key not in self.entries:  # a stored key was checked when first put
             _check_key(key)
+        if len(value) > NATS_DEFAULT_MAX_PAYLOAD:
+            raise PayloadTooLarge(f"KV bucket {self.bucket}, key {key!r}: the value is larger "
+                                  f"than the server's max_payload ({NATS_DEFAULT_MAX_PAYLOAD})")
         self.revision += 1
         entry = KVEntry(self.bucket, key, value, self.revision)
         self.entries[key] = entry
@@ -135,19 +144,35 @@ class MemoryKV:
     async def get(self, key: str) -> KVEntry | None:
         return self.entries.get(key)
 
+    async def update(self, key: str, value: bytes, last: int | None) -> int:
+        current = self.entries.get(key)
+        found = current.revision if current is not None else None
+        if found != last:
+            raise KVConflict(f"KV bucket {self.bucket}, key {key!r}: revision {found} is not "
+                             f"the expected {last}")
+        return await self.put(key, value)
+
     async def delete(self, key: str) -> None:
         if self.entries.pop(key, None) is None:
             return
         self.revision += 1
         self._notify(KVEntry(self.bucket, key, None, self.revision, "DEL"))
 
-    async def put_many(self, items: list[tuple[str, bytes | None]]) -> None:
-        """Put (or, for None, delete) several keys; order across keys is not kept."""
+    async def put_many(self, items: list[tuple[str, bytes | None]]) -> list[Exception | None]:
+        """Put (or, for None, delete) several keys; order across keys is not kept. One
+        outcome per item (None: it landed), as NatsKV.put_many."""
+        outcomes: list[Exception | None] = []
         for key, value in items:
-            if value is None:
-                await self.delete(key)
+            try:
+                if value is None:
+                    await self.delete(key)
+                else:
+                    await self.put(key, value)
+            except TransportError as exc:
+                outcomes.append(exc)
             else:
-                await self.put(key, value)
+                outcomes.append(None)
+        return outcomes
 
     async def keys(self) -> list[str]:
         return list(self.entries)
@@ -185,7 +210,7 @@ def _check_service(info: ServiceInfo, endpoints: list[EndpointDef]) -> None:
 
 def _check_key(key: str) -> None:
     if not key or any(not tok for tok in key.split(".")) or " " in key:
-        raise TransportError(f"invalid KV key {key!r}")
+        raise InvalidKey(f"invalid KV key {key!r}")
 
 
 class MemoryHub:

@@ -58,6 +58,16 @@ NOT_AUTHORIZED_RETRY_S = 2.0
 """How long ``connect`` keeps trying an identity the server refuses before it gives up: a server
 reloading its configuration (a new identity, a revoked one) refuses valid ones for a moment."""
 
+SUB_PENDING_MSGS = 4096
+"""How many messages one subscription (a micro endpoint's too) holds waiting for its handler;
+nats-py's default is 512Ki."""
+SUB_PENDING_BYTES = 8 * 1024 * 1024
+"""How many bytes one subscription holds waiting for its handler (nats-py's default: 128 MiB),
+at least twice the server's ``max_payload`` so that one message always fits. Past either bound
+nats-py drops the message and reports a ``SlowConsumerError`` (logged here, a few lines per
+flood): a flood costs at most this much per subscription. Command endpoints answer at once
+(admitted or BUSY), so they meet this bound only while the event loop is held up."""
+
 _Callback = Callable[[], Awaitable[None]]
 _ErrorCallback = Callable[[Exception], Awaitable[None]]
 
@@ -177,6 +187,8 @@ class NatsTransport:
         self._watches: set[_NatsWatch] = set()
         self._seed_key = seed_key
         self._refused = False  # the server greeted us, then turned the connection away
+        self.slow_consumer_drops = 0
+        """Messages nats-py dropped because a subscription's pending bounds were reached."""
 
     # -- connection ----------------------------------------------------------------------------
 
@@ -207,7 +219,14 @@ class NatsTransport:
         async def on_error(exc: Exception) -> None:
             if not self._connected_once and type(exc) is nats.errors.Error:
                 self._refused = True  # an -ERR from the server, not a network failure
-            if self._connected_once:
+            if isinstance(exc, nats.errors.SlowConsumerError):
+                self.slow_consumer_drops += 1
+                dropped = self.slow_consumer_drops
+                if dropped & (dropped - 1) == 0:  # 1, 2, 4, 8...: a flood logs a few lines
+                    log.warning("NATS on %s: dropped a message on %s, its subscription's "
+                                "pending bound is reached (%d dropped so far)", self._url,
+                                exc.subject, dropped)
+            elif self._connected_once:
                 log.warning("NATS error on %s: %r", self._url, exc)
             else:
                 log.debug("NATS connect attempt to %s failed: %r", self._url, exc)
@@ -279,6 +298,10 @@ class NatsTransport:
         limit = getattr(self.nc, "max_payload", None)
         return int(limit) if isinstance(limit, int) and limit > 0 else None
 
+    def pending_limits(self) -> tuple[int, int]:
+        """The pending bounds (messages, bytes) each subscription of this connection gets."""
+        return SUB_PENDING_MSGS, max(SUB_PENDING_BYTES, 2 * (self.max_payload or 0))
+
     @property
     def is_connected(self) -> bool:
         return bool(self.nc.is_connected)
@@ -349,7 +372,9 @@ class NatsTransport:
                 log.exception("subscription handler for %s failed", subject)
 
         try:
-            sub = await self.nc.subscribe(subject, cb=on_msg)
+            msgs, size = self.pending_limits()
+            sub = await self.nc.subscribe(subject, cb=on_msg, pending_msgs_limit=msgs,
+                                          pending_bytes_limit=size)
         except nats.errors.Error as exc:
             raise TransportError(f"subscribe to {subject} failed: {exc!r}") from exc
         await self._settle()

@@ -10,7 +10,17 @@ import nats.errors
 import nats.js.errors
 from nats.js.kv import KeyValue as NatsKeyValue
 
-from runtime.transport.base import KVEntry, TransportError, TransportTimeout, WatchHandler
+from runtime.transport.base import (
+    InvalidKey,
+    KVConflict,
+    KVEntry,
+    PayloadTooLarge,
+    PermanentTransportError,
+    PermissionDenied,
+    TransportError,
+    TransportTimeout,
+    WatchHandler,
+)
 
 if TYPE_CHECKING:
     from runtime.transport.nats import NatsTransport
@@ -156,20 +166,37 @@ class NatsKV:
             raise _kv_error(self.bucket, key, exc) from exc
         return KVEntry(self.bucket, key, entry.value or b"", entry.revision or 0)
 
+    async def update(self, key: str, value: bytes, last: int | None) -> int:
+        try:
+            if last is None:
+                return await self._kv.create(key, value)
+            return await self._kv.update(key, value, last=last)
+        except nats.js.errors.KeyWrongLastSequenceError as exc:
+            raise KVConflict(f"KV bucket {self.bucket}, key {key!r}: not at the expected "
+                             f"revision {last}") from exc
+        except Exception as exc:
+            raise _kv_error(self.bucket, key, exc) from exc
+
     async def delete(self, key: str) -> None:
         try:
             await self._kv.delete(key)
         except Exception as exc:
             raise _kv_error(self.bucket, key, exc) from exc
 
-    async def put_many(self, items: list[tuple[str, bytes | None]]) -> None:
+    async def put_many(self, items: list[tuple[str, bytes | None]]) -> list[Exception | None]:
         """Pipeline several puts/deletes of distinct keys: one round trip for the batch instead
-        of one per key. Raises the first failure after all have settled."""
+        of one per key. Each item's outcome is returned in order (None: it landed)."""
         ops = [self.put(k, v) if v is not None else self.delete(k) for k, v in items]
         results = await asyncio.gather(*ops, return_exceptions=True)
+        outcomes: list[Exception | None] = []
         for result in results:
-            if isinstance(result, BaseException):
+            if isinstance(result, Exception):
+                outcomes.append(result)
+            elif isinstance(result, BaseException):  # a cancel: the caller is being stopped
                 raise result
+            else:
+                outcomes.append(None)
+        return outcomes
 
     async def keys(self) -> list[str]:
         try:
@@ -189,10 +216,31 @@ class NatsKV:
         return w
 
 
+_JS_MESSAGE_TOO_LARGE = 10054
+"""JetStream's error code for a message larger than the stream's ``max_msg_size``."""
+
+
 def _kv_error(bucket: str, key: str, exc: Exception) -> Exception:
-    """nats-py errors as transport errors that name the bucket and key."""
+    """nats-py errors as transport errors that name the bucket and key, typed by whether a
+    retry can help: too large, an invalid key and a refusal (JetStream's 400, 401, 403) are
+    permanent; a timeout, a lost connection, no JetStream answering (503, no responders) are
+    not. A publish the server's permissions forbid only times out (nats-server drops it and
+    says so asynchronously): it counts as transient."""
     if isinstance(exc, nats.js.errors.InvalidKeyError):
-        return TransportError(f"invalid KV key {key!r} in bucket {bucket}")
+        return InvalidKey(f"invalid KV key {key!r} in bucket {bucket}")
+    if isinstance(exc, nats.errors.MaxPayloadError):
+        return PayloadTooLarge(f"KV bucket {bucket}, key {key!r}: the value is larger than "
+                               "the server's max_payload")
+    if isinstance(exc, nats.js.errors.APIError):
+        if exc.err_code == _JS_MESSAGE_TOO_LARGE:
+            return PayloadTooLarge(f"KV bucket {bucket}, key {key!r}: the value is larger "
+                                   f"than the stream accepts ({exc.description})")
+        if exc.code in (401, 403):
+            return PermissionDenied(f"KV bucket {bucket}, key {key!r}: refused "
+                                    f"({exc.description})")
+        if exc.code == 400:
+            return PermanentTransportError(f"KV bucket {bucket}, key {key!r}: JetStream "
+                                           f"refused the write ({exc.description})")
     if isinstance(exc, nats.errors.TimeoutError | asyncio.TimeoutError):
         return TransportTimeout(f"KV bucket {bucket}, key {key!r}: JetStream did not answer")
     if isinstance(exc, nats.errors.Error):

@@ -1,17 +1,21 @@
 """NATS micro services behind the Transport protocol: endpoints and discovery answered by nats-py.
 
 An endpoint's subject may end in a ``*`` token (the identity subjects beside each v1 subject);
-its handler gets the subject the request was sent to.
+its handler gets the subject the request was sent to. Every subscription micro makes (endpoints
+and ``$SRV`` verbs) gets the connection's explicit pending bounds (``NatsTransport.
+pending_limits``) instead of nats-py's defaults of 512Ki messages and 128 MiB each.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import nats.errors
 import nats.micro
+from nats.aio.client import Client
+from nats.aio.subscription import Subscription
 from nats.micro.request import Request as MicroRequest
 from nats.micro.service import Service as MicroService
 
@@ -38,11 +42,31 @@ class NatsService:
         await self._transport._settle()
 
 
+class _BoundedSubscriptions:
+    """The connection as nats.micro sees it: the same client, except that each subscription it
+    makes gets explicit pending bounds (micro has no parameter for them)."""
+
+    def __init__(self, nc: Client, msgs: int, size: int) -> None:
+        self._nc = nc
+        self._msgs = msgs
+        self._size = size
+
+    async def subscribe(self, subject: str, queue: str = "", cb: Any = None,
+                        **kwargs: Any) -> Subscription:
+        kwargs.setdefault("pending_msgs_limit", self._msgs)
+        kwargs.setdefault("pending_bytes_limit", self._size)
+        return await self._nc.subscribe(subject, queue=queue, cb=cb, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._nc, name)
+
+
 async def add_micro_service(transport: NatsTransport, info: ServiceInfo,
                             endpoints: list[EndpointDef]) -> NatsService:
     try:
+        bounded = _BoundedSubscriptions(transport.nc, *transport.pending_limits())
         service = await nats.micro.add_service(
-            transport.nc,
+            cast(Client, bounded),
             name=info.name,
             version=info.version,
             description=info.description,

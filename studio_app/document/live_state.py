@@ -1,7 +1,8 @@
 """What a running graph reports, held in one Qt-free model that every view observes.
 
 Per node: the live value of each state field and the node's last error. Per service: its active
-flag and its status row (class, version, reachable or not, last error). The bridge writes it on
+flag and its status row (class, version, reachable or not, last error, and its load: calls
+refused BUSY, cross-service queues and drops, values skipped at restore). The bridge writes it on
 the GUI thread, one coalesced batch at a time; the canvas overlay, the properties panel and the
 services panel listen to its events, so no view reads another view's copy. When the session ends,
 ``clear`` empties it and the views show the document's design values again.
@@ -67,6 +68,43 @@ class ServiceStatus(StrEnum):
     OFFLINE = "offline"  # nobody answers for it
 
 
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+@dataclass(frozen=True)
+class ServiceLoad:
+    """What a service's ``status`` says of its load: commands in flight and refused BUSY, its
+    cross-service inputs' queued values and drops, and the values it skipped at restore."""
+
+    in_flight: int = 0
+    busy_refused: int = 0
+    queued: int = 0
+    dropped: int = 0
+    undecodable: int = 0
+    restore_problems: tuple[str, ...] = ()
+
+    @classmethod
+    def from_status(cls, status: Mapping[str, Any]) -> ServiceLoad:
+        """Read from a ``status`` result; what an older service does not report counts 0."""
+        adm = status.get("admission")
+        adm = adm if isinstance(adm, Mapping) else {}
+        edges = status.get("edgeTotals")
+        edges = edges if isinstance(edges, Mapping) else {}
+        problems = status.get("restoreProblems")
+        return cls(
+            in_flight=_count(adm.get("inFlight")),
+            busy_refused=_count(adm.get("busyRefused")),
+            queued=_count(edges.get("depth")),
+            dropped=_count(edges.get("dropped")),
+            undecodable=_count(edges.get("undecodable")),
+            restore_problems=tuple(
+                f"{p.get('nodeId')}.{p.get('field')}: {p.get('reason')}"
+                for p in (problems if isinstance(problems, list) else [])
+                if isinstance(p, Mapping)),
+        )
+
+
 @dataclass(frozen=True)
 class ServiceRow:
     """One service as its last ``status`` (and discovery) described it."""
@@ -79,6 +117,7 @@ class ServiceRow:
     last_error: str = ""
     revision: int | None = None
     passes: int | None = None
+    load: ServiceLoad = ServiceLoad()
 
 
 @dataclass(frozen=True)

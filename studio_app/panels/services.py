@@ -3,7 +3,9 @@ to activate or deactivate it. Rows and active flags come from the ``LiveState`` 
 bridge's polls and the KV ``active`` key write it); the switch only asks (``toggle_requested``),
 and the last reply of each service's command is noted beside its last error. A switch the
 connected identity may not use (``SessionInfo.refusal``: a viewer's) is disabled, and its tooltip
-says why.
+says why. The Load column sums up what ``status`` says of the service's load (calls refused
+BUSY, values queued and dropped on its cross-service inputs, values skipped at restore); its
+tooltip has the details.
 """
 
 from __future__ import annotations
@@ -13,17 +15,36 @@ from collections.abc import Mapping
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from studio_app.bridge.outcome import Outcome, fault_of
-from studio_app.document.live_state import LiveState, ServiceRow, ServiceStatus
+from studio_app.document.live_state import LiveState, ServiceLoad, ServiceRow, ServiceStatus
 from studio_app.document.session_info import SessionInfo
 
-COLUMNS = ["Service", "Class", "Version", "Status", "Active", "Last error / reply"]
+COLUMNS = ["Service", "Class", "Version", "Status", "Active", "Load", "Last error / reply"]
 STATUS_COLORS = {
     ServiceStatus.ACTIVE: "#58c472",
     ServiceStatus.INACTIVE: "#d0a040",
     ServiceStatus.TIMEOUT: "#ff7070",
     ServiceStatus.OFFLINE: "#ff7070",
 }
-STATUS_COLUMN, ACTIVE_COLUMN, NOTE_COLUMN = 3, 4, 5
+STATUS_COLUMN, ACTIVE_COLUMN, LOAD_COLUMN, NOTE_COLUMN = 3, 4, 5, 6
+WARN_COLOR = "#d0a040"
+
+
+def load_text(load: ServiceLoad) -> str:
+    """The load in a few words; empty when there is nothing to notice."""
+    parts = [(load.busy_refused, "refused busy"), (load.queued, "queued"),
+             (load.dropped, "dropped"), (load.undecodable, "undecodable"),
+             (len(load.restore_problems), "restore problems")]
+    return " · ".join(f"{n} {what}" for n, what in parts if n)
+
+
+def load_tooltip(load: ServiceLoad) -> str:
+    lines = [f"commands in flight: {load.in_flight}",
+             f"calls refused BUSY: {load.busy_refused}",
+             f"values queued on cross-service inputs: {load.queued}",
+             f"values dropped on them: {load.dropped}",
+             f"messages that did not decode: {load.undecodable}",
+             f"values skipped at restore: {len(load.restore_problems)}"]
+    return "\n".join(lines + [f"  {p}" for p in load.restore_problems])
 
 
 class QtServicesPanel(QtWidgets.QTableWidget):
@@ -85,6 +106,7 @@ class QtServicesPanel(QtWidgets.QTableWidget):
                 row.version,
                 row.status.value,
                 None,
+                load_text(row.load),
                 " · ".join(x for x in (row.last_error, note) if x),
             ]
             for c, value in enumerate(values):
@@ -95,7 +117,11 @@ class QtServicesPanel(QtWidgets.QTableWidget):
                     item.setForeground(QtGui.QBrush(QtGui.QColor(STATUS_COLORS[row.status])))
                 if c == NOTE_COLUMN and row.last_error:
                     item.setForeground(QtGui.QBrush(QtGui.QColor("#ff9090")))
-                item.setToolTip(value)
+                if c == LOAD_COLUMN and value:
+                    item.setForeground(QtGui.QBrush(QtGui.QColor(WARN_COLOR)))
+                item.setToolTip(value if c != LOAD_COLUMN else load_tooltip(row.load) if (
+                    row.status in (ServiceStatus.ACTIVE, ServiceStatus.INACTIVE)
+                ) else "no status from this service")
                 self.setItem(r, c, item)
             self.setCellWidget(r, ACTIVE_COLUMN, self._switch(sid, active))
         self.resizeColumnsToContents()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 
 from runtime.protocol.graph import RunGraph
-from runtime.service.apply import AppliedDocs
+from runtime.service.applied_docs import AppliedDocs
 from tests.support import edge, graph, node
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from runtime.service.executor import RemoteInput
+from runtime.protocol.envelope import CommandRequest
+from runtime.service.executor import QUEUE_MAX_BYTES, RemoteInput
 from runtime.service.sim import Simulation
 from runtime.transport.base import Msg
 from runtime.transport.memory import MemoryHub
@@ -168,3 +169,99 @@ async def test_a_data_receiver_ignores_a_message_whose_subject_is_not_its_own(si
     await handler(Msg(subject, json.dumps({"value": 7}).encode()))
 
     assert (buffer.received, buffer.latest) == (1, 7)
+
+
+# -- bounds and counters of a queue edge (issue 10) -------------------------------------------
+
+QUEUE_EDGE = edge("data", "a.value", "p.value", strategy="queue", queueSize=100_000)
+SUBJECT = "svc.A.nodes.a.data.value"
+
+
+def data_message(value: Any) -> bytes:
+    return json.dumps({"value": value, "ctxId": 1, "ts": 0}).encode()
+
+
+async def test_a_queue_edge_holds_at_most_its_byte_bound_and_counts_the_drops(simulate):
+    hub = MemoryHub()
+    sim = await simulate(two_services(QUEUE_EDGE), registry=registry_with(), hub=hub)
+    buffer = buffer_of(sim)
+    buffer.max_bytes = 10_000
+    source = hub.connect()
+    messages = [data_message(f"{i:04d}" + "x" * 1000) for i in range(30)]
+
+    for data in messages:
+        await source.publish(SUBJECT, data)
+    await eventually(lambda: buffer.received == 30, what="thirty values in B")
+
+    held = 10_000 // len(messages[0])
+    assert (buffer.depth, buffer.dropped) == (held, 30 - held)
+    assert buffer.bytes == held * len(messages[0]) <= 10_000
+    await pass_on(sim, "B")
+    assert sim.state()["p"]["last"].startswith(f"{30 - held:04d}")  # the oldest were dropped
+
+
+async def test_a_value_larger_than_the_byte_bound_is_dropped_and_counted(simulate):
+    hub = MemoryHub()
+    sim = await simulate(two_services(QUEUE_EDGE), registry=registry_with(), hub=hub)
+    buffer = buffer_of(sim)
+    buffer.max_bytes = 10_000
+    source = hub.connect()
+
+    await source.publish(SUBJECT, data_message("small"))
+    await source.publish(SUBJECT, data_message("x" * 20_000))
+    await eventually(lambda: buffer.received == 2, what="both values in B")
+
+    assert (buffer.depth, buffer.dropped, list(buffer.queue)) == (1, 1, ["small"])
+    assert buffer.bytes == len(data_message("small"))
+
+
+async def test_undecodable_data_is_counted_and_recorded_and_the_edge_lives_on(simulate):
+    hub = MemoryHub()
+    sim = await simulate(two_services(QUEUE_EDGE), registry=registry_with(), hub=hub)
+    source = hub.connect()
+
+    for bad in (b"{not json", b"\xff\xfe", b"[" * 5000 + b"]" * 5000):
+        await source.publish(SUBJECT, bad)
+    await source.publish(SUBJECT, data_message(7))
+    await eventually(lambda: buffer_of(sim).received == 1, what="the good value in B")
+
+    buffer = buffer_of(sim)
+    assert (buffer.undecodable, list(buffer.queue)) == (3, [7])
+    assert "nests deeper" in buffer.problem
+    [row] = (await status_of(sim, "B"))["edges"]
+    assert (row["undecodable"], row["problem"]) == (3, buffer.problem)
+
+
+async def status_of(sim: Simulation, service_id: str) -> dict[str, Any]:
+    reply = await sim.hosts[service_id].router.dispatch(
+        CommandRequest(reqId="s", call="status"))
+    assert reply.ok, reply
+    result: dict[str, Any] = reply.result
+    return result
+
+
+async def test_a_stalled_consumer_keeps_its_queue_bounded_and_shows_drops_in_status(simulate):
+    """B never runs a pass, so its queue edge never drains: however much A sends, B holds at
+    most the edge's byte bound and ``status`` shows the depth, bytes and drops."""
+    hub = MemoryHub()
+    sim = await simulate(two_services(QUEUE_EDGE), registry=registry_with(), hub=hub)
+    source = hub.connect()
+    value = "v" * 100_000
+    sent = 200  # 20 MB in all, against the default bound of QUEUE_MAX_BYTES (8 MiB)
+
+    for _ in range(sent):
+        await source.publish(SUBJECT, data_message(value))
+    await eventually(lambda: buffer_of(sim).received == sent, what="every value in B")
+
+    status = await status_of(sim, "B")
+    [row] = status["edges"]
+    weight = len(data_message(value))
+    held = QUEUE_MAX_BYTES // weight
+    assert {k: row[k] for k in ("node", "port", "source", "strategy")} == {
+        "node": "p", "port": "value", "source": "A.a.value", "strategy": "queue"}
+    assert (row["depth"], row["bytes"], row["dropped"]) == (held, held * weight, sent - held)
+    assert row["bytes"] <= QUEUE_MAX_BYTES
+    assert status["edgeTotals"] == {"inputs": 1, "shown": 1, "depth": held,
+                                    "bytes": held * weight, "dropped": sent - held,
+                                    "undecodable": 0}
+    assert (await status_of(sim, "A"))["edges"] == []

@@ -12,9 +12,16 @@ from runtime.auth import Identity, Role
 from runtime.protocol.envelope import CommandReply, ErrorCode
 from studio_app.bridge.outcome import CallFailed
 from studio_app.bridge.role_gate import connection_of
-from studio_app.document.live_state import LiveState, ServiceRow, ServiceStatus
+from studio_app.bridge.sessions import row_from_status
+from studio_app.document.live_state import LiveState, ServiceLoad, ServiceRow, ServiceStatus
 from studio_app.document.session_info import SessionInfo
-from studio_app.panels.services import NOTE_COLUMN, STATUS_COLUMN, QtServicesPanel
+from studio_app.panels.services import (
+    COLUMNS,
+    LOAD_COLUMN,
+    NOTE_COLUMN,
+    STATUS_COLUMN,
+    QtServicesPanel,
+)
 
 
 def panel_with_rows(qtbot: Any) -> tuple[QtServicesPanel, LiveState]:
@@ -144,3 +151,69 @@ def test_switches_follow_the_identity_as_it_changes(qtbot: Any) -> None:
     assert not panel.switches["main"].isEnabled()
     info.clear()  # Simulate or editing: nothing is refused
     assert panel.switches["main"].isEnabled()
+
+
+# -- the load a service's status reports (issue 10) --------------------------------------------
+def busy_status() -> dict[str, Any]:
+    """A ``status`` result as a busy service with a stalled queue edge answers it."""
+    return {
+        "serviceId": "main", "serviceClass": "rungraph.service", "version": "1.0",
+        "active": True, "errors": [],
+        "admission": {"inFlight": 64, "peak": 64, "accepted": 80, "busyRefused": 12,
+                      "limit": 64},
+        "edges": [{"node": "p", "port": "value", "source": "A.a.value", "strategy": "queue",
+                   "depth": 83, "bytes": 8_300_000, "dropped": 117, "undecodable": 2}],
+        "edgeTotals": {"inputs": 1, "shown": 1, "depth": 83, "bytes": 8_300_000,
+                       "dropped": 117, "undecodable": 2},
+        "restoreProblems": [{"nodeId": "c", "field": "step", "reason": "not an integer"}],
+    }
+
+
+def tooltip(panel: QtServicesPanel, service_id: str, column: int) -> str:
+    item = panel.item(sorted(panel.rows).index(service_id), column)
+    assert item is not None
+    return item.toolTip()
+
+
+def test_the_load_column_shows_busy_refusals_drops_and_restore_problems(qtbot: Any) -> None:
+    live = LiveState()
+    panel = QtServicesPanel(live)
+    qtbot.addWidget(panel)
+
+    live.set_services([row_from_status("main", CommandReply.success("r", busy_status()), None)])
+
+    assert COLUMNS[LOAD_COLUMN] == "Load"
+    assert cell(panel, "main", LOAD_COLUMN) == (
+        "12 refused busy · 83 queued · 117 dropped · 2 undecodable · 1 restore problems")
+    tip = tooltip(panel, "main", LOAD_COLUMN)
+    assert "commands in flight: 64" in tip
+    assert "values dropped on them: 117" in tip
+    assert "c.step: not an integer" in tip
+    assert cell(panel, "main", NOTE_COLUMN) == ""  # the last error column is left as it was
+
+
+def test_a_quiet_service_has_an_empty_load_cell_and_an_unreachable_one_says_so(
+    qtbot: Any,
+) -> None:
+    live = LiveState()
+    panel = QtServicesPanel(live)
+    qtbot.addWidget(panel)
+    quiet = {**busy_status(), "restoreProblems": [],
+             "admission": {"inFlight": 0, "busyRefused": 0},
+             "edgeTotals": {"inputs": 0, "depth": 0, "dropped": 0, "undecodable": 0}}
+
+    live.set_services([
+        row_from_status("main", CommandReply.success("r", quiet), None),
+        row_from_status("cam", CallFailed("cam", "status", ErrorCode.NOT_FOUND, "gone"), None),
+    ])
+
+    assert cell(panel, "main", LOAD_COLUMN) == ""
+    assert "calls refused BUSY: 0" in tooltip(panel, "main", LOAD_COLUMN)
+    assert cell(panel, "cam", LOAD_COLUMN) == ""
+    assert tooltip(panel, "cam", LOAD_COLUMN) == "no status from this service"
+
+
+def test_a_status_from_an_older_service_shows_no_load() -> None:
+    row = row_from_status("main", CommandReply.success("r", {"active": True}), None)
+
+    assert row.load == ServiceLoad()

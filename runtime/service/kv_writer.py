@@ -1,0 +1,223 @@
+"""The KV writer of a service's state: queued writes go to KV in batches, and never wedge.
+
+Each key's outcome is its own. A write KV refuses for good (``PermanentTransportError``: too
+large, an invalid key, not permitted) is dropped at once; one that fails for any other reason
+(a timeout, no connection, JetStream unavailable) is retried with backoff for
+``KV_RETRY_WINDOW_S`` and then dropped. A key waiting for its retry holds back no other key.
+A dropped write is handed to ``on_drop`` (the bus records it) and counted in ``stats``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.protocol import naming
+from runtime.service.limits import (
+    KV_BATCH,
+    KV_RETRY_CAP_S,
+    KV_RETRY_FIRST_S,
+    KV_RETRY_WINDOW_S,
+    KVWriteDropped,
+    bounded_text,
+)
+from runtime.transport.base import KeyValue, PermanentTransportError
+
+log = logging.getLogger(__name__)
+StateKey = tuple[str, str]
+"""(nodeId, field)"""
+DropHandler = Callable[[str, str, KVWriteDropped], None]
+
+
+@dataclass(slots=True)
+class _Write:
+    """A queued KV write of one key: its bytes (None: delete) and its place in the queue."""
+
+    data: bytes | None
+    seq: int
+
+
+@dataclass(slots=True)
+class _Retry:
+    """A key whose write failed for a transient reason: since when, and when to try again."""
+
+    since: float
+    at: float
+    delay: float
+    attempts: int
+
+
+class KVWriter:
+    """Latest-value-wins writes of state keys to one bucket (``kv_of()``; none: they wait)."""
+
+    def __init__(self, kv_of: Callable[[], KeyValue | None], on_drop: DropHandler) -> None:
+        self._kv_of = kv_of
+        self._on_drop = on_drop
+        self._pending: dict[StateKey, _Write] = {}
+        """Queued writes in queue order (a rewritten key moves to the end with a new seq), so
+        the first one is the oldest."""
+        self._seq = 0
+        self._retry: dict[StateKey, _Retry] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._progress = asyncio.Event()
+        self._wake = asyncio.Event()
+        self.draining = False
+        self.dropped = 0
+        self.written = 0
+        self.last_drop: dict[str, str] | None = None
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and nothing being written."""
+        return not self._pending and not self.draining
+
+    def queue(self, key: StateKey, data: bytes | None) -> None:
+        self._seq += 1
+        self._pending.pop(key, None)  # keep write order: a rewritten key moves to the end
+        self._pending[key] = _Write(data, self._seq)
+        self._wake.set()
+        self._kick()
+
+    def settle_now(self, key: StateKey, data: bytes, outcome: Exception | None) -> None:
+        """The outcome of a write made directly (write-through): written, or queued to be
+        retried or dropped like a queued write's."""
+        if outcome is None:
+            self.written += 1
+            return
+        self.queue(key, data)
+        loop = asyncio.get_running_loop()
+        self._settle(key, self._pending[key], outcome, loop.time())
+
+    def _kick(self) -> None:
+        if not self.draining and (self._task is None or self._task.done()):
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        """Write pending values in batches (distinct keys, so a batch may go in any order)
+        until none is left; a key waiting for its retry is passed over until its time."""
+        if self.draining:
+            return
+        self.draining = True
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending and (kv := self._kv_of()) is not None:
+                now = loop.time()
+                batch: list[tuple[StateKey, _Write]] = []
+                wake_at = now
+                for key, write in self._pending.items():
+                    retry = self._retry.get(key)
+                    if retry is not None and retry.at > now:
+                        wake_at = retry.at if wake_at == now else min(wake_at, retry.at)
+                        continue
+                    batch.append((key, write))
+                    if len(batch) == KV_BATCH:
+                        break
+                if not batch:
+                    self._wake.clear()
+                    try:  # a new write wakes the drain before the retry is due
+                        await asyncio.wait_for(self._wake.wait(), wake_at - now)
+                    except TimeoutError:
+                        pass  # the retry is due
+                    continue
+                outcomes = await _put_batch(kv, batch)
+                now = loop.time()
+                for (key, write), outcome in zip(batch, outcomes, strict=True):
+                    self._settle(key, write, outcome, now)
+                self._progress.set()
+        finally:
+            self.draining = False
+            self._progress.set()
+
+    def _settle(self, key: StateKey, write: _Write, outcome: Exception | None,
+                now: float) -> None:
+        """One write's outcome: written, retried later (a transient failure within its key's
+        window), or dropped."""
+        current = self._pending.get(key) is write  # else rewritten meanwhile: that one stays
+        if outcome is None:
+            self._retry.pop(key, None)
+            self.written += 1
+            if current:
+                del self._pending[key]
+            return
+        if isinstance(outcome, PermanentTransportError):
+            reason = f"refused for good: {outcome}"
+        else:
+            retry = self._retry.get(key)
+            if retry is None:
+                retry = self._retry[key] = _Retry(now, now, KV_RETRY_FIRST_S, 0)
+                log.warning("KV write of %s.%s failed (%s); retrying for up to %.0fs",
+                            key[0], key[1], outcome, KV_RETRY_WINDOW_S)
+            retry.attempts += 1
+            if now - retry.since < KV_RETRY_WINDOW_S:
+                retry.at = now + retry.delay
+                retry.delay = min(retry.delay * 2, KV_RETRY_CAP_S)
+                return
+            reason = (f"failed for {now - retry.since:.0f}s ({retry.attempts} attempts), "
+                      f"last: {outcome}")
+        self._retry.pop(key, None)
+        if current:
+            del self._pending[key]
+        self.dropped += 1
+        node_id, field = key
+        self.last_drop = {"nodeId": node_id, "field": field, "reason": bounded_text(reason, 300)}
+        what = "delete" if write.data is None else "write"
+        self._on_drop(node_id, field, KVWriteDropped(f"KV {what} of {field} dropped: {reason}"))
+
+    async def flush(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - a bound, not a cancel
+        """Wait until every write queued before this call is in KV or given up, for at most
+        ``timeout`` seconds; False when the time ran out first. Keys that were already being
+        retried when it was called are not waited for: one failing key never holds up the
+        writes of others. Without a timeout the wait is still bounded, by
+        ``KV_RETRY_WINDOW_S`` and the transport's own timeouts."""
+        target = self._seq
+        stuck = frozenset(self._retry)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while self._kv_of() is not None and self._waiting(target, stuck):
+            self._kick()
+            self._progress.clear()
+            remaining = None if deadline is None else deadline - loop.time()
+            if remaining is not None and remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self._progress.wait(), remaining)
+            except TimeoutError:
+                return False
+        return True
+
+    def _waiting(self, target: int, stuck: frozenset[StateKey]) -> bool:
+        """A write queued up to ``target`` is pending, of a key not in ``stuck``. Queue order
+        is seq order, so this looks at the first few writes only."""
+        for key, write in self._pending.items():
+            if write.seq > target:
+                return False
+            if key not in stuck:
+                return True
+        return False
+
+    def stop(self) -> None:
+        """Stop writing (what is still queued stays queued until the next ``queue``)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    def stats(self) -> dict[str, Any]:
+        return {"pending": len(self._pending), "retrying": len(self._retry),
+                "dropped": self.dropped, "written": self.written,
+                "lastDrop": None if self.last_drop is None else dict(self.last_drop)}
+
+
+async def _put_batch(kv: KeyValue,
+                     batch: list[tuple[StateKey, _Write]]) -> list[Exception | None]:
+    items = [(naming.state_key(*key), write.data) for key, write in batch]
+    try:
+        outcomes = await kv.put_many(items)
+    except Exception as exc:  # noqa: BLE001 - the batch as a whole failed: each write is
+        return [exc] * len(batch)  # retried or dropped by its own key's bound
+    if len(outcomes) != len(batch):
+        failed = RuntimeError(f"KV bucket {kv.bucket} answered {len(outcomes)} outcomes for "
+                              f"{len(batch)} writes")
+        return [failed] * len(batch)
+    return outcomes
