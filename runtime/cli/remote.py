@@ -17,6 +17,7 @@ from runtime.cli import serve
 from runtime.cli.local import load_graph_file, report
 from runtime.client import Client, DeployError, ServiceUnavailable, StateEvent
 from runtime.client.credentials import find_credentials
+from runtime.client.errors import RequestTooLarge
 from runtime.protocol.envelope import MAX_DEPTH, CommandReply, json_depth
 from runtime.service.main import DEFAULT_NATS, process_namespace, service_id_arg
 from runtime.transport.base import TransportError
@@ -119,6 +120,9 @@ async def connect_client(args: argparse.Namespace, actor: str = "cli") -> Client
 def _run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> int:
     try:
         return asyncio.run(coro_fn())
+    except RequestTooLarge as exc:  # never sent: the input is at fault, not the service
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     except ServiceUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_NO_ANSWER
@@ -293,6 +297,33 @@ def cmd_call(args: argparse.Namespace) -> int:
     return _run(run)
 
 
+def status_summary(status: dict[str, Any]) -> list[str]:
+    """What an operator looks at first in a ``status``: the commands in flight and refused BUSY,
+    the cross-service inputs' queues and drops, and the values skipped at restore. Fields a
+    service does not report (an older one) are left out."""
+    lines = []
+    adm = status.get("admission")
+    if isinstance(adm, dict):
+        lines.append(f"admission: {adm.get('inFlight')} in flight (peak {adm.get('peak')}, "
+                     f"limit {adm.get('limit')}), {adm.get('busyRefused')} refused BUSY")
+    totals = status.get("edgeTotals")
+    if isinstance(totals, dict):
+        lines.append(f"edges: {totals.get('inputs')} cross-service input(s), "
+                     f"{totals.get('depth')} queued ({totals.get('bytes')} bytes), "
+                     f"{totals.get('dropped')} dropped, {totals.get('undecodable')} undecodable")
+        for e in status.get("edges") or []:
+            if isinstance(e, dict) and (e.get("dropped") or e.get("undecodable")):
+                lines.append(f"  {e.get('node')}.{e.get('port')} <- {e.get('source')} "
+                             f"({e.get('strategy')}): {e.get('depth')} queued, "
+                             f"{e.get('dropped')} dropped, {e.get('undecodable')} undecodable")
+    problems = status.get("restoreProblems")
+    if isinstance(problems, list):
+        lines.append(f"restore problems: {len(problems)}")
+        lines += [f"  {p.get('nodeId')}.{p.get('field')}: {p.get('reason')}"
+                  for p in problems if isinstance(p, dict)]
+    return lines
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     async def run() -> int:
         client = await connect_client(args)
@@ -301,6 +332,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         finally:
             await client.close()
         print(json.dumps(reply.result if reply.ok else reply.to_json_dict(), indent=2))
+        if reply.ok and isinstance(reply.result, dict):
+            # stdout stays the JSON a script reads; the summary is for the person at the prompt
+            for line in status_summary(reply.result):
+                print(line, file=sys.stderr)
         return EXIT_OK if reply.ok else EXIT_REPLY_ERROR
 
     return _run(run)

@@ -3,7 +3,9 @@
 Studio and the ``rungraph`` CLI use it; it speaks only the subjects, KV keys and envelope of
 DESIGN.md, so any NATS client in any language can do the same. Requests are built with the
 protocol's ``CommandRequest``; every reply comes back as a ``CommandReply``, and a call that gets
-no usable reply raises one of the typed errors of ``runtime.client.errors``.
+no usable reply raises one of the typed errors of ``runtime.client.errors``. A request larger
+than the server takes in one message is refused here, before it is sent (``RequestTooLarge``):
+sent, nats-server would drop it, and the caller would only learn that nobody answered.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ from pydantic import ValidationError
 from runtime.auth import DEFAULT_NAMESPACE, Identity, lookup
 from runtime.client.deploy import deploy
 from runtime.client.discovery import discover
-from runtime.client.errors import BadReply, CallTimeout, NoService, ServiceUnavailable
+from runtime.client.errors import (
+    BadReply,
+    CallTimeout,
+    NoService,
+    RequestTooLarge,
+    ServiceUnavailable,
+)
 from runtime.protocol import naming
 from runtime.protocol.envelope import (
     CommandReply,
@@ -38,6 +46,7 @@ from runtime.transport.base import (
     Transport,
     TransportTimeout,
     Watch,
+    max_payload,
 )
 
 STREAM_QUEUE_LIMIT = 1024
@@ -137,17 +146,30 @@ class Client:
             meta=RequestMeta(traceId=req_id[:16], actor=self.actor),
         ).model_dump_json().encode()
 
+    def encode_request(self, service_id: str, call: str, args: dict[str, Any] | None = None,
+                      timeout: float = 3.0) -> bytes:
+        """The request envelope of ``call`` as it goes on the wire; raises ``RequestTooLarge``
+        when it is larger than the server's ``max_payload`` (asked of the connection; no limit
+        when the transport names none). ``call`` and ``call_stream`` send only what this
+        passed; a deploy can check all its parts with it before it sends any."""
+        data = self._request(call, args, timeout)
+        limit = max_payload(self.transport)
+        if limit is not None and len(data) > limit:
+            raise RequestTooLarge(service_id, call, len(data), limit)
+        return data
+
     async def call(self, service_id: str, call: str, args: dict[str, Any] | None = None,
                    timeout: float = 3.0) -> CommandReply:  # noqa: ASYNC109 - sent as timeoutMs
         """Send one envelope on ``svc.{sid}.cmd`` (``.{K}`` with credentials); its reply
         envelope.
 
-        Raises ``NoService`` when nobody answers, ``CallTimeout`` when no reply comes within
-        ``timeout`` seconds, ``BadReply`` when the answer is not an envelope.
+        Raises ``RequestTooLarge`` (nothing sent) when the request is larger than the server's
+        ``max_payload``, ``NoService`` when nobody answers, ``CallTimeout`` when no reply comes
+        within ``timeout`` seconds, ``BadReply`` when the answer is not an envelope.
         """
+        request = self.encode_request(service_id, call, args, timeout)
         try:
-            msg = await self.transport.request(self._cmd_subject(service_id),
-                                               self._request(call, args, timeout), timeout)
+            msg = await self.transport.request(self._cmd_subject(service_id), request, timeout)
         except NoResponders:
             raise NoService(service_id, f"no service {service_id!r} answers") from None
         except TransportTimeout:
@@ -159,7 +181,9 @@ class Client:
         timeout: float = 10.0,  # noqa: ASYNC109 - sent as timeoutMs, and bounds each reply
     ) -> AsyncIterator[CommandReply]:
         """Yield reply envelopes as they arrive; a streamed command sends several (each with
-        ``stream`` set, the last one ``final``), any other command one."""
+        ``stream`` set, the last one ``final``), any other command one. Raises as ``call``
+        does; ``RequestTooLarge`` before anything is sent or subscribed."""
+        request = self.encode_request(service_id, call, args, timeout)
         queue: asyncio.Queue[bytes | None] = asyncio.Queue(STREAM_QUEUE_LIMIT)
 
         async def on_reply(msg: Msg) -> None:
@@ -173,8 +197,7 @@ class Client:
         try:
             if not await self._responders(service_id):
                 raise NoService(service_id, f"no service {service_id!r} answers")
-            await self.transport.publish(self._cmd_subject(service_id),
-                                         self._request(call, args, timeout), reply=inbox)
+            await self.transport.publish(self._cmd_subject(service_id), request, reply=inbox)
             while True:
                 try:
                     data = await asyncio.wait_for(queue.get(), timeout)

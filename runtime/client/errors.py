@@ -2,7 +2,9 @@
 never on the message.
 
 ``ServiceUnavailable`` and its subclasses mean no usable reply came back (the CLI exits 3);
-``DeployError`` means services answered and one refused its part.
+``RequestTooLarge`` means the request was never sent, because the server would refuse it (the
+caller's input is at fault: the CLI exits 2); ``DeployError`` means services answered and one
+refused its part.
 """
 
 from __future__ import annotations
@@ -51,6 +53,29 @@ class ServiceExited(NoService):
     def __init__(self, service_id: str, returncode: int) -> None:
         super().__init__(service_id, f"service {service_id!r} exited with code {returncode}")
         self.returncode = returncode
+
+
+class RequestTooLarge(Exception):
+    """The encoded ``call`` request to ``service_id`` is ``size`` bytes, more than the ``limit``
+    the server accepts in one message (its ``max_payload``), so it was not sent: sent, the
+    server would drop it and the caller would wait for a reply that cannot come. ``code`` is the
+    envelope's INVALID_ARGS, as a service refuses a value too large for KV."""
+
+    code: ErrorCode = ErrorCode.INVALID_ARGS
+
+    def __init__(self, service_id: str, call: str, size: int, limit: int) -> None:
+        remedy = ("split the graph across more services (each is sent only its own part) or "
+                  "make its stateValues smaller" if call == "set_rungraph"
+                  else "send smaller values")
+        message = (f"the {call!r} request to service {service_id!r} is {size:,} bytes, more "
+                   f"than the server's max_payload of {limit:,} bytes; it was not sent: "
+                   f"{remedy}")
+        super().__init__(message)
+        self.service_id = service_id
+        self.call = call
+        self.size = size
+        self.limit = limit
+        self.message = message
 
 
 class DeployError(Exception):

@@ -5,8 +5,8 @@ every service in this process on a MemoryHub (CPU mocks stand in for hardware); 
 service processes over NATS, starting the embedded nats-server (and, if asked, local service
 processes) on demand. Live state, commands and the active toggle then take the same path: KV
 watches and command calls through the client. Calls never raise: a service that does not answer
-gives a ``CallFailed`` with the client's code (TIMEOUT, NOT_FOUND), so the UI shows it on the
-service's row.
+gives a ``CallFailed`` with the client's code (TIMEOUT, NOT_FOUND; INVALID_ARGS for a request
+larger than the server's max_payload, never sent), so the UI shows it on the service's row.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from runtime.client.credentials import (
     process_namespace,
 )
 from runtime.client.directory import sync_directory_from_store
+from runtime.client.errors import RequestTooLarge
 from runtime.nats_server import NatsServer, default_store_dir, ensure_server
 from runtime.protocol.envelope import CommandReply, ErrorCode
 from runtime.protocol.graph import RunGraph
@@ -43,7 +44,7 @@ from runtime.transport.base import Watch
 from studio_app.bridge.modes import RunMode
 from studio_app.bridge.outcome import CallFailed, Outcome, fault_of
 from studio_app.bridge.role_gate import connection_of
-from studio_app.document.live_state import ServiceRow, ServiceStatus
+from studio_app.document.live_state import ServiceLoad, ServiceRow, ServiceStatus
 from studio_app.document.session_info import Connection
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ class RuntimeSession:
             return CallFailed(service_id, call, ErrorCode.NOT_FOUND, "not connected")
         try:
             return await self.client.call(service_id, call, args, timeout=timeout)
-        except ServiceUnavailable as exc:
+        except (ServiceUnavailable, RequestTooLarge) as exc:
             return CallFailed(service_id, call, exc.code, exc.message)
         except Exception as exc:
             log.exception("call %s on %s failed", call, service_id)
@@ -181,6 +182,7 @@ def row_from_status(
         last_error=f"{last.get('node')}: {last.get('message')}" if isinstance(last, dict) else "",
         revision=_int(result.get("revision")),
         passes=_int(result.get("passes")),
+        load=ServiceLoad.from_status(result),
     )
 
 
@@ -332,14 +334,19 @@ class DeploySession(RuntimeSession):
         try:
             if self.launch_missing:
                 await self._launch_missing(graph)
-            return await self.client.deploy(sent, self.registry)
+            replies = await self.client.deploy(sent, self.registry)
         except DeployError as exc:
             outcomes: dict[str, Outcome] = dict(exc.replies)
             problems = [p for r in exc.replies.values() for p in _problems_of(r)]
             raise DeployRefused(outcomes, exc.rolled_back, problems) from exc
-        except ServiceUnavailable as exc:
+        except (ServiceUnavailable, RequestTooLarge) as exc:
             failed = CallFailed(exc.service_id, "set_rungraph", exc.code, exc.message)
             raise DeployRefused({exc.service_id: failed}, []) from exc
+        # the deploy runs above every revision the services ran (revisions only grow)
+        self.revision = max([self.revision, *(_int(r.result.get("revision")) or 0
+                                               for r in replies.values()
+                                               if r.ok and isinstance(r.result, dict))])
+        return replies
 
     def _check_may_deploy(self, graph: RunGraph) -> None:
         """Raise DeployRefused (FORBIDDEN for each service) when this identity may not deploy:

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from runtime.nats_server import NatsServer
+from runtime.protocol import naming
 from tests.integration.conftest import wait_ready
+from tests.integration.test_restore_poison import SID as POISONED
+from tests.integration.test_restore_poison import poison
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -144,3 +147,23 @@ def test_service_describe_prints_spec_without_connecting():
     spec = json.loads(out.stdout)
     assert spec["className"] == "demo.mock_model_worker"
     assert {c["name"] for c in spec["commands"]} >= {"reload_model", "generate"}
+
+
+async def test_status_shows_admission_edges_and_restore_problems(client, nats_url, spawn):
+    await poison(nats_url, client, spawn, {naming.state_key("seen", "prefix"): b'{"value": "un'})
+
+    out = rungraph("status", POISONED, "--nats", nats_url)
+
+    assert out.returncode == 0, out.stderr
+    status = json.loads(out.stdout)  # stdout is still the status JSON, whole
+    assert status["admission"]["busyRefused"] == 0
+    assert (status["edges"], status["edgeTotals"]["inputs"]) == ([], 0)
+    assert [(p["nodeId"], p["field"]) for p in status["restoreProblems"]] == [("seen", "prefix")]
+    lines = out.stderr.splitlines()
+    summary = lines[next(i for i, line in enumerate(lines) if line.startswith("admission: ")):]
+    assert summary[0].startswith("admission: 0 in flight (peak ")
+    assert summary[0].endswith(", limit 64), 0 refused BUSY")
+    assert summary[1] == ("edges: 0 cross-service input(s), 0 queued (0 bytes), 0 dropped, "
+                          "0 undecodable")
+    assert summary[2] == "restore problems: 1"
+    assert summary[3].startswith("  seen.prefix: ")

@@ -211,6 +211,7 @@ async def test_malformed_bytes_on_every_endpoint_get_an_envelope(client, nats_ur
 
 async def test_deploy_is_all_or_nothing(client, nats_url, spawn):
     await deploy_two(client, nats_url, spawn)
+    before = {sid: (await client.call(sid, "get_rungraph")).result for sid in ("sensor", "worker")}
     bad = json.loads(json.dumps(TWO))
     bad["revision"] = 2
     # the worker process runs the model worker; a graph asking for another class is refused
@@ -223,8 +224,10 @@ async def test_deploy_is_all_or_nothing(client, nats_url, spawn):
     assert worker.error.code == ErrorCode.CONFLICT
     assert info.value.rollbacks["sensor"].ok
     for sid in ("sensor", "worker"):
-        graph = await client.call(sid, "get_rungraph")
-        assert graph.result["revision"] == 1
+        graph = (await client.call(sid, "get_rungraph")).result
+        # the rolled-back sensor runs its old graph again under a newer revision
+        assert graph["revision"] == (3 if sid == "sensor" else 1)
+        assert {**graph, "revision": 1} == before[sid]
 
 
 async def test_service_retries_until_nats_comes_up(spawn, tmp_path):
