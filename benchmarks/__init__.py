@@ -19,4 +19,5 @@ MODULES = [
     "rss",
     "nats_bench",
     "studio_bench",
+    "fuzz",
 ]

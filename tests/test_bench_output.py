@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -19,3 +21,20 @@ def test_bench_prints_one_json_object_with_figures_beside_targets():
     assert {"value", "unit", "target", "reference", "meets_target"} <= set(figure)
     assert figure["sanity"]["ok"] is True
     assert figure["sanity"]["value"] == figure["sanity"]["expected"]
+
+
+@pytest.mark.integration
+def test_fuzz_bench_reports_throughput_rss_growth_and_no_invalid_reply():
+    out = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "fuzz"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    figures = json.loads(out.stdout)["figures"]
+    assert set(figures) == {"fuzz_envelopes_per_s", "fuzz_rss_growth_mb", "fuzz_invalid_replies"}
+    for name, unit in (("fuzz_envelopes_per_s", "envelopes/s"), ("fuzz_rss_growth_mb", "MB"),
+                       ("fuzz_invalid_replies", "replies")):
+        assert {"value", "unit", "target", "meets_target"} <= set(figures[name]), name
+        assert figures[name]["unit"] == unit
+    throughput = figures["fuzz_envelopes_per_s"]
+    assert throughput["sanity"]["ok"] is True, throughput["sanity"]
+    assert sum(throughput["replies_by_code"].values()) == sum(throughput["mix"].values())
+    assert figures["fuzz_invalid_replies"]["value"] == 0
