@@ -228,6 +228,9 @@ class Node:
     kind: ClassVar[Literal["operator", "service"]] = "operator"
     dynamic_exec_out: ClassVar[str | None] = None
     """The state field that decides how many exec outs a node has (Sequence's ``count``)."""
+    time_budget_s: ClassVar[float] = 1.0
+    """How long one ``compute`` or ``on_exec`` call may run before the service stops it
+    (``BudgetExceeded``, shown on the node); see ``runtime/service/watchdog.py``."""
 
     _data_in: ClassVar[dict[str, DataIn]] = {}
     _data_out: ClassVar[dict[str, DataOut]] = {}

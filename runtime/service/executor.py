@@ -22,9 +22,11 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from runtime.component import Inputs, Node
+from runtime.service.watchdog import WATCHDOG, BudgetExceeded
 
 if TYPE_CHECKING:
     from runtime.service.bus import ServiceBus
@@ -231,11 +233,18 @@ class Executor:
             node = plans[tid].node
             if tracer:
                 self._trace(pass_.ctx_id, tid, "exec_start")
+            outer = WATCHDOG.running
+            mark = WATCHDOG.running = (tid, monotonic(), node.time_budget_s)
             try:
                 nxt = node.on_exec(tpin, ExecContext(self, pass_, node))
+                WATCHDOG.running = outer
+                over = monotonic() - mark[1] - mark[2]
+                if over > 0:
+                    self._over_budget(tid, "exec", over, pass_)
                 if inspect.isawaitable(nxt):
                     nxt = await nxt
             except Exception as exc:  # noqa: BLE001 - isolate the node, run the rest
+                WATCHDOG.running = outer
                 self.bus.record_error(tid, "exec", exc, pass_.ctx_id)
                 nxt = None
             if tracer:
@@ -308,11 +317,20 @@ class Executor:
                 inputs[port] = remote.read(pass_)
             else:
                 inputs[port] = default
+        node, watchdog = plan.node, WATCHDOG
+        # WATCHDOG.enter and leave, inlined: this runs once per computed output
+        outer = watchdog.running
+        mark = watchdog.running = (node.node_id, monotonic(), node.time_budget_s)
         try:
-            result = plan.node.compute(inputs)
+            result = node.compute(inputs)
+            watchdog.running = outer
         except Exception as exc:  # noqa: BLE001 - isolate the node, run the rest
-            self.bus.record_error(plan.node.node_id, "compute", exc, pass_.ctx_id)
+            watchdog.running = outer
+            self.bus.record_error(node.node_id, "compute", exc, pass_.ctx_id)
             return {}
+        over = monotonic() - mark[1] - mark[2]
+        if over > 0:
+            self._over_budget(node.node_id, "compute", over, pass_)
         if plan.single_out is not None:
             return {plan.single_out: result}
         if isinstance(result, dict):
@@ -320,6 +338,14 @@ class Executor:
         self.bus.record_error(plan.node.node_id, "compute",
                               TypeError("compute() must return a dict of outputs"), pass_.ctx_id)
         return {}
+
+    def _over_budget(self, node_id: str, where: str, over: float, pass_: Pass) -> None:
+        """A call that returned, but past its budget (no alarm stopped it): reported."""
+        budget = self.bus.nodes[node_id].time_budget_s if node_id in self.bus.nodes else 0
+        self.bus.record_error(node_id, where, BudgetExceeded(
+            f"ran {budget + over:.2f}s, past its time budget of {budget:g}s"), pass_.ctx_id)
+
+    WATCHDOG.shielded.update({fire.__code__, _compute.__code__})
 
     async def _export(self, pass_: Pass) -> None:
         """Publish the outputs other services consume (cross-service data edges)."""

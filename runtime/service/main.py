@@ -42,6 +42,7 @@ from runtime.service.host import ServiceHost
 from runtime.service.identities import ServiceDirectory
 from runtime.service.limits import STOP_STEP_TIMEOUT_S, within
 from runtime.service.secrets import SecretKeyError, service_secret_key
+from runtime.service.watchdog import WATCHDOG
 
 log = logging.getLogger("rungraph.service")
 DEFAULT_NATS = os.environ.get("RUNGRAPH_NATS", "nats://127.0.0.1:4222")
@@ -221,6 +222,7 @@ async def serve(cls: type[ServiceNode], service_id: str, nats_url: str,
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
     ended = loop.create_task(_first_of(stop, lost))
+    WATCHDOG.install()  # stops an operator call that runs past its time budget
     try:
         starting = loop.create_task(host.start(serve=True, restore=True))
         await asyncio.wait({starting, ended}, return_when=asyncio.FIRST_COMPLETED)
@@ -245,6 +247,7 @@ async def serve(cls: type[ServiceNode], service_id: str, nats_url: str,
         log.info("service %s stopping", service_id)
     finally:
         ended.cancel()
+        WATCHDOG.uninstall()
         for sig in signals:
             loop.remove_signal_handler(sig)
         cleared = False
