@@ -20,4 +20,6 @@ MODULES = [
     "nats_bench",
     "studio_bench",
     "fuzz",
+    "replicas_bench",
+    "cluster_bench",
 ]

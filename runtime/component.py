@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 Access = Literal["rw", "ro", "wo"]
 RESERVED = {"class_name", "label", "category", "version", "kind", "namespace", "resources",
             "mock", "is_mock", "trigger_pin", "dynamic_exec_out", "node_id", "log", "spec",
-            "service_id", "check_value", "default_exec_outs"}
+            "service_id", "check_value", "default_exec_outs", "instances"}
 
 
 class Inputs(dict[str, Any]):
@@ -400,6 +400,10 @@ class ServiceNode(Node):
     mock: ClassVar[str | None] = None
     """Class name of the CPU mock that stands in for this service in Simulate."""
     is_mock: ClassVar[bool] = False
+    instances: ClassVar[int] = 1
+    """How many instances (processes with one service id) ``rungraph serve`` starts of this
+    service when the graph does not say (1 to 16): one leader runs its sources, every
+    instance answers its commands."""
 
     @classmethod
     def _extra_spec(cls) -> dict[str, Any]:

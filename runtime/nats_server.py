@@ -42,8 +42,9 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from runtime.auth import AuthStore
-from runtime.auth.paths import default_store_dir, ports_file
+from runtime.auth.paths import PID_FILE, default_store_dir, ports_file
 from runtime.auth.tls import ServerTLS, forget_server_tls, record_server_tls
+from runtime.transport.urls import server_urls
 
 __all__ = [
     "DEFAULT_PORT",
@@ -140,6 +141,11 @@ class NatsServer:
     server writes. The server's output goes to ``<store_dir>/nats-server.log``. With ``auth`` it
     runs with that auth store's configuration (no anonymous access); without, it is open. With
     ``tls`` every client must use TLS (its URL is then ``tls://...``).
+
+    ``config`` is a configuration file of the server's own: a cluster node's
+    (``runtime.nats_cluster``), which includes the auth store's and holds what a reload must
+    find in a file (the server name, the routes). Such a server is not the auth store's server:
+    its pid and ports files go into its own ``store_dir``.
     """
 
     def __init__(
@@ -153,6 +159,7 @@ class NatsServer:
         extra_args: tuple[str, ...] = (),
         auth: AuthStore | None = None,
         tls: ServerTLS | None = None,
+        config: Path | None = None,
     ) -> None:
         self.port = port
         self.store_dir = Path(store_dir) if store_dir is not None else default_store_dir()
@@ -162,6 +169,7 @@ class NatsServer:
         self.extra_args = extra_args
         self.auth = auth
         self.tls = tls
+        self.config = config
         self._proc: subprocess.Popen[bytes] | None = None
         self._log_file: IO[bytes] | None = None
         self._log_offset = 0
@@ -173,7 +181,16 @@ class NatsServer:
 
     @property
     def ports_dir(self) -> Path:
-        return self.auth.ports_dir if self.auth is not None else self.store_dir / "ports"
+        if self.auth is not None and self.config is None:
+            return self.auth.ports_dir
+        return self.store_dir / "ports"
+
+    @property
+    def pid_file(self) -> Path | None:
+        """Where the server writes its pid (None: nowhere, an open server of no config)."""
+        if self.config is not None:
+            return self.store_dir / PID_FILE
+        return self.auth.pid_file if self.auth is not None else None
 
     @property
     def url(self) -> str:
@@ -194,6 +211,8 @@ class NatsServer:
     def start(self) -> NatsServer:
         if self.running:
             return self
+        if self._proc is not None:
+            self.stop()  # it exited by itself: forget its files before it starts again
         binary = self.binary or find_nats_server()
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.ports_dir.mkdir(parents=True, exist_ok=True)
@@ -227,19 +246,23 @@ class NatsServer:
         """Record the TLS files this server starts with (or that it has none), for clients on
         this machine and for the auth store's ``server.conf``, which then holds them: a server
         running a configuration file must find TLS there to reload it. Without one, flags."""
+        # The record lives beside the auth store (a cluster's nodes share one).
+        record_dir = self.auth.store_dir if self.auth is not None else self.store_dir
         if self.tls is None:
-            forget_server_tls(self.store_dir)
+            forget_server_tls(record_dir)
             return []
-        record_server_tls(self.store_dir, self.tls)
+        record_server_tls(record_dir, self.tls)
         if self.auth is not None:
             return []  # in server.conf, rendered next (_auth_args)
         return ["--tls", "--tlscert", str(self.tls.cert), "--tlskey", str(self.tls.key)]
 
     def _auth_args(self) -> list[str]:
-        if self.auth is None:
+        config = self.auth.render_server_config() if self.auth is not None else None
+        if self.config is not None:
+            config = self.config  # it includes the auth store's, rendered just now
+        if config is None or self.pid_file is None:
             return []
-        config = self.auth.render_server_config()
-        return ["-c", str(config), "--pid", str(self.auth.pid_file)]
+        return ["-c", str(config), "--pid", str(self.pid_file)]
 
     def reload(self) -> None:
         """Make this server re-read its configuration (after the auth store changed)."""
@@ -293,12 +316,19 @@ class NatsServer:
             return f"(no server log: {exc})"
         return text[-limit:] or "(the server wrote nothing)"
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def kill(self) -> None:
+        """SIGKILL this server (a crash, for fault tests): it writes nothing more to its store."""
+        self.stop(kill=True)
+
+    def stop(self, timeout: float = 5.0, *, kill: bool = False) -> None:
         """Terminate this server (by its own PID), wait, and kill it if it does not exit."""
         atexit.unregister(self.stop)
         proc, self._proc = self._proc, None
         if proc is not None:
             ports = ports_file(self.ports_dir, proc.pid)
+            if proc.poll() is None and kill:
+                proc.kill()
+                proc.wait(timeout)
             if proc.poll() is None:
                 proc.terminate()
                 try:
@@ -315,11 +345,11 @@ class NatsServer:
         self._url = None
 
     def _forget_pid_file(self, pid: int) -> None:
-        if self.auth is None:
+        if self.pid_file is None:
             return
         try:
-            if int(self.auth.pid_file.read_text().strip()) == pid:
-                self.auth.pid_file.unlink()
+            if int(self.pid_file.read_text().strip()) == pid:
+                self.pid_file.unlink()
         except (OSError, ValueError):
             pass  # gone already, or another server's by now
 
@@ -358,7 +388,19 @@ def ensure_server(
     A started server is secure by default: it runs with the auth store of ``store_dir`` (created
     with its first keys on first start, reused afterwards). ``auth=False`` starts an open one and
     says so loudly on stderr. With ``tls`` it requires TLS of its clients.
+
+    ``url`` may be a comma-separated list (the servers of a cluster): it is reused, all of it,
+    when any of them answers; none is started in its place (``rungraph nats --cluster`` starts
+    a local cluster).
     """
+    urls = server_urls(url)
+    if len(urls) > 1:
+        if any(server_answers(u) for u in urls):
+            return ",".join(urls), None
+        raise NatsServerError(
+            f"no NATS server answers at any of {', '.join(urls)}; start the cluster first "
+            "(rungraph nats --cluster N on this machine), or give one URL to start a server")
+    url = urls[0] if urls else None
     if url and server_answers(url):
         return url, None
     port: int | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -28,9 +29,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="rungraph-studio", description=__doc__.split("\n")[0])
     p.add_argument(
         "--nats",
-        metavar="URL",
-        help="NATS server for Deploy (default: settings, "
-        "else the embedded server, started on demand)",
+        metavar="URL[,URL...]",
+        help="NATS server for Deploy, or the URLs of a cluster comma-separated (default: "
+        "settings, else the embedded server, started on demand)",
     )
     p.add_argument(
         "--creds",
@@ -162,9 +163,20 @@ def release_clipboard() -> None:
     from PySide6 import QtWidgets
 
     clipboard = QtWidgets.QApplication.clipboard()
-    text = clipboard.text()
-    if clipboard.ownsClipboard() or (text.startswith("{") and '"nodes"' in text[:200]):
+    if clipboard.ownsClipboard() or _studio_copy(clipboard.text()):
         clipboard.clear()
+
+
+def _studio_copy(text: str) -> bool:
+    """Whether ``text`` is nodes Studio copied: a JSON object with ``nodes`` (decided on the
+    parsed document, not on where the word falls in the text)."""
+    if not text.startswith("{") or len(text) > 64 * 1024 * 1024:
+        return False
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(doc, dict) and "nodes" in doc
 
 
 async def screenshot(window: MainWindow, out: Path, example: Path, seconds: float) -> int:

@@ -381,7 +381,8 @@ class MainWindow(QtWidgets.QMainWindow):
         url, ok = QtWidgets.QInputDialog.getText(
             self,
             "NATS server",
-            "URL (empty: start the embedded server on demand):",
+            "URL, or a cluster's URLs comma-separated (empty: start the embedded server on "
+            "demand):",
             text=self.nats_url or self.settings.nats_url or "",
         )
         if ok:

@@ -38,3 +38,41 @@ def test_fuzz_bench_reports_throughput_rss_growth_and_no_invalid_reply():
     assert throughput["sanity"]["ok"] is True, throughput["sanity"]
     assert sum(throughput["replies_by_code"].values()) == sum(throughput["mix"].values())
     assert figures["fuzz_invalid_replies"]["value"] == 0
+
+
+@pytest.mark.integration
+def test_replicas_bench_reports_leader_failover_and_command_scale_out():
+    out = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "replicas_bench"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    figures = json.loads(out.stdout)["figures"]
+    assert set(figures) == {"replicas_leader_failover_p50_s",
+                            "replicas_command_scaleout_2_instances"}
+    failover = figures["replicas_leader_failover_p50_s"]
+    assert failover["unit"] == "s"
+    assert failover["sanity"]["counter_never_went_back"] is True
+    scale = figures["replicas_command_scaleout_2_instances"]
+    assert set(scale["commands_per_s"]) == {"1", "2", "4"}
+    assert scale["sanity"]["failed_calls"] == 0
+
+
+@pytest.mark.integration
+def test_cluster_bench_reports_failover_by_node_and_the_cost_of_replication():
+    out = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "cluster_bench"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    figures = json.loads(out.stdout)["figures"]
+    assert set(figures) == {"cluster_failover_follower_node_p50_s",
+                            "cluster_failover_leader_node_max_s",
+                            "cluster_state_writes_per_s_3_replicas"}
+    for name in ("cluster_failover_follower_node_p50_s", "cluster_failover_leader_node_max_s"):
+        failover = figures[name]
+        assert failover["unit"] == "s", failover
+        assert {"p50", "max", "samples"} <= set(failover)
+        assert failover["sanity"]["kills"] == failover["sanity"]["expected_kills"]
+    sanity = figures["cluster_failover_follower_node_p50_s"]["sanity"]
+    assert sanity["service_reconnects"] == sanity["expected_reconnects"]
+    writes = figures["cluster_state_writes_per_s_3_replicas"]
+    assert writes["unit"] == "writes/s"
+    assert writes["one_replica_per_s"] > 0
+    assert writes["sanity"]["replicas"] == {"3": 3, "1": 1}

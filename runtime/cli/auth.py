@@ -22,6 +22,7 @@ from runtime.client.directory import issue_identity, revoke_identity
 from runtime.protocol.naming import inbox_prefix
 from runtime.service.main import process_namespace
 from runtime.transport.base import TransportError
+from runtime.transport.urls import nats_urls_arg
 
 EXIT_OK, EXIT_REPLY_ERROR, EXIT_INVALID = 0, 1, 2
 ISSUABLE = [r.value for r in Role if r is not Role.keeper]
@@ -31,9 +32,10 @@ def add_commands(sub: Any) -> None:
     def store_opts(p: argparse.ArgumentParser) -> None:
         p.add_argument("--store", type=Path, default=None,
                        help="the server's store folder (default: the local one)")
-        p.add_argument("--nats", default=None,
-                       help="the server to update the identity directory on (default: the one "
-                            "running with this store, if any)")
+        p.add_argument("--nats", default=None, type=nats_urls_arg,
+                       help="the server (or a cluster's URLs, comma-separated) to update the "
+                            "identity directory on (default: the one running with this store, "
+                            "if any)")
 
     p = sub.add_parser("creds", help="issue credentials (an nkey seed file) for a role")
     p.add_argument("role", choices=ISSUABLE)

@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from runtime.auth.tls import ServerTLS
-from runtime.cli import serve
+from runtime.cli import cluster, serve
 from runtime.cli.local import load_graph_file, report
 from runtime.client import Client, DeployError, ServiceUnavailable, StateEvent
 from runtime.client.credentials import find_credentials
 from runtime.client.errors import RequestTooLarge
 from runtime.protocol.envelope import MAX_DEPTH, CommandReply, json_depth
+from runtime.service.instances import is_instance_key
 from runtime.service.main import DEFAULT_NATS, process_namespace, service_id_arg
 from runtime.transport.base import TransportError
+from runtime.transport.urls import nats_urls_arg
 from runtime.validate import GraphError, parse_graph
 
 EXIT_OK, EXIT_REPLY_ERROR, EXIT_INVALID, EXIT_NO_ANSWER = 0, 1, 2, 3
@@ -28,8 +30,9 @@ EXIT_OK, EXIT_REPLY_ERROR, EXIT_INVALID, EXIT_NO_ANSWER = 0, 1, 2, 3
 
 def add_commands(sub: Any) -> None:
     def nats_opt(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--nats", default=DEFAULT_NATS,
-                       help="NATS URL (default: $RUNGRAPH_NATS or nats://127.0.0.1:4222)")
+        p.add_argument("--nats", default=DEFAULT_NATS, type=nats_urls_arg,
+                       help="NATS URL, or the URLs of a cluster comma-separated (default: "
+                            "$RUNGRAPH_NATS or nats://127.0.0.1:4222)")
         p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for a reply")
         identity_opts(p)
 
@@ -57,6 +60,7 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--tls-ca", type=Path, default=None, metavar="FILE",
                    help="with --tls-cert: the CA that signed it, which clients on this machine "
                         "then verify with (default: the system's trust store)")
+    cluster.add_options(p)
     p.set_defaults(func=cmd_nats)
 
     p = sub.add_parser("service", help="host a registered service class as this process")
@@ -64,7 +68,7 @@ def add_commands(sub: Any) -> None:
                    help="--nats URL --service-id ID --class CLS [--describe]")
     p.set_defaults(func=cmd_service)
 
-    p = sub.add_parser("ls", help="live services (NATS micro discovery)")
+    p = sub.add_parser("ls", help="live services and their instances (NATS micro discovery)")
     nats_opt(p)
     p.add_argument("--window", type=float, default=0.15, help="seconds to collect replies")
     p.add_argument("--json", action="store_true")
@@ -132,6 +136,8 @@ def _run(coro_fn: Callable[[], Coroutine[Any, Any, int]]) -> int:
 
 
 def cmd_nats(args: argparse.Namespace) -> int:
+    if args.cluster is not None or args.config:
+        return cluster.cmd_nats_cluster(args)
     from runtime.nats_server import (
         NatsServerError,
         default_store_dir,
@@ -251,11 +257,15 @@ def cmd_ls(args: argparse.Namespace) -> int:
             print("no services")
             return EXIT_OK
         print(f"{'SERVICE':<16} {'NAMESPACE':<12} {'CLASS':<26} {'VERSION':<8} {'ACTIVE':<7} "
-              f"{'INSTANCE':<24} ENDPOINTS")
-        for r in records:
+              f"{'INSTANCE':<24} {'ROLE':<9} {'HOST':<16} ENDPOINTS")
+        for r in records:  # one line per instance of each service
             eps = ",".join(sorted(e.rsplit(".", 1)[-1] for e in r.endpoints))
-            print(f"{r.serviceId:<16} {r.namespace:<12} {r.serviceClass:<26} {r.version:<8} "
-                  f"{str(r.active).lower():<7} {r.instanceId:<24} {eps}")
+            for i in r.instances or [{"instanceId": r.instanceId}]:
+                role = str(i.get("role") or "-") + ("" if i.get("alive", True) else "?")
+                print(f"{r.serviceId:<16} {r.namespace:<12} {r.serviceClass:<26} "
+                      f"{r.version:<8} {str(r.active).lower():<7} "
+                      f"{str(i.get('instanceId', '')):<24} {role:<9} "
+                      f"{str(i.get('host') or '-'):<16} {eps}")
         return EXIT_OK
 
     return _run(run)
@@ -349,8 +359,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
         def on_event(ev: StateEvent) -> None:
             nonlocal seen
-            if ev.key == "rungraph" or (args.count and seen >= args.count):
-                return
+            if ev.key == "rungraph" or is_instance_key(ev.key) or (
+                    args.count and seen >= args.count):
+                return  # the rungraph, and the instances' heartbeats and lease, are no state
             print(json.dumps(ev.to_dict(), default=str), flush=True)
             seen += 1
             if args.count and seen >= args.count:

@@ -1,7 +1,9 @@
 """``rungraph serve GRAPH``: the whole multi-process flow in one command.
 
-Starts (or reuses) NATS, launches one service process per service of the graph, deploys, streams
-their logs prefixed by service id, and stops them all on Ctrl-C.
+Starts (or reuses) NATS, launches the processes of each service of the graph (as many as its
+``instances`` asks, else its class's ``instances``, else one: one service with that many
+instances), deploys, streams their logs prefixed by service id (``sid#2`` for its second
+instance), and stops them all on Ctrl-C.
 """
 
 from __future__ import annotations
@@ -18,16 +20,24 @@ from runtime.cli.local import load_graph_file, report
 from runtime.client import Client, DeployError, ServiceUnavailable
 from runtime.client.credentials import find_credentials, find_services_credentials
 from runtime.client.directory import sync_directory_from_store
-from runtime.client.launch import launch_service, wait_answering
+from runtime.client.launch import (
+    instances_wanted,
+    launch_service,
+    wait_answering,
+    wait_instances,
+)
 from runtime.registry import default_registry
 from runtime.service.main import DEFAULT_NATS, process_namespace
+from runtime.transport.urls import nats_urls_arg
 from runtime.validate import GraphError, parse_graph, validate_graph
 
 
 def add_command(sub: Any) -> None:
-    p = sub.add_parser("serve", help="start NATS and one process per service, deploy, stream logs")
+    p = sub.add_parser("serve", help="start NATS and the processes of each service, deploy, "
+                                     "stream logs")
     p.add_argument("graph", type=Path)
-    p.add_argument("--nats", default=DEFAULT_NATS, help="reuse or start NATS here")
+    p.add_argument("--nats", default=DEFAULT_NATS, type=nats_urls_arg,
+                   help="reuse or start NATS here (a cluster's URLs comma-separated: reused)")
     p.add_argument("--store", type=Path, default=None, help="JetStream store folder")
     p.add_argument("--mocks", action="store_true",
                    help="run each service's CPU mock where it declares one")
@@ -77,7 +87,7 @@ async def _serve(graph: Any, url: str, args: argparse.Namespace,
     if started_with is not None:  # services learn who calls from the directory: fill it first
         await sync_directory_from_store(url, started_with)
     registry = default_registry()
-    procs: dict[str, asyncio.subprocess.Process] = {}
+    procs: dict[str, list[asyncio.subprocess.Process]] = {}
     pumps = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -94,18 +104,23 @@ async def _serve(graph: Any, url: str, args: argparse.Namespace,
             cls = registry.service(svc.serviceClass, simulate=args.mocks)
             assert cls is not None  # validated
             creds = seeds[svc.serviceId] if seeds is not None else None
-            proc = await launch_service(url, svc.serviceId, cls.spec().className, creds=creds,
-                                        namespace=args.namespace)
-            procs[svc.serviceId] = proc
-            assert proc.stdout is not None
-            pumps.append(asyncio.create_task(_pump(svc.serviceId, proc.stdout)))
+            for i in range(instances_wanted(svc, cls)):
+                proc = await launch_service(url, svc.serviceId, cls.spec().className,
+                                            creds=creds, namespace=args.namespace)
+                procs.setdefault(svc.serviceId, []).append(proc)
+                assert proc.stdout is not None
+                label = svc.serviceId if i == 0 else f"{svc.serviceId}#{i + 1}"
+                pumps.append(asyncio.create_task(_pump(label, proc.stdout)))
         creds = await find_credentials(args.creds, args.namespace, args.store)
         client = await Client.connect(url, actor="serve", namespace=args.namespace,
                                       creds=creds)
         deadline = loop.time() + args.ready_timeout
-        for sid, proc in procs.items():
+        for sid, group in procs.items():
             try:
-                await wait_answering(client, sid, deadline - loop.time(), proc)
+                await wait_answering(client, sid, deadline - loop.time(), group[0])
+                if len(group) > 1:  # every instance up before the deploy reaches them all
+                    await wait_instances(client, sid, len(group), deadline - loop.time(),
+                                         group)
             except ServiceUnavailable:
                 print(f"[serve] error: service {sid} did not come up", flush=True)
                 return 3
@@ -118,21 +133,25 @@ async def _serve(graph: Any, url: str, args: argparse.Namespace,
             res = reply.result if isinstance(reply.result, dict) else {}
             print(f"[serve] {sid}: revision {res.get('revision')} applied, "
                   f"{len(res.get('created', []))} nodes created", flush=True)
-        print(f"[serve] running {len(procs)} services; Ctrl-C stops them", flush=True)
-        waiters = [asyncio.create_task(p.wait()) for p in procs.values()]
+        count = sum(len(group) for group in procs.values())
+        print(f"[serve] running {len(procs)} services ({count} processes); Ctrl-C stops them",
+              flush=True)
+        waiters = [asyncio.create_task(p.wait()) for group in procs.values() for p in group]
         stopper = asyncio.create_task(stop.wait())
         await asyncio.wait([stopper, *waiters], return_when=asyncio.FIRST_COMPLETED)
-        for sid, proc in procs.items():
-            if proc.returncode is not None and not stop.is_set():
-                print(f"[serve] service {sid} exited with {proc.returncode}", flush=True)
+        for sid, group in procs.items():
+            for proc in group:
+                if proc.returncode is not None and not stop.is_set():
+                    print(f"[serve] service {sid} exited with {proc.returncode}", flush=True)
         return 0
     finally:
         if client is not None:
             await client.close()
-        for proc in procs.values():
+        every = [proc for group in procs.values() for proc in group]
+        for proc in every:
             if proc.returncode is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in procs.values():
+        for proc in every:
             try:
                 await asyncio.wait_for(proc.wait(), 10)
             except TimeoutError:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +64,9 @@ class ServiceRecord:
     endpoints: list[str] = field(default_factory=list)
     spec: dict[str, Any] | None = None
     active: bool | None = None
+    instances: list[dict[str, Any]] = field(default_factory=list)
+    """``ls``: the service's instances as its ``status`` lists them (``instanceId``, ``role``,
+    ``host``, ``pid``, ``since``, ``alive``, ...); ``instanceId`` is then the leader's."""
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "spec"}
@@ -101,11 +104,14 @@ class Client:
         self.namespace = namespace
 
     @classmethod
-    async def connect(cls, url: str, actor: str = "client", connect_timeout_s: float = 5.0, *,
+    async def connect(cls, url: str | Sequence[str], actor: str = "client",
+                      connect_timeout_s: float = 5.0, *,
                       creds: str | os.PathLike[str] | None = None,
                       namespace: str = DEFAULT_NAMESPACE,
                       tls_ca: str | os.PathLike[str] | None = None) -> Client:
-        """Connect to NATS at ``url``, as the identity of the nkey seed file ``creds`` (None:
+        """Connect to NATS at ``url`` (one URL, the URLs of a cluster comma-separated, or a
+        list of them: tried in that order, and the next one when a server dies), as the
+        identity of the nkey seed file ``creds`` (None:
         without credentials; ``runtime.client.credentials.find_credentials`` finds the usual
         ones). Raises ``NotAuthorized`` when the server refuses them. ``tls_ca`` is the CA file
         the server's TLS certificate is verified with (None: ``$RUNGRAPH_TLS_CA``, else this
@@ -252,8 +258,13 @@ class Client:
 
     async def ls(self, window: float = 0.15,
                  timeout: float = 3.0) -> list[ServiceRecord]:  # noqa: ASYNC109 - per call
-        """Live services with their active flag (None for one that does not answer status)."""
-        records = await self.discover(window)
+        """Live services, one record per service id however many instances it has, with its
+        active flag (None for one that does not answer status) and its instances."""
+        discovered = await self.discover(window)
+        records: dict[str, ServiceRecord] = {}
+        for found in discovered:
+            rec = records.setdefault(found.serviceId, found)
+            rec.instances.append({"instanceId": found.instanceId})
 
         async def fill(rec: ServiceRecord) -> None:
             try:
@@ -264,9 +275,15 @@ class Client:
             result = status.result if status.ok and isinstance(status.result, dict) else {}
             active = result.get("active")
             rec.active = active if isinstance(active, bool) else None
+            listed = result.get("instances")
+            if isinstance(listed, list) and listed:
+                rec.instances = [i for i in listed if isinstance(i, dict)]
+                leader = next((i for i in rec.instances if i.get("role") == "leader"), None)
+                if leader is not None and isinstance(leader.get("instanceId"), str):
+                    rec.instanceId = leader["instanceId"]
 
-        await asyncio.gather(*(fill(rec) for rec in records))
-        return records
+        await asyncio.gather(*(fill(rec) for rec in records.values()))
+        return list(records.values())
 
     async def watch_state(self, service_id: str, handler: Callable[[StateEvent], None],
                           keys: str = ">") -> Watch:

@@ -1,7 +1,9 @@
 """Starting service processes from this installation, and waiting until they answer.
 
-``rungraph serve`` and Studio's Deploy both launch one process per service this way; a frozen
-bundle (PyInstaller) starts itself with the ``service`` sub-command instead of ``-m``.
+``rungraph serve`` and Studio's Deploy both launch service processes this way (``rungraph
+serve`` as many per service as the graph or the service class asks: one service with several
+instances); a frozen bundle (PyInstaller) starts itself with the ``service`` sub-command instead
+of ``-m``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,18 @@ import sys
 
 from runtime.client.caller import Caller
 from runtime.client.errors import NoService, ServiceExited, ServiceUnavailable
+from runtime.component import ServiceNode
+from runtime.protocol.graph import GraphService
+
+MAX_INSTANCES = 16
+"""The most instances of one service ``rungraph serve`` starts."""
+
+
+def instances_wanted(service: GraphService, cls: type[ServiceNode]) -> int:
+    """How many instances of ``service`` to start: the graph's ``instances``, else the class's
+    own ``instances``, within 1 to ``MAX_INSTANCES``."""
+    wanted = service.instances if service.instances is not None else cls.instances
+    return max(1, min(MAX_INSTANCES, wanted))
 
 
 def service_command() -> list[str]:
@@ -65,3 +79,30 @@ async def wait_answering(
                 raise NoService(service_id, f"service {service_id!r} did not come up within "
                                             f"{timeout:g}s") from None
             await asyncio.sleep(interval)
+
+
+async def wait_instances(
+    client: Caller, service_id: str, count: int,
+    timeout: float,  # noqa: ASYNC109 - fails with NoService naming the service
+    processes: list[asyncio.subprocess.Process] | None = None, *, interval: float = 0.2,
+) -> None:
+    """Ask ``status`` until the service has ``count`` live instances. Raises ``ServiceExited``
+    when one of ``processes`` ends first, ``NoService`` when ``timeout`` seconds pass."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        try:
+            reply = await client.call(service_id, "status", timeout=1.0)
+            found = reply.result.get("instances") if isinstance(reply.result, dict) else None
+            if isinstance(found, list) and sum(
+                    1 for i in found if isinstance(i, dict) and i.get("alive")) >= count:
+                return
+        except ServiceUnavailable:
+            pass  # not up yet: asked again below
+        for process in processes or []:
+            if process.returncode is not None:
+                raise ServiceExited(service_id, process.returncode)
+        if loop.time() > deadline:
+            raise NoService(service_id, f"service {service_id!r} did not come up with {count} "
+                                        f"instances within {timeout:g}s")
+        await asyncio.sleep(interval)

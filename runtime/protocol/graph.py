@@ -28,6 +28,9 @@ class GraphService(BaseModel):
     serviceClass: str = "rungraph.service"
     label: str | None = None
     stateValues: dict[str, Any] = Field(default_factory=dict)
+    instances: int | None = Field(default=None, ge=1, le=16)
+    """How many processes ``rungraph serve`` starts for this service, one service with that
+    many instances (None: the service class's own ``instances``, which is 1 unless declared)."""
 
 
 class GraphNode(BaseModel):

@@ -316,6 +316,11 @@ class Applier:
         await self.record.settle(graph_json, "restore", saved.deploy_id, saved.req_id)
 
     # -- follow KV ------------------------------------------------------------------------------
+    async def follow(self) -> None:
+        """Make what runs match what KV holds, and return once it does: a follower instance of
+        a replicated service calls it (one call at a time) whenever the key changes."""
+        await self._reconcile()
+
     def reconcile(self) -> None:
         """Make what runs match what KV holds, in the background (after a conflicting or an
         unconfirmed commit)."""

@@ -10,6 +10,8 @@ Argument shapes (``args``) and results:
                 (a repeated reqId is answered again with "duplicate": true, not applied twice)
   get_rungraph  {}                                     -> the rungraph
   activate / deactivate {}                             -> {"active": bool, "changed": bool}
+  (an admin call of a service with several instances: also "instances": {"applied", "of",
+  "refused": {instanceId: code}}, see ``replicas.py``)
   status        {}                                     -> {"serviceId", "active", "revision", ...}
   describe      {}                                     -> {"service": spec, "operators": [specs]}
 """
@@ -124,7 +126,10 @@ def status(host: ServiceHost) -> dict[str, Any]:
     triggers that did not run because the service was inactive; ``admission``: the commands in
     flight, their peak, the bounds and how many calls were refused BUSY; ``edges``: the
     cross-service inputs (the first 100; ``edgeTotals`` counts all) with their buffer's
-    ``depth``, ``bytes``, ``dropped`` and ``undecodable`` messages."""
+    ``depth``, ``bytes``, ``dropped`` and ``undecodable`` messages; ``instance``: this
+    instance (``{instanceId, role, since}``) and ``instances``: every instance of the service
+    it knows of (``instanceId``, ``role`` leader or follower, ``host``, ``pid``, ``since``,
+    ``alive``, ``active``, ``revision``)."""
     ex = host.bus.executor
     edges, edge_totals = host.wiring.edge_report()
     return {
@@ -147,7 +152,29 @@ def status(host: ServiceHost) -> dict[str, Any]:
         "admission": host.router.admission.snapshot(),
         "edges": edges,
         "edgeTotals": edge_totals,
+        "instance": {"instanceId": host.instances.instance_id,
+                     "role": host.instances.role.value, "since": host.instances.since},
+        "instances": instance_rows(host),
     }
+
+
+def instance_rows(host: ServiceHost) -> list[dict[str, Any]]:
+    """Every instance of the service this one knows of: its own heartbeat's record beside the
+    others' last ones; the role is the lease's say where there is a lease."""
+    instances = host.instances
+    holder = instances.lease.holder() if instances.enabled else None
+    records = {iid: seen.value for iid, seen in instances.table.items()}
+    records[instances.instance_id] = instances.record()
+    rows = []
+    for iid, record in sorted(records.items()):
+        role = record.get("role")
+        if holder is not None:
+            role = "leader" if iid == holder else "follower"
+        rows.append({"instanceId": iid, "role": role, "host": record.get("host"),
+                     "pid": record.get("pid"), "since": record.get("since"),
+                     "alive": instances.alive(iid), "active": record.get("active"),
+                     "revision": record.get("revision")})
+    return rows
 
 
 def describe(host: ServiceHost) -> dict[str, Any]:

@@ -66,6 +66,10 @@ class ServiceBus:
         self._last_error: dict[str, str] = {}
         self.writer = KVWriter(lambda: self.kv, self._write_dropped)
         self._refused = 0
+        self.write_gate: Callable[[], bool] | None = None
+        """Set on a replicated service: while it says no (a follower instance), state and
+        ``active`` change in memory only and are not written to KV: the leader writes them
+        (``instances.py``)."""
 
     async def open(self) -> None:
         self.kv = await self.transport.key_value(naming.bucket_name(self.service_id))
@@ -119,7 +123,7 @@ class ServiceBus:
         gave it up (see ``flush``). A value KV could not keep raises ``ValueTooLarge`` before
         anything changes."""
         data = self.encode_checked(node_id, field, value, actor, origin)
-        if (self.kv is not None and self.writer.idle and not notify
+        if (self.kv is not None and self.writer.idle and not notify and self.writes_kv()
                 and not self.listeners and (node_id, field) not in self.state_links):
             # Write-through: nothing queued, nobody to tell; one KV put, no task.
             state = self.state.get(node_id)
@@ -202,7 +206,12 @@ class ServiceBus:
         return encode_state(value, actor, origin or self.service_id)
 
     def _queue(self, node_id: str, field: str, data: bytes | None) -> None:
-        self.writer.queue((node_id, field), data)
+        if self.writes_kv():
+            self.writer.queue((node_id, field), data)
+
+    def writes_kv(self) -> bool:
+        """Whether this bus writes state to KV (see ``write_gate``)."""
+        return self.write_gate is None or self.write_gate()
 
     def _write_dropped(self, node_id: str, field: str, error: KVWriteDropped) -> None:
         # The node's own ``_error`` failing is not recorded there again (it could fail again).
@@ -218,21 +227,28 @@ class ServiceBus:
     def kv_stats(self) -> dict[str, Any]:
         """The KV writer's counters (JSON): ``pending`` writes queued, ``retrying`` keys
         failing for a transient reason, ``dropped`` writes given up, ``written`` writes KV
-        took, ``refused`` values never applied (too large for KV) since start, and
-        ``lastDrop`` ({nodeId, field, reason} of the last one given up, or None)."""
+        took, ``refused`` values never applied (too large for KV) since start,
+        ``lastDrop`` ({nodeId, field, reason} of the last one given up, or None),
+        ``replication`` ("ok", or "no quorum" while the replicated bucket cannot store writes)
+        and ``lastError`` (the last write's failure until a write succeeds, or None)."""
         return {**self.writer.stats(), "refused": self._refused}
 
     async def mark_stopped(self, flush_timeout: float = STOP_FLUSH_TIMEOUT_S,
-                           ready_timeout: float = READY_TIMEOUT_S) -> bool:
+                           ready_timeout: float = READY_TIMEOUT_S, *,
+                           clear_ready: bool = True) -> bool:
         """The bus's last words: write what is queued (waiting at most ``flush_timeout``), then
-        ``ready`` = false (at most ``ready_timeout``), then stop writing. Returns whether KV
-        took ``ready`` = false."""
+        ``ready`` = false (at most ``ready_timeout``; not with ``clear_ready`` false: another
+        instance of the service still runs), then stop writing. Returns whether KV took
+        ``ready`` = false."""
         if self.kv is None:
             return False
         if not await self.flush(flush_timeout):
             stats = self.writer.stats()
             log.warning("service %s stops with %d KV writes not written (%d failing)",
                         self.service_id, stats["pending"], stats["retrying"])
+        if not clear_ready:
+            self.writer.stop()
+            return False
         try:
             await asyncio.wait_for(self.put_json(naming.KEY_READY, {
                 "value": False, "ts": _now(), "actor": "runtime", "origin": self.service_id}),
@@ -277,9 +293,10 @@ class ServiceBus:
     async def set_active(self, active: bool, actor: str) -> bool:
         """Flip the active flag; returns whether it changed. Hooks run on operators and service."""
         if active == self.active:
-            await self.put_json(naming.KEY_ACTIVE, {"value": active, "ts": _now(), "actor": actor,
-                                                     "origin": self.service_id,
-                                                     **claim_note(actor)})
+            if self.writes_kv():
+                await self.put_json(naming.KEY_ACTIVE, {
+                    "value": active, "ts": _now(), "actor": actor, "origin": self.service_id,
+                    **claim_note(actor)})
             return False
         self.active = active
         hook = "on_activate" if active else "on_deactivate"
@@ -288,8 +305,10 @@ class ServiceBus:
                 getattr(node, hook)()
             except Exception as exc:  # noqa: BLE001
                 self.record_error(node.node_id, hook, exc, None)
-        await self.put_json(naming.KEY_ACTIVE, {"value": active, "ts": _now(), "actor": actor,
-                                                 "origin": self.service_id, **claim_note(actor)})
+        if self.writes_kv():
+            await self.put_json(naming.KEY_ACTIVE, {"value": active, "ts": _now(), "actor": actor,
+                                                     "origin": self.service_id,
+                                                     **claim_note(actor)})
         return True
 
     # -- errors -----------------------------------------------------------------------------

@@ -4,12 +4,20 @@ It opens the service's KV bucket, creates the service node, restores the saved r
 serves the command channel as a micro service and marks the service ready; it creates and destroys
 nodes with their lifecycle hooks in order, and runs their sources. What a rungraph apply changes
 is decided in ``apply.py``; the built-in commands' bodies live in ``builtins.py``.
+
+Several processes with one service id are one service with several instances: a host that
+serves and restores joins the others through KV before it restores (``instances.py``). The
+leader restores, writes state and runs the sources as a lone service does; a follower restores
+without writing anything, follows the leader (``replicas.py``) and, when it takes over, starts
+from the state KV holds (``take_over_state``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from runtime.auth.identity import DEFAULT_NAMESPACE
@@ -22,7 +30,9 @@ from runtime.registry import Registry
 from runtime.service import saved_graph
 from runtime.service.apply import Applier
 from runtime.service.bus import ServiceBus
-from runtime.service.limits import STOP_STEP_TIMEOUT_S, within
+from runtime.service.instances import Instances
+from runtime.service.limits import STOP_FLUSH_TIMEOUT_S, STOP_STEP_TIMEOUT_S, within
+from runtime.service.replicas import Replication
 from runtime.service.router import CommandRouter
 from runtime.service.sources import SourceTasks, is_source
 from runtime.service.wiring import Wiring
@@ -53,7 +63,11 @@ class ServiceHost:
             serviceId=bus.service_id, serviceClass=service_cls.spec().className)]))
         self.router = CommandRouter(self)
         self.wiring = Wiring(self)
-        self.sources = SourceTasks(bus)
+        self.instances = Instances(self)
+        """This instance among the service's instances (one, leading, unless replicated)."""
+        self.replication = Replication(self)
+        self.sources = SourceTasks(bus, self.instances.may_run)
+        self._tasks: set[asyncio.Task[None]] = set()
         self.handle: ServiceHandle | None = None
         self.started_at = time.time()
         self.restore_problems: list[dict[str, str]] = []
@@ -87,34 +101,46 @@ class ServiceHost:
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self, serve: bool = True, restore: bool = True) -> None:
-        """Open KV, create the service node, restore graph and state from KV, serve commands."""
+        """Open KV, create the service node, restore graph and state from KV, serve commands.
+        Serving and restoring, it joins the service's other instances (``instances.py``)."""
         bus = self.bus
         await bus.open()
         assert bus.kv is not None
+        if serve and restore and not self.simulate:
+            await self.instances.join()
         restored = await self._load_state() if restore else {}
         if restore:
             bus.active = await self._load_active(bus.active)
         node = self.service_cls(self.service_id)
         self.create_node(node, {}, restored.get(self.service_id, {}))
         self.service_node = node
-        if restore and await self._restore_rungraph(restored):
+        if restore and await self._restore_rungraph(restored) and self.instances.leads:
             await self._purge_orphans()
         self._report_orphans()
         await bus.set_active(bus.active, "runtime")
         if serve:
             self.handle = await bus.transport.add_service(self._info(), self.router.endpoints())
+            self.instances.instance_id = self.instance_id
+            if self.instances.enabled:
+                await self.replication.serve(self.instance_id)
+                await self.instances.serve(self.instance_id)
         await bus.put_json(naming.KEY_READY, {
             "value": True, "ts": int(time.time() * 1000), "actor": "runtime",
             "origin": self.service_id, "instanceId": self.instance_id})
         await bus.flush()
 
     async def stop(self) -> bool:
-        """Stop serving, destroy the nodes (hooks in order), unwire, write what is queued and
-        clear ``ready``. Each step is bounded, and one that fails or hangs is logged and passed
-        over: ``ready`` is cleared whenever KV answers, however the steps before it end.
-        Returns whether KV took ``ready`` = false."""
+        """Stop serving, destroy the nodes (hooks in order), unwire, write what is queued, hand
+        the lease on and clear ``ready`` (unless another instance of the service still runs).
+        Each step is bounded, and one that fails or hangs is logged and passed over: ``ready``
+        is cleared whenever KV answers, however the steps before it end. Returns whether
+        ``ready`` is as it must be: false in KV, or left to the instances still running."""
         sid = self.service_id
+        others = False
+        self.instances.stopping()
         try:
+            await within(f"service {sid}: closing its instance subjects",
+                         self.replication.close(), STOP_STEP_TIMEOUT_S)
             if self.handle is not None:
                 handle, self.handle = self.handle, None
                 await within(f"service {sid}: stopping its micro service", handle.stop(),
@@ -125,9 +151,26 @@ class ServiceHost:
                 except Exception:  # logged; the other nodes are destroyed still
                     log.exception("service %s: destroying node %s failed", sid, nid)
             await within(f"service {sid}: unwiring", self.wiring.clear(), STOP_STEP_TIMEOUT_S)
+            if self.instances.enabled:  # the next leader must find every write of this one
+                await self.bus.flush(STOP_FLUSH_TIMEOUT_S)
+                others = await self.instances.leave()
         finally:
-            cleared = await self.bus.mark_stopped()
-        return cleared
+            for task in list(self._tasks):
+                task.cancel()
+            cleared = await self.bus.mark_stopped(clear_ready=not others)
+        return cleared or others
+
+    def spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        """Run ``coro`` in the background; its failure is logged (and it ends with the host)."""
+        async def guarded() -> None:
+            try:
+                await coro
+            except Exception:  # logged; the host runs on
+                log.exception("service %s: %s failed", self.service_id, what)
+
+        task = asyncio.get_running_loop().create_task(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     @property
     def instance_id(self) -> str:
@@ -219,7 +262,7 @@ class ServiceHost:
             log.info("service %s restored rungraph revision %s from KV%s", self.service_id,
                      self.graph.revision, " (completing an interrupted apply)"
                      if saved.applying else "")
-            if saved.applying:
+            if saved.applying and self.instances.leads:
                 await self.applier.finish_restored(saved)
             return True
         self._restore_problem(self.service_id, naming.KEY_RUNGRAPH,
@@ -245,6 +288,35 @@ class ServiceHost:
         if failed:
             log.warning("service %s: %d orphan state keys were not deleted (%s); the next "
                         "start tries again", self.service_id, len(failed), failed[0])
+
+    async def take_over_state(self) -> None:
+        """A follower that took the lease (its writes go to KV now) takes the state KV holds,
+        what the last leader wrote, so counters go on from there; completes an apply the last
+        leader left marked ``applying`` (the fields it changes keep the rungraph's values);
+        takes ``active`` from KV; and deletes state keys of nodes it does not run."""
+        bus, saved = self.bus, self.applier.saved
+        changed = set(saved.changed) if saved is not None and saved.applying else set()
+        self._state_keys.clear()
+        values = await self._load_state()
+        self._undecodable.clear()  # a leader's problem was shown at its own start
+        for node_id, fields in values.items():
+            node = bus.nodes.get(node_id)
+            if node is None:
+                continue
+            skipped: list[tuple[str, str]] = []
+            for field, value in self._check_restored(node, {
+                    f: v for f, v in fields.items() if (node_id, f) not in changed},
+                    skipped).items():
+                bus.state[node_id][field] = value
+        for node_id, field in changed:
+            if field in bus.state.get(node_id, {}):
+                bus.write_state_nowait(node_id, field, bus.state[node_id][field], "restore")
+        if saved is not None and saved.applying:
+            await self.applier.finish_restored(saved)
+        active = await self._load_active(bus.active)
+        if active != bus.active:
+            await bus.set_active(active, "runtime")
+        await self._purge_orphans()
 
     def _check_restored(self, node: Node, restored: dict[str, Any],
                         skipped: list[tuple[str, str]]) -> dict[str, Any]:
@@ -305,7 +377,7 @@ class ServiceHost:
         self._hook(node, "on_create")
         if self.bus.active:
             self._hook(node, "on_activate")
-        if self.autostart_sources and is_source(node):
+        if self.autostart_sources and self.instances.leads and is_source(node):
             self.sources.start(node)
 
     def destroy_node(self, node_id: str, forget: bool) -> None:
@@ -324,7 +396,9 @@ class ServiceHost:
             self.bus.nodes.pop(node_id, None)
 
     def start_sources(self) -> None:
-        self.sources.start_all(self.bus.nodes.values())
+        """Run every source (the leader's; a follower runs none)."""
+        if self.autostart_sources and self.instances.leads:
+            self.sources.start_all(self.bus.nodes.values())
 
     def stop_sources(self) -> None:
         self.sources.cancel_all()

@@ -5,6 +5,8 @@ large, an invalid key, not permitted) is dropped at once; one that fails for any
 (a timeout, no connection, JetStream unavailable) is retried with backoff for
 ``KV_RETRY_WINDOW_S`` and then dropped. A key waiting for its retry holds back no other key.
 A dropped write is handed to ``on_drop`` (the bus records it) and counted in ``stats``.
+A replicated bucket without quorum (``NoQuorum``) is shown in ``stats`` (``replication``) and
+logged once when it starts and once when writes are stored again.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ from runtime.service.limits import (
     KVWriteDropped,
     bounded_text,
 )
-from runtime.transport.base import KeyValue, PermanentTransportError
+from runtime.transport.base import KeyValue, NoQuorum, PermanentTransportError
 
 log = logging.getLogger(__name__)
 StateKey = tuple[str, str]
 """(nodeId, field)"""
 DropHandler = Callable[[str, str, KVWriteDropped], None]
+NO_QUORUM_RETRY_CAP_S = 0.25
+"""Backoff cap of a write no stream leader answered: the server says so at once, so trying
+often costs little, and the write lands within this of the end of JetStream's election."""
 
 
 @dataclass(slots=True)
@@ -68,6 +73,10 @@ class KVWriter:
         self.dropped = 0
         self.written = 0
         self.last_drop: dict[str, str] | None = None
+        self.no_quorum: str | None = None
+        """The message of the ``NoQuorum`` failure no write has succeeded since, else None."""
+        self.last_error: str | None = None
+        """The last failed write's error, until a write succeeds."""
 
     @property
     def idle(self) -> bool:
@@ -86,6 +95,7 @@ class KVWriter:
         retried or dropped like a queued write's."""
         if outcome is None:
             self.written += 1
+            self._note_replication(None)
             return
         self.queue(key, data)
         loop = asyncio.get_running_loop()
@@ -136,6 +146,7 @@ class KVWriter:
         """One write's outcome: written, retried later (a transient failure within its key's
         window), or dropped."""
         current = self._pending.get(key) is write  # else rewritten meanwhile: that one stays
+        self._note_replication(outcome)
         if outcome is None:
             self._retry.pop(key, None)
             self.written += 1
@@ -153,7 +164,8 @@ class KVWriter:
             retry.attempts += 1
             if now - retry.since < KV_RETRY_WINDOW_S:
                 retry.at = now + retry.delay
-                retry.delay = min(retry.delay * 2, KV_RETRY_CAP_S)
+                cap = NO_QUORUM_RETRY_CAP_S if isinstance(outcome, NoQuorum) else KV_RETRY_CAP_S
+                retry.delay = min(retry.delay * 2, cap)
                 return
             reason = (f"failed for {now - retry.since:.0f}s ({retry.attempts} attempts), "
                       f"last: {outcome}")
@@ -165,6 +177,19 @@ class KVWriter:
         self.last_drop = {"nodeId": node_id, "field": field, "reason": bounded_text(reason, 300)}
         what = "delete" if write.data is None else "write"
         self._on_drop(node_id, field, KVWriteDropped(f"KV {what} of {field} dropped: {reason}"))
+
+    def _note_replication(self, outcome: Exception | None) -> None:
+        """Keep ``no_quorum`` and ``last_error`` up to date; log a change of replication."""
+        if outcome is None:
+            if self.no_quorum is not None:
+                log.warning("KV writes are stored again: the bucket has its quorum back")
+            self.no_quorum = self.last_error = None
+            return
+        self.last_error = bounded_text(str(outcome), 300)
+        if isinstance(outcome, NoQuorum):
+            if self.no_quorum is None:
+                log.error("%s (retrying)", outcome)
+            self.no_quorum = self.last_error
 
     async def flush(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109 - a bound, not a cancel
         """Wait until every write queued before this call is in KV or given up, for at most
@@ -206,7 +231,9 @@ class KVWriter:
     def stats(self) -> dict[str, Any]:
         return {"pending": len(self._pending), "retrying": len(self._retry),
                 "dropped": self.dropped, "written": self.written,
-                "lastDrop": None if self.last_drop is None else dict(self.last_drop)}
+                "lastDrop": None if self.last_drop is None else dict(self.last_drop),
+                "replication": "no quorum" if self.no_quorum is not None else "ok",
+                "lastError": self.last_error}
 
 
 async def _put_batch(kv: KeyValue,

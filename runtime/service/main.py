@@ -43,9 +43,12 @@ from runtime.service.identities import ServiceDirectory
 from runtime.service.limits import STOP_STEP_TIMEOUT_S, within
 from runtime.service.secrets import SecretKeyError, service_secret_key
 from runtime.service.watchdog import WATCHDOG
+from runtime.transport.urls import DEFAULT_URL, NATS_ENV, nats_urls_arg
 
 log = logging.getLogger("rungraph.service")
-DEFAULT_NATS = os.environ.get("RUNGRAPH_NATS", "nats://127.0.0.1:4222")
+DEFAULT_NATS = os.environ.get(NATS_ENV) or DEFAULT_URL
+"""Where every command and service process looks for NATS: ``$RUNGRAPH_NATS`` (one URL or a
+comma-separated list), else the local server."""
 CREDS_ENV = "RUNGRAPH_CREDS"
 NAMESPACE_ENV = "RUNGRAPH_NAMESPACE"
 STOP_TIMEOUT_S = 15.0
@@ -126,12 +129,28 @@ def service_id_arg(text: str) -> str:
     return text
 
 
+def kv_replicas_arg(text: str) -> int | None:
+    """An argparse type: ``auto`` (None) or a number of replicas JetStream allows (1 to 5)."""
+    if text == "auto":
+        return None
+    try:
+        replicas = int(text)
+    except ValueError:
+        replicas = 0
+    if not 1 <= replicas <= 5:
+        raise argparse.ArgumentTypeError(f"invalid KV replicas {text!r}: 'auto' or 1 to 5")
+    return replicas
+
+
 def build_parser(cls: type[ServiceNode] | None) -> argparse.ArgumentParser:
     name = cls.spec().className if cls else "rungraph service"
     p = argparse.ArgumentParser(prog=name, description="Run a rungraph service process.")
-    p.add_argument("--nats", default=DEFAULT_NATS,
-                   help="NATS server URL(s), comma-separated for a cluster "
-                        "(default: $RUNGRAPH_NATS or nats://127.0.0.1:4222)")
+    p.add_argument("--nats", default=DEFAULT_NATS, type=nats_urls_arg,
+                   help="NATS server URL(s), comma-separated for a cluster, tried in this "
+                        "order (default: $RUNGRAPH_NATS or nats://127.0.0.1:4222)")
+    p.add_argument("--kv-replicas", type=kv_replicas_arg, default=None, metavar="N",
+                   help="replicas of this service's KV bucket when it is made (default: auto, "
+                        "min(3, the cluster's servers)); an existing bucket keeps its own")
     p.add_argument("--service-id", type=service_id_arg,
                    help="unique id of this service in the namespace")
     p.add_argument("--creds", type=Path, default=None,
@@ -178,7 +197,8 @@ def main(cls: type[ServiceNode] | None = None, argv: list[str] | None = None) ->
     service_id = args.service_id or cls.spec().className.replace(".", "_")
     try:
         asyncio.run(serve(cls, service_id, args.nats, args.connect_timeout,
-                          creds=args.creds, namespace=args.namespace, tls_ca=args.tls_ca))
+                          creds=args.creds, namespace=args.namespace, tls_ca=args.tls_ca,
+                          kv_replicas=args.kv_replicas))
     except ConnectionError as exc:
         log.error("%s", exc)
         sys.exit(1)
@@ -187,9 +207,12 @@ def main(cls: type[ServiceNode] | None = None, argv: list[str] | None = None) ->
 
 async def serve(cls: type[ServiceNode], service_id: str, nats_url: str,
                 connect_timeout: float = 60.0, *, creds: Path | None = None,
-                namespace: str = DEFAULT_NAMESPACE, tls_ca: Path | None = None) -> None:
+                namespace: str = DEFAULT_NAMESPACE, tls_ca: Path | None = None,
+                kv_replicas: int | None = None) -> None:
     """Run the service until SIGINT/SIGTERM (returns) or until its NATS connection is closed
-    for good (raises ``ConnectionError``); ``ready`` is cleared on the way out either way."""
+    for good (raises ``ConnectionError``); ``ready`` is cleared on the way out either way.
+    ``nats_url`` may be a comma-separated list (a cluster); ``kv_replicas`` (None: auto) is
+    what the service's bucket is made with when it does not exist yet."""
     from runtime.transport.base import TransportError
     from runtime.transport.nats import connect
 
@@ -207,12 +230,13 @@ async def serve(cls: type[ServiceNode], service_id: str, nats_url: str,
         secret_key = service_secret_key(service_id, namespace, seed_file=seed)
         transport = await connect(nats_url, name=f"rungraph-{service_id}",
                                   connect_timeout_s=connect_timeout, nkeys_seed=seed,
-                                  tls_ca=tls_ca, closed_cb=on_closed)
+                                  tls_ca=tls_ca, closed_cb=on_closed, kv_replicas=kv_replicas)
     except (TransportError, SecretKeyError) as exc:
         raise ConnectionError(str(exc)) from None
     lost.clear()  # set by the attempts that failed before this one, closing their own
     if local is not None and transport.public_key is not None:
-        await enter_local_identity(nats_url, *local, connect_timeout, tls_ca=tls_ca)
+        await enter_local_identity(nats_url, *local, connect_timeout, tls_ca=tls_ca,
+                                   kv_replicas=kv_replicas)
     bus = ServiceBus(transport, service_id, secret_key=secret_key)
     host = ServiceHost(bus, default_registry(), cls, namespace=namespace)
     directory = await check_callers(host)

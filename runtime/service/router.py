@@ -6,6 +6,10 @@ whatever happens the caller gets a ``CommandReply``: a refusal carries its error
 INTERNAL, a call past its ``timeoutMs`` TIMEOUT. A streamed user command answers with several
 replies, each marked with its place in the stream.
 
+The admin calls (``activate``, ``deactivate``, ``set_state``, ``set_rungraph``) of a service with
+several instances are applied by its leader and then by every other instance (``replicas.py``);
+user commands run on the instance the queue group picked, read-only built-ins answer there.
+
 Read-only built-ins answer inline, always. Every other call passes admission first
 (``admission.py``): past the service's bounds on calls, request bytes and ``set_rungraph`` calls
 in flight it is answered at once with BUSY and never queued.
@@ -372,21 +376,29 @@ class CommandRouter:
                                {"errors": exc.errors(include_url=False, include_context=False)}
                                ) from None
 
-    async def _run(self, req: CommandRequest, actor: str) -> Any:
+    async def _admin(self, req: CommandRequest, actor: str) -> dict[str, Any]:
+        """An admin call applied on this instance (the leader's, or a lone service's)."""
         args, host = req.args, self.host
         match req.call:
             case "set_state":
                 return await builtins.set_state(host, args, actor)
-            case "get_state":
-                return builtins.get_state(host, args)
             case "set_rungraph":  # never cut short half way: it checks its own deadline
                 deadline = (asyncio.get_running_loop().time() + req.timeoutMs / 1000
                             if req.timeoutMs else None)
                 return await builtins.set_rungraph(host, args, actor, req.reqId, deadline)
+        return await builtins.set_active(host, req.call == "activate", actor)
+
+    async def _run(self, req: CommandRequest, actor: str) -> Any:
+        args, host = req.args, self.host
+        match req.call:
+            case "set_state" | "set_rungraph" | "activate" | "deactivate":
+                # the leader applies it, then every other instance (replicas.py)
+                return await host.replication.admin(req, actor,
+                                                    lambda r: self._admin(r, actor))
+            case "get_state":
+                return builtins.get_state(host, args)
             case "get_rungraph":
                 return builtins.get_rungraph(host)
-            case "activate" | "deactivate":
-                return await builtins.set_active(host, req.call == "activate", actor)
             case "status":
                 return builtins.status(host)
             case "describe":

@@ -40,6 +40,12 @@ class NoResponders(TransportError):
     pass
 
 
+class NoQuorum(TransportError):
+    """A replicated KV bucket has no quorum: fewer than a majority of the servers holding its
+    replicas are up (or they are electing a leader), so the write was not stored. It may
+    succeed when retried, once enough servers are back."""
+
+
 class NotAuthorized(TransportError):
     """The server requires authentication and refused this connection's credentials."""
 

@@ -1,16 +1,24 @@
 """The Transport protocol over a real NATS server (nats-py), with the semantics of MemoryTransport.
 
 ``connect()`` takes one URL or a list (a cluster) and keeps reconnecting for the life of the
-connection. What survives a reconnect:
+connection. The servers are tried in the order given (the first is preferred), and a dead one is
+noticed quickly: at once when its socket closes, within ``PING_INTERVAL_S`` times
+``MAX_OUTSTANDING_PINGS`` when it goes silent, and within about a second when a KV write finds
+no answer and a PING finds none either (``suspect_link``). What survives a reconnect:
 
 - core subscriptions and micro endpoints are re-sent by nats-py as soon as the link is back;
   messages published while the link was down are lost (core NATS is at-most-once).
-- KV data lives in file-stored JetStream buckets, so it survives a server restart.
-- a KV watch is reopened as soon as the connection is back (nats-py by itself would notice a
-  lost consumer only after two missed 5 s heartbeats). The new watcher replays the latest value
-  of every matching key; values the callback already saw are skipped, so it gets each key's
-  latest change made while the link was down once (intermediate values of that gap are
-  coalesced) and nothing twice.
+- KV data lives in file-stored JetStream buckets, so it survives a server restart; on a
+  cluster a bucket is made with ``min(3, cluster size)`` replicas (``kv_replicas=None``), so it
+  survives the loss of a server too. A KV write that finds no answer is sent again after a short
+  timeout, to whichever server the connection reaches by then (``runtime.transport.nats_kv``).
+- a KV watch is reopened as soon as the connection is back, and made anew by nats-py after
+  two missed heartbeats (1 s each) when the server feeding it died while this connection lives
+  on another. The new watcher replays the latest value of every matching key; values the
+  callback already saw are skipped, so it gets each key's latest change made while the link was
+  down once (intermediate values of that gap are coalesced) and nothing twice. Making a watch
+  takes JetStream's meta leader: when the server that died held it, that waits for its
+  election (a few seconds).
 
 Differences from MemoryTransport that remain: a watch is fed from the bucket's stream, so a
 watcher that falls more than ``KV_HISTORY`` revisions behind on one key sees only the newer ones;
@@ -24,7 +32,7 @@ import asyncio
 import logging
 import os
 import ssl
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 import nats.errors
@@ -34,6 +42,7 @@ from nats.aio.msg import Msg as NatsMsg
 from nats.aio.subscription import Subscription as NatsSubscription
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
+from nats.js.client import KV_PRE_TEMPLATE, KV_STREAM_TEMPLATE
 from nats.js.kv import KeyValue as NatsKeyValue
 
 from runtime.auth.tls import TLSError, TLSTrust, find_trust
@@ -51,8 +60,23 @@ from runtime.transport.base import (
 )
 from runtime.transport.nats_kv import KV_HISTORY, NatsKV, _NatsWatch
 from runtime.transport.nats_micro import NatsService, add_micro_service
+from runtime.transport.urls import server_urls
 
 log = logging.getLogger(__name__)
+
+PING_INTERVAL_S = 5
+MAX_OUTSTANDING_PINGS = 2
+"""A server that answers no PING for this many intervals is taken for dead (nats-py's default
+is 2 minutes per interval)."""
+RECONNECT_WAIT_S = 0.5
+"""How long nats-py waits before it tries a server again that it tried last; another server of
+the list is tried at once."""
+LINK_PROBE_TIMEOUT_S = 1
+"""How long a suspected link (``suspect_link``) has to answer a PING before it is dropped."""
+CREATE_TIMEOUTS_S = (0.5, 1.0, 1.5, 2.0)
+"""The timeout of each attempt to make a KV bucket (5 s in all, nats-py's own timeout)."""
+DEFAULT_KV_REPLICAS = 3
+"""The most replicas a bucket is made with when ``kv_replicas`` is automatic."""
 
 NOT_AUTHORIZED_RETRY_S = 2.0
 """How long ``connect`` keeps trying an identity the server refuses before it gives up: a server
@@ -173,11 +197,12 @@ class NatsTransport:
     """One nats-py connection. Build it with :func:`connect`."""
 
     def __init__(
-        self, servers: list[str], kv_replicas: int = 1, kv_history: int = KV_HISTORY,
+        self, servers: list[str], kv_replicas: int | None = None, kv_history: int = KV_HISTORY,
         seed_key: str | None = None,
     ) -> None:
         self.servers = servers
         self.kv_replicas = kv_replicas
+        """Replicas of the buckets this connection makes; None: ``min(3, cluster size)``."""
         self.kv_history = kv_history
         self.nc = _Client()
         self._js: JetStreamContext | None = None
@@ -187,6 +212,7 @@ class NatsTransport:
         self._watches: set[_NatsWatch] = set()
         self._seed_key = seed_key
         self._refused = False  # the server greeted us, then turned the connection away
+        self._probing: asyncio.Task[None] | None = None
         self.slow_consumer_drops = 0
         """Messages nats-py dropped because a subscription's pending bounds were reached."""
 
@@ -235,8 +261,11 @@ class NatsTransport:
 
         options: dict[str, Any] = {
             "allow_reconnect": True,
-            "reconnect_time_wait": 0.5,
+            "reconnect_time_wait": RECONNECT_WAIT_S,
             "connect_timeout": 2,
+            "dont_randomize": True,  # the order given is the order of preference
+            "ping_interval": PING_INTERVAL_S,
+            "max_outstanding_pings": MAX_OUTSTANDING_PINGS,
             **opts,
         }
         # Each server is tried twice, then connect() fails, so our loop can log and back off;
@@ -305,6 +334,46 @@ class NatsTransport:
     @property
     def is_connected(self) -> bool:
         return bool(self.nc.is_connected)
+
+    def cluster_size(self) -> int:
+        """How many servers the connected server's cluster has, as its INFO says (the client
+        URLs of every server of the cluster, its own included); 1 for a server alone."""
+        info: dict[str, Any] = getattr(self.nc, "_server_info", None) or {}
+        urls = info.get("connect_urls") or []
+        if not info.get("cluster") or not isinstance(urls, list):
+            return 1
+        return max(1, len({str(u) for u in urls}))
+
+    def bucket_replicas(self) -> int:
+        """The replicas a bucket made by this connection gets: ``kv_replicas``, else
+        ``min(3, cluster size)``."""
+        if self.kv_replicas is not None:
+            return self.kv_replicas
+        return min(DEFAULT_KV_REPLICAS, self.cluster_size())
+
+    def suspect_link(self) -> None:
+        """A request found no answer: unless a probe runs already, PING the server, and when
+        no PONG comes within ``LINK_PROBE_TIMEOUT_S`` drop the link and reconnect (to the next
+        server), instead of waiting for the pings of ``PING_INTERVAL_S`` to run out."""
+        if self._probing is not None and not self._probing.done():
+            return
+        if not self.nc.is_connected:
+            return  # reconnecting already
+        self._probing = self._spawn(self._probe_link(), "nats link probe")
+
+    async def _probe_link(self) -> None:
+        try:
+            await self.nc.flush(timeout=LINK_PROBE_TIMEOUT_S)
+            return
+        except (nats.errors.Error, TimeoutError) as exc:
+            if not self.nc.is_connected:
+                return
+            log.warning("NATS server %s did not answer a PING within %.1fs (%r); "
+                        "reconnecting", self._url, LINK_PROBE_TIMEOUT_S, exc)
+        try:
+            await self.nc.force_reconnect()
+        except nats.errors.Error as exc:
+            log.debug("forced reconnect of %s: %r", self._url, exc)
 
     async def close(self) -> None:
         for w in list(self._watches):
@@ -430,33 +499,69 @@ class NatsTransport:
     async def _bucket(self, bucket: str, *, create: bool, wanted: bool) -> NatsKV:
         try:
             try:
-                kv = await self.js.key_value(bucket)
+                kv, replicas = await self._bind_bucket(bucket)
+                self._note_replicas(bucket, replicas)
             except nats.js.errors.BucketNotFoundError:
                 if not create:
                     raise TransportError(self._missing(bucket, wanted)) from None
-                kv = await self._create_bucket(bucket)
+                await self._create_bucket(bucket)
+                kv, replicas = await self._bind_bucket(bucket)
         except nats.errors.NoRespondersError:
             raise TransportError(
                 f"JetStream is not enabled on {self._url} (start nats-server with -js)"
             ) from None
         except nats.errors.TimeoutError:
             raise TransportTimeout(f"JetStream on {self._url} did not answer") from None
+        except nats.js.errors.APIError as exc:
+            raise TransportError(f"KV bucket {bucket}: JetStream refused it "
+                                 f"({exc.description or exc!r})") from exc
         except nats.errors.Error as exc:
             raise TransportError(f"KV bucket {bucket}: {exc!r}") from exc
-        return NatsKV(self, kv, bucket)
+        return NatsKV(self, kv, bucket, replicas)
 
-    async def _create_bucket(self, bucket: str) -> NatsKeyValue:
+    async def _bind_bucket(self, bucket: str) -> tuple[NatsKeyValue, int]:
+        """The bucket as nats-py's ``key_value`` binds it, and its replicas (one request)."""
+        stream = KV_STREAM_TEMPLATE.format(bucket=bucket)
+        try:
+            info = await self.js.stream_info(stream)
+        except nats.js.errors.NotFoundError:
+            raise nats.js.errors.BucketNotFoundError from None
+        if (info.config.max_msgs_per_subject or 0) < 1:
+            raise nats.js.errors.BadBucketError
+        kv = NatsKeyValue(name=bucket, stream=stream, pre=KV_PRE_TEMPLATE.format(bucket=bucket),
+                          js=self.js, direct=bool(info.config.allow_direct))
+        return kv, int(info.config.num_replicas or 1)
+
+    def _note_replicas(self, bucket: str, replicas: int) -> None:
+        """An existing bucket keeps its replicas: say so when this connection would make it
+        with others (changing a stream's replicas is the keeper's, not done here)."""
+        wanted = self.bucket_replicas()
+        if replicas != wanted:
+            log.info("KV bucket %s keeps its %d replica(s) (this connection makes buckets with "
+                     "%d)", bucket, replicas, wanted)
+
+    async def _create_bucket(self, bucket: str) -> None:
+        """Create the bucket, asking again after each of ``CREATE_TIMEOUTS_S`` (making a stream
+        is idempotent): a request JetStream dropped (a cluster electing its meta leader) or
+        nats-server refused (an identity whose permission to make it is being reloaded on
+        every node of a cluster) costs a short wait, not nats-py's 5 s."""
+        replicas = self.bucket_replicas()
         config = KeyValueConfig(
             bucket=bucket,
             history=self.kv_history,
             storage=StorageType.FILE,
-            replicas=self.kv_replicas,
+            replicas=replicas,
         )
-        try:
-            return await self.js.create_key_value(config)
-        except nats.js.errors.BadRequestError:
-            # Someone else created it first, with another config: use theirs.
-            return await self.js.key_value(bucket)
+        log.info("creating KV bucket %s with %d replica(s)", bucket, replicas)
+        for attempt, timeout in enumerate(CREATE_TIMEOUTS_S):
+            try:
+                await self.nc.jetstream(timeout=timeout).create_key_value(config)
+                return
+            except nats.js.errors.BadRequestError:
+                return  # someone else created it first, with another config: theirs is used
+            except nats.errors.TimeoutError:
+                if attempt == len(CREATE_TIMEOUTS_S) - 1:
+                    raise
 
     async def delete_key_value(self, bucket: str) -> None:
         try:
@@ -473,11 +578,11 @@ class NatsTransport:
 
 
 async def connect(
-    servers: str | list[str],
+    servers: str | Sequence[str],
     name: str = "rungraph",
     *,
     connect_timeout_s: float = 10.0,
-    kv_replicas: int = 1,
+    kv_replicas: int | None = None,
     kv_history: int = KV_HISTORY,
     nkeys_seed: str | os.PathLike[str] | None = None,
     inbox_prefix: str | None = None,
@@ -489,7 +594,8 @@ async def connect(
     ``servers`` is a URL, a comma-separated list of URLs, or a list (the servers of a cluster).
     ``opts`` go to nats-py's ``Client.connect`` (e.g. ``user_credentials``, callbacks).
     ``kv_replicas`` and ``kv_history`` configure the KV buckets this connection creates
-    (replicas > 1 needs a JetStream cluster). ``nkeys_seed`` is an nkey seed file to
+    (replicas > 1 needs a JetStream cluster; None: ``min(3, cluster size)``, 1 on a server
+    alone). The servers are tried in the order given. ``nkeys_seed`` is an nkey seed file to
     authenticate with; its reply inboxes then default to ``_INBOX.{public key}``, the only ones
     nats-server lets that identity subscribe to (``inbox_prefix`` overrides it).
 
@@ -500,8 +606,10 @@ async def connect(
     not offer TLS is refused; a certificate that fails verification raises ``TLSRefused`` at
     once, saying why. nats-py's own ``tls=`` option counts as ``tls_ca``.
     """
-    urls = [servers] if isinstance(servers, str) else list(servers)
-    urls = [u.strip() for url in urls for u in url.split(",") if u.strip()]
+    try:
+        urls = server_urls(servers)
+    except ValueError as exc:
+        raise TransportError(str(exc)) from None
     if not urls:
         raise TransportError("no NATS server URL given")
     shown = ", ".join(urls)

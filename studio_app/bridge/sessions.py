@@ -44,7 +44,12 @@ from runtime.transport.base import Watch
 from studio_app.bridge.modes import RunMode
 from studio_app.bridge.outcome import CallFailed, Outcome, fault_of
 from studio_app.bridge.role_gate import connection_of
-from studio_app.document.live_state import ServiceLoad, ServiceRow, ServiceStatus
+from studio_app.document.live_state import (
+    InstanceInfo,
+    ServiceLoad,
+    ServiceRow,
+    ServiceStatus,
+)
 from studio_app.document.session_info import Connection
 
 log = logging.getLogger(__name__)
@@ -183,6 +188,7 @@ def row_from_status(
         revision=_int(result.get("revision")),
         passes=_int(result.get("passes")),
         load=ServiceLoad.from_status(result),
+        instances=InstanceInfo.listed(result),
     )
 
 

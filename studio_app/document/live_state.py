@@ -1,8 +1,9 @@
 """What a running graph reports, held in one Qt-free model that every view observes.
 
 Per node: the live value of each state field and the node's last error. Per service: its active
-flag and its status row (class, version, reachable or not, last error, and its load: calls
-refused BUSY, cross-service queues and drops, values skipped at restore). The bridge writes it on
+flag and its status row (class, version, reachable or not, last error, its load: calls refused
+BUSY, cross-service queues and drops, values skipped at restore; and its instances, the leader
+among them). The bridge writes it on
 the GUI thread, one coalesced batch at a time; the canvas overlay, the properties panel and the
 services panel listen to its events, so no view reads another view's copy. When the session ends,
 ``clear`` empties it and the views show the document's design values again.
@@ -106,6 +107,28 @@ class ServiceLoad:
 
 
 @dataclass(frozen=True)
+class InstanceInfo:
+    """One instance (process) of a service, as its ``status`` lists it."""
+
+    instance_id: str
+    role: str = ""
+    host: str = ""
+    since: int | None = None
+    """Milliseconds since the epoch."""
+    alive: bool = True
+
+    @classmethod
+    def listed(cls, status: Mapping[str, Any]) -> tuple[InstanceInfo, ...]:
+        """The ``instances`` of a ``status`` result (none from an older service)."""
+        found = status.get("instances")
+        return tuple(
+            cls(str(i.get("instanceId", "")), str(i.get("role") or ""),
+                str(i.get("host") or ""), i["since"] if isinstance(i.get("since"), int) else None,
+                i.get("alive") is not False)
+            for i in (found if isinstance(found, list) else []) if isinstance(i, Mapping))
+
+
+@dataclass(frozen=True)
 class ServiceRow:
     """One service as its last ``status`` (and discovery) described it."""
 
@@ -118,6 +141,12 @@ class ServiceRow:
     revision: int | None = None
     passes: int | None = None
     load: ServiceLoad = ServiceLoad()
+    instances: tuple[InstanceInfo, ...] = ()
+
+    @property
+    def leader(self) -> InstanceInfo | None:
+        """The instance that runs the service's sources (None when none is listed as such)."""
+        return next((i for i in self.instances if i.role == "leader"), None)
 
 
 @dataclass(frozen=True)

@@ -5,27 +5,36 @@ and the last reply of each service's command is noted beside its last error. A s
 connected identity may not use (``SessionInfo.refusal``: a viewer's) is disabled, and its tooltip
 says why. The Load column sums up what ``status`` says of the service's load (calls refused
 BUSY, values queued and dropped on its cross-service inputs, values skipped at restore); its
-tooltip has the details.
+tooltip has the details. The Instances column counts a service's instances (processes with one
+service id) and names the leader, the one that runs its sources; its tooltip lists them all.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from studio_app.bridge.outcome import Outcome, fault_of
-from studio_app.document.live_state import LiveState, ServiceLoad, ServiceRow, ServiceStatus
+from studio_app.document.live_state import (
+    InstanceInfo,
+    LiveState,
+    ServiceLoad,
+    ServiceRow,
+    ServiceStatus,
+)
 from studio_app.document.session_info import SessionInfo
 
-COLUMNS = ["Service", "Class", "Version", "Status", "Active", "Load", "Last error / reply"]
+COLUMNS = ["Service", "Class", "Version", "Status", "Active", "Load", "Instances",
+           "Last error / reply"]
 STATUS_COLORS = {
     ServiceStatus.ACTIVE: "#58c472",
     ServiceStatus.INACTIVE: "#d0a040",
     ServiceStatus.TIMEOUT: "#ff7070",
     ServiceStatus.OFFLINE: "#ff7070",
 }
-STATUS_COLUMN, ACTIVE_COLUMN, LOAD_COLUMN, NOTE_COLUMN = 3, 4, 5, 6
+STATUS_COLUMN, ACTIVE_COLUMN, LOAD_COLUMN, INSTANCES_COLUMN, NOTE_COLUMN = 3, 4, 5, 6, 7
 WARN_COLOR = "#d0a040"
 
 
@@ -45,6 +54,25 @@ def load_tooltip(load: ServiceLoad) -> str:
              f"messages that did not decode: {load.undecodable}",
              f"values skipped at restore: {len(load.restore_problems)}"]
     return "\n".join(lines + [f"  {p}" for p in load.restore_problems])
+
+
+def instances_text(row: ServiceRow) -> str:
+    """How many instances are alive, and which one leads; empty when none is listed."""
+    if not row.instances:
+        return ""
+    alive = sum(1 for i in row.instances if i.alive)
+    count = f"{alive}" if alive == len(row.instances) else f"{alive} of {len(row.instances)}"
+    leader = row.leader
+    if leader is None:
+        return f"{count} · no leader"
+    where = f" on {leader.host}" if leader.host else ""
+    return f"{count} · leader {leader.instance_id[:8]}{where}"
+
+
+def instance_line(i: InstanceInfo) -> str:
+    since = time.strftime("%H:%M:%S", time.localtime(i.since / 1000)) if i.since else "?"
+    gone = "" if i.alive else " (not alive)"
+    return f"{i.instance_id} {i.role or '?'} on {i.host or '?'} since {since}{gone}"
 
 
 class QtServicesPanel(QtWidgets.QTableWidget):
@@ -107,6 +135,7 @@ class QtServicesPanel(QtWidgets.QTableWidget):
                 row.status.value,
                 None,
                 load_text(row.load),
+                instances_text(row),
                 " · ".join(x for x in (row.last_error, note) if x),
             ]
             for c, value in enumerate(values):
@@ -122,6 +151,8 @@ class QtServicesPanel(QtWidgets.QTableWidget):
                 item.setToolTip(value if c != LOAD_COLUMN else load_tooltip(row.load) if (
                     row.status in (ServiceStatus.ACTIVE, ServiceStatus.INACTIVE)
                 ) else "no status from this service")
+                if c == INSTANCES_COLUMN and row.instances:
+                    item.setToolTip("\n".join(instance_line(i) for i in row.instances))
                 self.setItem(r, c, item)
             self.setCellWidget(r, ACTIVE_COLUMN, self._switch(sid, active))
         self.resizeColumnsToContents()
