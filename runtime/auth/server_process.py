@@ -90,6 +90,39 @@ def find_server(auth_dir: Path, config_path: Path) -> ServerProcess | None:
     return ServerProcess(pid, url, context)
 
 
+CLUSTER_FILE = "cluster.json"
+"""Where ``rungraph nats --cluster`` records its nodes, in the store beside ``auth/``."""
+
+
+def cluster_servers(store_dir: Path) -> list[ServerProcess]:
+    """The live nodes of the cluster this store runs (``cluster.json``), first node first; []
+    when none runs. Each runs its own ``node.conf``, which includes the store's auth config."""
+    try:
+        record = json.loads((store_dir / CLUSTER_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    nodes = record.get("nodes") if isinstance(record, dict) else None
+    found = []
+    for node in nodes if isinstance(nodes, list) else []:
+        pid = node.get("pid") if isinstance(node, dict) else None
+        if type(pid) is not int or not _alive(pid) or not _is_nats_server(pid):
+            continue
+        url = node.get("clientUrl")
+        found.append(ServerProcess(pid, url if isinstance(url, str) else None))
+    return found
+
+
+def _is_nats_server(pid: int) -> bool:
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if not cmdline.parent.exists():
+        return True
+    try:
+        first = cmdline.read_bytes().split(b"\0")[0]
+    except OSError:
+        return False
+    return b"nats-server" in first
+
+
 def signal_reload(pid: int) -> None:
     """Ask nats-server ``pid`` to re-read its configuration (what ``--signal reload`` sends)."""
     if sys.platform == "win32":

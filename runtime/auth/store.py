@@ -48,7 +48,13 @@ from runtime.auth.paths import (
     default_store_dir,
     file_lock,
 )
-from runtime.auth.server_process import ServerProcess, find_server, signal_reload, wait_admission
+from runtime.auth.server_process import (
+    ServerProcess,
+    cluster_servers,
+    find_server,
+    signal_reload,
+    wait_admission,
+)
 from runtime.auth.tls import server_config_block
 
 log = logging.getLogger(__name__)
@@ -338,8 +344,13 @@ class AuthStore:
     # -- the running server --------------------------------------------------------------------
 
     def server(self) -> ServerProcess | None:
-        """The nats-server running with this store's configuration, if one runs."""
-        return find_server(self.dir, self.config_path)
+        """The nats-server running with this store's configuration (or the first live node
+        of the cluster this store runs), if one runs."""
+        single = find_server(self.dir, self.config_path)
+        if single is not None:
+            return single
+        nodes = cluster_servers(self.dir.parent)
+        return nodes[0] if nodes else None
 
     def reload_server(
         self,
@@ -354,10 +365,12 @@ class AuthStore:
         running = self.server()
         if running is None:
             return False
+        others = [n for n in cluster_servers(self.dir.parent) if n.pid != running.pid]
         try:
-            signal_reload(running.pid)
+            for server in (running, *others):  # every node of a cluster reads the same file
+                signal_reload(server.pid)
         except OSError as exc:
-            log.warning("could not make nats-server %d reload: %s", running.pid, exc)
+            log.warning("could not make nats-server reload: %s", exc)
             return False
         if identity is None or running.url is None:
             return True

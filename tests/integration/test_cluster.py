@@ -214,6 +214,18 @@ def test_rungraph_nats_cluster_runs_as_a_user_runs_it(tmp_path: Path) -> None:
 
         creds = asyncio.run(find_credentials(None, "default", store))
         assert creds is not None  # the cluster runs the store's identities, as one server does
+
+        seed = tmp_path / "bob.nk"  # a new identity reaches every node of the cluster at once
+        issued = subprocess.run([sys.executable, "-m", "runtime.cli", "creds", "viewer",
+                                 "--name", "bob", "--out", str(seed)], cwd=ROOT, env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert issued.returncode == 0, issued.stderr
+        assert "no server of this store is running" not in issued.stdout
+        for url in urls.split(","):
+            done = subprocess.run([sys.executable, "-m", "runtime.cli", "ls", "--nats", url,
+                                   "--creds", str(seed)], cwd=ROOT, env=env,
+                                  capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
