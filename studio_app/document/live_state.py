@@ -84,6 +84,10 @@ class ServiceLoad:
     dropped: int = 0
     undecodable: int = 0
     restore_problems: tuple[str, ...] = ()
+    replication: str = "ok"
+    """``status.kv.replication``: "ok", or "no quorum" while KV cannot store state."""
+    kv_error: str | None = None
+    """``status.kv.lastError`` while replication is not ok."""
 
     @classmethod
     def from_status(cls, status: Mapping[str, Any]) -> ServiceLoad:
@@ -93,7 +97,14 @@ class ServiceLoad:
         edges = status.get("edgeTotals")
         edges = edges if isinstance(edges, Mapping) else {}
         problems = status.get("restoreProblems")
+        kv = status.get("kv")
+        kv = kv if isinstance(kv, Mapping) else {}
+        replication = kv.get("replication")
+        replication = replication[:40] if isinstance(replication, str) else "ok"
+        last = kv.get("lastError")
         return cls(
+            replication=replication,
+            kv_error=str(last)[:300] if replication != "ok" and last else None,
             in_flight=_count(adm.get("inFlight")),
             busy_refused=_count(adm.get("busyRefused")),
             queued=_count(edges.get("depth")),

@@ -43,7 +43,8 @@ def load_text(load: ServiceLoad) -> str:
     parts = [(load.busy_refused, "refused busy"), (load.queued, "queued"),
              (load.dropped, "dropped"), (load.undecodable, "undecodable"),
              (len(load.restore_problems), "restore problems")]
-    return " · ".join(f"{n} {what}" for n, what in parts if n)
+    notes = [f"state not replicated: {load.replication}"] if load.replication != "ok" else []
+    return " · ".join(notes + [f"{n} {what}" for n, what in parts if n])
 
 
 def load_tooltip(load: ServiceLoad) -> str:
@@ -53,6 +54,8 @@ def load_tooltip(load: ServiceLoad) -> str:
              f"values dropped on them: {load.dropped}",
              f"messages that did not decode: {load.undecodable}",
              f"values skipped at restore: {len(load.restore_problems)}"]
+    if load.replication != "ok":
+        lines.insert(0, f"KV: {load.kv_error or 'state not replicated: ' + load.replication}")
     return "\n".join(lines + [f"  {p}" for p in load.restore_problems])
 
 

@@ -217,3 +217,19 @@ def test_a_status_from_an_older_service_shows_no_load() -> None:
     row = row_from_status("main", CommandReply.success("r", {"active": True}), None)
 
     assert row.load == ServiceLoad()
+
+
+def test_a_service_whose_kv_has_no_quorum_says_so_first(qtbot: Any) -> None:
+    live = LiveState()
+    panel = QtServicesPanel(live)
+    qtbot.addWidget(panel)
+    lost = {**busy_status(), "kv": {
+        "replication": "no quorum",
+        "lastError": "state not replicated: no quorum: KV bucket svc_main (3 replicas) has no "
+                     "leader"}}
+
+    live.set_services([row_from_status("main", CommandReply.success("r", lost), None)])
+
+    assert cell(panel, "main", LOAD_COLUMN).startswith("state not replicated: no quorum · ")
+    assert tooltip(panel, "main", LOAD_COLUMN).startswith(
+        "KV: state not replicated: no quorum: KV bucket svc_main")
