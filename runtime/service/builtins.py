@@ -19,6 +19,7 @@ Argument shapes (``args``) and results:
 from __future__ import annotations
 
 import time
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -145,7 +146,7 @@ def status(host: ServiceHost) -> dict[str, Any]:
         "passes": ex.passes,
         "running": ex.running,
         "skipped": ex.skipped,
-        "errors": list(host.bus.errors)[-5:],
+        "errors": list(islice(reversed(host.bus.errors), 5))[::-1],
         "restoreProblems": list(host.restore_problems),
         "kv": host.bus.kv_stats(),
         "uptimeS": round(time.time() - host.started_at, 3),

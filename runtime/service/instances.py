@@ -43,6 +43,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LEADER_KEY", "Instances", "Role", "instance_key", "is_instance_key"]
 log = logging.getLogger(__name__)
+_HOST = socket.gethostname()
+"""This machine's name, as every instance key and ``status`` give it (asked once)."""
 
 INSTANCE_KEYS = "instances.>"
 JOIN_TRIES = 4
@@ -132,7 +134,7 @@ class Instances:
         """This instance's ``instances.{id}`` value."""
         host = self.host
         return {"instanceId": self.instance_id, "role": self.role.value,
-                "host": socket.gethostname(), "pid": os.getpid(), "since": self.since,
+                "host": _HOST, "pid": os.getpid(), "since": self.since,
                 "ts": now_ms(), "revision": host.graph.revision, "active": host.bus.active,
                 "ready": self._serving, "passes": host.bus.executor.passes}
 

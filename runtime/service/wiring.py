@@ -171,6 +171,9 @@ class Wiring:
     def edge_report(self) -> tuple[list[dict[str, Any]], dict[str, int]]:
         """The cross-service inputs (the first ``MAX_EDGES_SHOWN``) and the totals of all, as
         ``status`` shows them: how deep each buffer is, its bytes, its drops."""
+        if not self.remote_inputs:  # most services: status asks this on every call
+            return [], {"inputs": 0, "shown": 0, "depth": 0, "bytes": 0, "dropped": 0,
+                        "undecodable": 0}
         buffers = sorted((b for _, b in self.remote_inputs.values()), key=lambda b: b.key)
         rows = [{"node": b.key[0], "port": b.key[1], "source": b.source,
                  "strategy": b.strategy, "depth": b.depth, "bytes": b.bytes,
