@@ -182,6 +182,14 @@ class Client:
             raise CallTimeout(service_id, call, timeout) from None
         return _parse_reply(service_id, msg.data)
 
+    async def notify(self, service_id: str, call: str, args: dict[str, Any] | None = None,
+                     timeout: float = 3.0) -> None:  # noqa: ASYNC109 - sent as timeoutMs
+        """Send a call without waiting for it (fire-and-forget, wire contract v1.1): the
+        service runs it and logs the outcome; nothing comes back, not even a refusal. Raises
+        ``RequestTooLarge`` (nothing sent) past the server's ``max_payload``."""
+        request = self.encode_request(service_id, call, args, timeout)
+        await self.transport.publish(self._cmd_subject(service_id), request)
+
     async def call_stream(
         self, service_id: str, call: str, args: dict[str, Any] | None = None,
         timeout: float = 10.0,  # noqa: ASYNC109 - sent as timeoutMs, and bounds each reply

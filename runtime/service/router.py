@@ -190,6 +190,9 @@ class CommandRouter:
     async def _refuse(self, msg: Msg, busy: CommandError) -> None:
         """Answer a call admission refused, without parsing it (the reqId is peeked)."""
         if not msg.reply:
+            log.warning("service %s refused a call sent on %s without a reply subject: %s",
+                        self.bus.service_id, msg.subject, busy.message,
+                        extra={"unanswered_code": busy.code.value})
             return
         reply = CommandReply.failure(_peek_req_id(msg.data), busy.code, busy.message,
                                      busy.details)
@@ -203,16 +206,16 @@ class CommandRouter:
         """Answer one request with exactly one reply envelope (a streamed command: one per item,
         the last marked final); ``key`` is the caller's public key (its identity subject's last
         token), None on a plain subject."""
-        if not msg.reply:
-            # No reply subject: dropped. Wire contract v1.1 asks to execute fire-and-forget
-            # requests; that is not built yet (issue 10).
-            return
+        silent = not msg.reply  # fire-and-forget (v1.1): run it, send nothing, log the outcome
         sent = False
         req_id: str | None = None
 
         async def respond(reply: CommandReply) -> None:
             nonlocal sent
             sent = True
+            if silent:
+                self._log_unanswered(msg, call, reply)
+                return
             await msg.respond(self._fit(reply))
 
         try:
@@ -237,6 +240,10 @@ class CommandRouter:
             if user is not None and user.streaming:
                 seq = 0
                 async for reply, final in self.stream(req):
+                    if silent:  # the items go nowhere; the end is logged
+                        if final:
+                            await respond(reply)
+                        continue
                     await msg.respond(self._fit(reply.streamed(seq, final)))
                     sent = sent or final
                     seq += 1
@@ -254,6 +261,20 @@ class CommandRouter:
                                                        f"{type(exc).__name__}: {exc}"[:1000]))
                 except Exception as again:  # noqa: BLE001 - nothing more can be done
                     log.warning("service %s could not answer: %r", self.bus.service_id, again)
+
+    def _log_unanswered(self, msg: Msg, call: str | None, reply: CommandReply) -> None:
+        """The outcome of a call sent without a reply subject, where the service's log shows
+        it (``unanswered_code``: the error code, None when it ran ok)."""
+        code = reply.error.code if reply.error is not None else None
+        name = call or _peek_call(msg.data) or "?"
+        if code is None:
+            log.info("service %s ran %s sent on %s without a reply subject", self.bus.service_id,
+                     name, msg.subject, extra={"unanswered_code": None})
+        else:
+            log.warning("service %s refused %s sent on %s without a reply subject: %s %s",
+                        self.bus.service_id, name, msg.subject, code.value,
+                        reply.error.message[:300] if reply.error else "",
+                        extra={"unanswered_code": code.value})
 
     def _fit(self, reply: CommandReply) -> bytes:
         """``reply`` on the wire; one larger than the connection's ``max_payload`` is replaced
