@@ -264,3 +264,18 @@ async def test_sigterm_stops_the_service_cleanly(client, nats_url, spawn):
     entry = await kv.get("ready")
     assert entry is not None
     assert json.loads(entry.value)["value"] is False
+
+
+async def test_a_call_published_without_a_reply_subject_runs(client, nats_url, spawn):
+    """Fire-and-forget over NATS, as any client in any language would send it."""
+    spawn(nats_url, "sensor")
+    await wait_ready(client, "sensor")
+    await client.transport.publish("svc.sensor.cmd", json.dumps(
+        {"reqId": "ff", "call": "deactivate"}).encode())
+    await poll_until(lambda: client.call("sensor", "status"),
+                     lambda r: r.ok and r.result["active"] is False,
+                     what="the service to run the deactivate")
+    await client.notify("sensor", "activate")
+    await poll_until(lambda: client.call("sensor", "status"),
+                     lambda r: r.ok and r.result["active"] is True,
+                     what="the service to run the activate")
