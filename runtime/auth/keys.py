@@ -15,6 +15,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from runtime.auth.paths import write_atomic
+
 SEED_MODE = 0o600
 """Seeds and every file of the auth store: readable and writable by their owner only."""
 
@@ -63,18 +65,7 @@ def load_seed(path: str | os.PathLike[str]) -> str:
 
 def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, mode 0600 from the first byte on."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, SEED_MODE)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, SEED_MODE)  # the umask may have taken bits away, never added any
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, text.encode("utf-8"), SEED_MODE)
 
 
 def sign_nonce(seed: str, nonce: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,3 +62,20 @@ def file_lock(path: Path, mode: int = 0o600) -> Iterator[None]:
 def ports_file(directory: Path, pid: int) -> Path:
     """The file nats-server writes its listen URLs to (``--ports_file_dir directory``)."""
     return directory / f"nats-server_{pid}.ports"
+
+
+def write_atomic(path: Path, data: bytes, mode: int) -> None:
+    """Write ``data`` to ``path`` atomically, with ``mode`` from the first byte on (the umask may
+    take bits away from a new file, never add any: ``mode`` is set again before the rename)."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

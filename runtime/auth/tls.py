@@ -30,7 +30,6 @@ import ipaddress
 import json
 import logging
 import os
-import secrets
 import socket
 import ssl
 import stat
@@ -38,7 +37,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime.auth.paths import AUTH_DIR, DIR_MODE, KEYS_DIR, default_store_dir, file_lock
+from runtime.auth.paths import (
+    AUTH_DIR,
+    DIR_MODE,
+    KEYS_DIR,
+    default_store_dir,
+    file_lock,
+    write_atomic,
+)
 
 __all__ = [
     "CA_ENV",
@@ -117,22 +123,6 @@ def _private_dir(path: Path) -> None:
         os.chmod(path, DIR_MODE)
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
-    """Write ``data`` to ``path`` atomically, with ``mode`` from the first byte on."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 @contextlib.contextmanager
 def _locked(directory: Path) -> Iterator[None]:
     """Hold the TLS folder's lock: two servers starting at once make one CA, not two."""
@@ -186,8 +176,8 @@ def ensure_local_tls(
                 log.warning("the local CA in %s is unusable or expiring; making a new one "
                             "(copies of the old ca.pem elsewhere must be replaced)", directory)
             ca, ca_key = tls_certs.new_ca()
-            _write(ca_key_path, tls_certs.key_pem(ca_key), KEY_MODE)
-            _write(ca_path, tls_certs.cert_pem(ca), CERT_MODE)
+            write_atomic(ca_key_path, tls_certs.key_pem(ca_key), KEY_MODE)
+            write_atomic(ca_path, tls_certs.cert_pem(ca), CERT_MODE)
             log.info("made a local CA in %s", directory)
         cert, key = tls_certs.load_cert(cert_path), tls_certs.load_key(key_path)
         reuse = cert is not None and key is not None and tls_certs.usable(cert, key, ca)
@@ -197,9 +187,9 @@ def ensure_local_tls(
         covered = tuple(dict.fromkeys([*wanted, *have]))
         if key is None or not reuse:
             key = tls_certs.new_key()
-            _write(key_path, tls_certs.key_pem(key), KEY_MODE)
+            write_atomic(key_path, tls_certs.key_pem(key), KEY_MODE)
         cert = tls_certs.new_server_cert(ca, ca_key, key, covered)
-        _write(cert_path, tls_certs.cert_pem(cert), CERT_MODE)
+        write_atomic(cert_path, tls_certs.cert_pem(cert), CERT_MODE)
         log.info("issued the server certificate in %s for %s", directory, ", ".join(covered))
         return ServerTLS(cert_path, key_path, ca_path, covered)
 
@@ -243,7 +233,8 @@ def record_server_tls(store_dir: str | os.PathLike[str], tls: ServerTLS) -> None
     directory = tls_dir(store_dir)
     _private_dir(directory.parent)
     _private_dir(directory)
-    _write(directory / RECORD, (json.dumps(tls.to_json(), indent=2) + "\n").encode(), KEY_MODE)
+    record = json.dumps(tls.to_json(), indent=2) + "\n"
+    write_atomic(directory / RECORD, record.encode(), KEY_MODE)
 
 
 def forget_server_tls(store_dir: str | os.PathLike[str]) -> None:
