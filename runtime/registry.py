@@ -49,6 +49,10 @@ class Registry:
     def register_service(self, cls: type[ServiceNode]) -> type[ServiceNode]:
         if not (isinstance(cls, type) and issubclass(cls, ServiceNode)):
             raise TypeError(f"{cls!r} is not a Service class")
+        if cls.interface:
+            raise TypeError(f"{cls.__name__} is an interface (interface = True): it declares "
+                            "commands and never runs; register and run one of its "
+                            "implementations (a subclass of it)")
         name = cls.spec().className
         if name in self.services and self.services[name] is not cls:
             raise ValueError(f"service class {name!r} is already registered")

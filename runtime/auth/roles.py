@@ -83,14 +83,26 @@ def _stream_api(stream: str) -> tuple[str, ...]:
     )
 
 
+PEER_PUBLISH: tuple[str, ...] = (
+    "svc.*.status",
+    "svc.*.get_state",
+    "svc.*.get_rungraph",
+    "svc.*.cmd.{K}",
+)
+"""What a service sends another service (a typed client's calls): the read-only built-ins, as a
+viewer, and its identity's ``cmd`` subject, where the callee refuses its admin calls."""
 SERVICE_PUBLISH: tuple[str, ...] = (
     "svc.{S}.>",
     f"$KV.{naming.bucket_name('{S}')}.>",
+    *PEER_PUBLISH,
     *JS_READ_API,
 )
 """A service writes its own bucket's keys, and reads (and watches) every bucket, its own too;
-it neither creates nor changes a stream (see the module docstring)."""
-SERVICE_SUBSCRIBE: tuple[str, ...] = ("svc.{S}.>", "$SRV.>", "svc.*.nodes.>")
+it neither creates nor changes a stream (see the module docstring). It calls other services'
+read-only calls and user commands (``PEER_PUBLISH``)."""
+SERVICE_SUBSCRIBE: tuple[str, ...] = ("svc.{S}.>", "$SRV.>", "svc.*.nodes.>", "svc.*.events.>")
+"""A service hears its own subjects, discovery, other services' data (cross-service edges)
+and events (``runtime.service.events``); it publishes events only under its own ``svc.{S}.>``."""
 
 KEEPER_PUBLISH: tuple[str, ...] = (
     f"$KV.{DIRECTORY_BUCKET}.>",

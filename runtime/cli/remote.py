@@ -263,12 +263,25 @@ def cmd_ls(args: argparse.Namespace) -> int:
             for i in r.instances or [{"instanceId": r.instanceId}]:
                 role = str(i.get("role") or "-") + ("" if i.get("alive", True) else "?")
                 print(f"{r.serviceId:<16} {r.namespace:<12} {r.serviceClass:<26} "
-                      f"{r.version:<8} {str(r.active).lower():<7} "
+                      f"{str(i.get('version') or r.version):<8} {str(r.active).lower():<7} "
                       f"{str(i.get('instanceId', '')):<24} {role:<9} "
                       f"{str(i.get('host') or '-'):<16} {eps}")
+            if r.dependsOn:
+                print(f"{'':<16} depends on: {dependencies_text(r.dependsOn)}")
+            if len(r.versions()) > 1:  # instances of several versions: a rolling upgrade
+                print(f"{'':<16} versions: {' -> '.join(r.versions())} "
+                      f"({'upgrading' if r.upgrading else 'mixed'})")
         return EXIT_OK
 
     return _run(run)
+
+
+def dependencies_text(depends_on: list[dict[str, Any]]) -> str:
+    """A service's ``dependsOn`` in one line: ``worker=w1 (demo.worker), cache=c1 (...,
+    optional)``."""
+    return ", ".join(
+        f"{d.get('name')}={d.get('serviceId')} ({d.get('serviceClass')}"
+        f"{', optional' if d.get('optional') else ''})" for d in depends_on)
 
 
 def _parse_args_json(text: str) -> dict[str, Any] | None:

@@ -9,7 +9,8 @@ directory; the actor recorded for its calls is the identity's ``role:name``, nev
   viewer, keeper  status, get_state, get_rungraph, describe
   operator        + set_state, activate, deactivate, user commands
   admin           + set_rungraph
-  service S       every call of service S, none of another service's
+  service S       every call of service S; of another service: the read-only calls and user
+                  commands (a typed client's calls), never its admin calls
 """
 
 from __future__ import annotations
@@ -88,6 +89,15 @@ def encode_state(value: object, actor: str, origin: str) -> bytes:
     return data[:-1] + b',"claimedActor":' + json.dumps(actor.claimed).encode() + b"}"
 
 
+def peer_may_call(call: str) -> bool:
+    """Whether a service may make ``call`` on another service: a read-only call or a user
+    command; no built-in that changes it (``set_state``, ``activate``, ``deactivate``,
+    ``set_rungraph``, and any built-in added later)."""
+    if call in naming.READ_ONLY_CALLS:
+        return True
+    return call not in naming.BUILTIN_CALLS and call not in OPERATOR_CALLS | ADMIN_CALLS
+
+
 def needed_role(call: str) -> str:
     """The least role that may make ``call``; any call that is not a built-in is a user
     command (operator)."""
@@ -121,7 +131,7 @@ def authorize(identity: KnownIdentity | None, public_key: str | None, call: str,
             {"call": call, "role": None, "publicKey": public_key, "needs": needed_role(call)})
     role = str(identity.role)
     if role == "service":
-        allowed = identity.service_id == service_id
+        allowed = identity.service_id == service_id or peer_may_call(call)
         needs = f"service:{service_id}"
     else:
         needs = needed_role(call)

@@ -19,6 +19,7 @@ from typing import Any
 from PySide6 import QtCore, QtWidgets
 
 from runtime.protocol.graph import GraphService
+from runtime.protocol.spec import DependencySpec
 from studio_app.document.catalog import Catalog
 from studio_app.document.live_state import LiveChange, LiveState
 from studio_app.document.model import GraphDocument
@@ -26,6 +27,20 @@ from studio_app.document.session_info import SessionInfo
 from studio_app.panels.fields import FieldEditor, editor_for, schema_hint
 
 ERROR_STYLE = "color: #ff7070;"
+
+
+def depends_text(depends_on: list[DependencySpec]) -> str:
+    """What a service depends on, in one line: ``depends on: w1 (demo.worker), ...``."""
+    return "depends on: " + ", ".join(
+        f"{d.serviceId} ({d.serviceClass}{', optional' if d.optional else ''})"
+        for d in depends_on)
+
+
+def depends_tooltip(depends_on: list[DependencySpec]) -> str:
+    """One line per dependency: its name on the service, what it calls, and why."""
+    return "\n".join(f"{d.name}: service {d.serviceId} of {d.serviceClass}"
+                     + (f" - {d.description}" if d.description else "")
+                     + (" (optional)" if d.optional else "") for d in depends_on)
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,7 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
     # -- building -----------------------------------------------------------------------------
     def show_item(self, item_id: str | None) -> None:
         self.item_id = item_id if item_id and self.doc.item(item_id) is not None else None
+        self.depends_label: QtWidgets.QLabel | None = None
         self.editors = {}
         self.commands = {}
         self._editable = {}
@@ -118,6 +134,12 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
             desc.setWordWrap(True)
             desc.setStyleSheet("color: #9aa3b0;")
             self.form.addRow(desc)
+        if spec is not None and spec.dependsOn:
+            self.depends_label = QtWidgets.QLabel(depends_text(spec.dependsOn))
+            self.depends_label.setObjectName("depends_on")
+            self.depends_label.setWordWrap(True)
+            self.depends_label.setToolTip(depends_tooltip(spec.dependsOn))
+            self.form.addRow(self.depends_label)
         self.error_label = QtWidgets.QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet(ERROR_STYLE)

@@ -191,7 +191,9 @@ EXPECTED: dict[str, dict[str, tuple[str, str]]] = {
                  "set_rungraph": (FORBIDDEN, DENIED), USER: (DONE, "")},
     "admin": {**{c: (DONE, DONE) for c in [*READS, *CHANGES]}, USER: (DONE, "")},
     "service s1": {**{c: (DONE, DONE) for c in [*READS, *CHANGES]}, USER: (DONE, "")},
-    "service s2": {**{c: (DENIED, DENIED) for c in [*READS, *CHANGES]}, USER: (DENIED, "")},
+    # another service: reads and user commands (its typed clients' calls), no admin call
+    "service s2": {**{c: (DONE, DONE) for c in READS},
+                   **{c: (FORBIDDEN, DENIED) for c in CHANGES}, USER: (DONE, "")},
 }
 
 

@@ -59,9 +59,18 @@ def test_roles_grow_from_viewer_to_admin() -> None:
 
 def test_a_service_publishes_under_its_own_id_and_bucket() -> None:
     perms = permissions_for(identity(Role.service, "s1", service_id="s1"))
-    assert [s for s in perms.publish if s.startswith("svc.")] == ["svc.s1.>"]
+    assert [s for s in perms.publish if s.startswith("svc.s1.")] == ["svc.s1.>"]
     assert [s for s in perms.publish if s.startswith("$KV.")] == ["$KV.svc_s1.>"]
-    assert perms.subscribe == ("_INBOX.US1.>", "svc.s1.>", "$SRV.>", "svc.*.nodes.>")
+    assert perms.subscribe == ("_INBOX.US1.>", "svc.s1.>", "$SRV.>", "svc.*.nodes.>",
+                               "svc.*.events.>")
+
+
+def test_a_service_calls_others_as_a_viewer_does_and_never_their_admin_subjects() -> None:
+    perms = permissions_for(identity(Role.service, "s1", service_id="s1"))
+    others = {s for s in perms.publish if s.startswith("svc.") and not s.startswith("svc.s1.")}
+    assert others == {"svc.*.status", "svc.*.get_state", "svc.*.get_rungraph", "svc.*.cmd.US1"}
+    viewer = set(permissions_for(identity(Role.viewer, "s1")).publish)
+    assert others <= viewer
 
 
 def test_no_service_creates_or_changes_a_stream_not_even_its_own() -> None:

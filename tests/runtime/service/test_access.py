@@ -57,7 +57,7 @@ def test_read_only_calls_need_no_identity(call: str) -> None:
 @pytest.mark.parametrize(("who", "allowed"), [
     (VIEWER, set()), (KEEPER, set()), (OPERATOR, set(WRITE_CALLS)),
     (ADMIN, {*WRITE_CALLS, "set_rungraph"}), (OWN, {*WRITE_CALLS, "set_rungraph"}),
-    (OTHER, set()),
+    (OTHER, {"reload"}),
 ])
 def test_each_role_may_change_what_the_table_says(who: Who, allowed: set[str]) -> None:
     for call in [*WRITE_CALLS, "set_rungraph"]:
@@ -72,9 +72,17 @@ def test_each_role_may_change_what_the_table_says(who: Who, allowed: set[str]) -
         assert info.value.details["call"] == call
 
 
-def test_another_service_may_not_even_read() -> None:
-    with pytest.raises(CommandError, match="needs service:s1"):
-        authorize(OTHER, "UKEY", "status", "s1", None)
+@pytest.mark.parametrize("call", [*sorted(naming.READ_ONLY_CALLS), "reload"])
+def test_another_service_may_read_and_call_user_commands(call: str) -> None:
+    assert authorize(OTHER, "UKEY", call, "s1", None) == OTHER.actor
+
+
+@pytest.mark.parametrize("call", ["set_state", "activate", "deactivate", "set_rungraph"])
+def test_another_service_may_make_no_admin_call(call: str) -> None:
+    with pytest.raises(CommandError, match="needs service:s1") as info:
+        authorize(OTHER, "UKEY", call, "s1", None)
+    assert info.value.details == {"call": call, "role": "service", "actor": OTHER.actor,
+                                  "needs": "service:s1"}
 
 
 def test_a_change_on_a_plain_subject_or_by_an_unknown_key_is_refused() -> None:
