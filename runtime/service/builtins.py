@@ -13,6 +13,7 @@ Argument shapes (``args``) and results:
   (an admin call of a service with several instances: also "instances": {"applied", "of",
   "refused": {instanceId: code}}, see ``replicas.py``)
   status        {}                                     -> {"serviceId", "active", "revision", ...}
+                (``instance.number``: this process's integer instance id, ``Node.instance``)
   describe      {}                                     -> {"service": spec, "operators": [specs]}
 """
 
@@ -68,6 +69,7 @@ async def set_state(host: ServiceHost, args: dict[str, Any], actor: str) -> dict
                            f"{what} {nid}.{field} is {exc.size} bytes as KV keeps it, more "
                            f"than the server's max_payload of {exc.limit} bytes allows",
                            {"maxPayload": exc.limit, "size": exc.size}) from None
+    await host.bus.hooks.settle_node(nid)  # an async on_state has run when the caller hears
     if secret:
         return {"nodeId": nid, "field": field, "value": None, "sealed": True}
     return {"nodeId": nid, "field": field, "value": value}
@@ -128,9 +130,13 @@ def status(host: ServiceHost) -> dict[str, Any]:
     flight, their peak, the bounds and how many calls were refused BUSY; ``edges``: the
     cross-service inputs (the first 100; ``edgeTotals`` counts all) with their buffer's
     ``depth``, ``bytes``, ``dropped`` and ``undecodable`` messages; ``instance``: this
-    instance (``{instanceId, role, since}``) and ``instances``: every instance of the service
-    it knows of (``instanceId``, ``role`` leader or follower, ``host``, ``pid``, ``since``,
-    ``alive``, ``active``, ``revision``)."""
+    instance (``{instanceId, number, role, since}``: ``number`` is the integer id its nodes see
+    as ``self.instance.instance_id``) and ``instances``: every instance of the service it knows
+    of (``instanceId``, ``number`` where known, ``role`` leader or follower, ``host``, ``pid``,
+    ``since``, ``alive``, ``active``, ``revision``, ``serviceClass``, ``version``,
+    ``upgrading``); ``upgrade``: a rolling upgrade this instance asked for (``requested``,
+    ``running``, ``retired`` instance ids, ``refused`` {instanceId: code});
+    ``addedCommands``: the commands an ``editable_commands`` service has added."""
     ex = host.bus.executor
     edges, edge_totals = host.wiring.edge_report()
     return {
@@ -154,9 +160,20 @@ def status(host: ServiceHost) -> dict[str, Any]:
         "edges": edges,
         "edgeTotals": edge_totals,
         "instance": {"instanceId": host.instances.instance_id,
+                     "number": host.instance.instance_id,
                      "role": host.instances.role.value, "since": host.instances.since},
         "instances": instance_rows(host),
+        "upgrade": host.upgrade.report(),
+        **added_commands(host),
     }
+
+
+def added_commands(host: ServiceHost) -> dict[str, Any]:
+    """``addedCommands`` (names) of a service whose class has ``editable_commands``."""
+    node = host.service_node
+    if node is None or not type(node).editable_commands:
+        return {}
+    return {"addedCommands": [c.name for c in node.added_commands()]}
 
 
 def instance_rows(host: ServiceHost) -> list[dict[str, Any]]:
@@ -165,20 +182,30 @@ def instance_rows(host: ServiceHost) -> list[dict[str, Any]]:
     instances = host.instances
     holder = instances.lease.holder() if instances.enabled else None
     records = {iid: seen.value for iid, seen in instances.table.items()}
-    records[instances.instance_id] = instances.record()
+    records[instances.instance_id] = {**instances.record(),
+                                      "number": host.instance.instance_id}
     rows = []
     for iid, record in sorted(records.items()):
         role = record.get("role")
         if holder is not None:
             role = "leader" if iid == holder else "follower"
-        rows.append({"instanceId": iid, "role": role, "host": record.get("host"),
+        rows.append({"instanceId": iid, "number": record.get("number"), "role": role,
+                     "host": record.get("host"),
                      "pid": record.get("pid"), "since": record.get("since"),
                      "alive": instances.alive(iid), "active": record.get("active"),
-                     "revision": record.get("revision")})
+                     "revision": record.get("revision"),
+                     "serviceClass": record.get("serviceClass"), "version": record.get("version"),
+                     "upgrading": record.get("upgrading") is True})
     return rows
 
 
 def describe(host: ServiceHost) -> dict[str, Any]:
-    return {"service": host.service_cls.spec().model_dump(mode="json", by_alias=True),
+    """The service's spec, with the commands it has added at runtime (``"added": true``)."""
+    spec = host.service_cls.spec()
+    node = host.service_node
+    added = node.added_commands() if node is not None else []
+    if added:
+        spec = spec.model_copy(update={"commands": [*spec.commands, *added]})
+    return {"service": spec.model_dump(mode="json", by_alias=True),
             "operators": [s.model_dump(mode="json", by_alias=True)
                           for s in host.registry.specs() if s.kind == "operator"]}

@@ -20,13 +20,14 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.component import Node
 from runtime.protocol import naming
 from runtime.protocol.values import Sealed, encode_sealed
 from runtime.service.access import claim_note, encode_state
 from runtime.service.executor import Executor
+from runtime.service.hooks import HookRunner
 from runtime.service.kv_writer import KVWriter
 from runtime.service.limits import (
     KV_HEADER_MARGIN,
@@ -40,6 +41,9 @@ from runtime.service.limits import (
 )
 from runtime.service.secrets import Sealer, SealError
 from runtime.transport.base import NATS_DEFAULT_MAX_PAYLOAD, KeyValue, Transport, max_payload
+
+if TYPE_CHECKING:
+    from runtime.protocol.identity import Instance
 
 log = logging.getLogger(__name__)
 StateListener = Callable[[str, str, Any], None]
@@ -60,6 +64,10 @@ class ServiceBus:
         self.state: dict[str, dict[str, Any]] = {}
         self.active = True
         self.executor = Executor(self)
+        self.hooks = HookRunner(self)
+        """Calls the nodes' lifecycle hooks, awaiting the async ones (``hooks.py``)."""
+        self.instance: Instance | None = None
+        """The running instance this bus serves (set by its host): ``Node.instance``."""
         self.state_links: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self.errors: deque[dict[str, Any]] = deque(maxlen=200)
         self.listeners: list[StateListener] = []
@@ -188,9 +196,12 @@ class ServiceBus:
                 node = self.nodes.get(nid)
                 if node is not None:
                     try:
-                        node.on_state(fld, val)
+                        pending = node.on_state(fld, val)
                     except Exception as exc:  # noqa: BLE001
                         self.record_error(nid, "on_state", exc, None)
+                    else:
+                        if pending is not None:  # async: awaited after the node's other hooks
+                            self.hooks.later(node, "on_state", pending)
             for tnid, tfld in self.state_links.get((nid, fld), ()):
                 checked = self.check_edge_value(tnid, tfld, val)
                 if checked is not _REFUSED:
@@ -301,10 +312,7 @@ class ServiceBus:
         self.active = active
         hook = "on_activate" if active else "on_deactivate"
         for node in list(self.nodes.values()):
-            try:
-                getattr(node, hook)()
-            except Exception as exc:  # noqa: BLE001
-                self.record_error(node.node_id, hook, exc, None)
+            await self.hooks.run(node, hook)
         if self.writes_kv():
             await self.put_json(naming.KEY_ACTIVE, {"value": active, "ts": _now(), "actor": actor,
                                                      "origin": self.service_id,

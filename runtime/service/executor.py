@@ -20,12 +20,13 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from runtime.component import Inputs, Node
+from runtime.service.events import STREAM_MAX, EventStream
 from runtime.service.watchdog import WATCHDOG, BudgetExceeded
 
 if TYPE_CHECKING:
@@ -180,6 +181,14 @@ class SourceContext:
     async def trigger(self, pin: str) -> int | None:
         return await self.executor.trigger(self.node.node_id, pin)
 
+    def events(self, service_id: str, name: str, *, tp: Any = None,
+               maxsize: int = STREAM_MAX) -> EventStream[Any]:
+        """The events ``name`` of service ``service_id``, over this service's connection:
+        ``async with ctx.events("cam1", "frame") as events: async for ev in events: ...``
+        (a bounded queue that drops the oldest; see ``runtime.service.events``). Raises
+        ValueError unless both are subject tokens."""
+        return EventStream(self.executor.bus.transport, service_id, name, tp, maxsize=maxsize)
+
 
 class Executor:
     def __init__(self, bus: ServiceBus):
@@ -210,7 +219,9 @@ class Executor:
         tracer = self.tracer
         try:
             for hooked in self.before_hooks:
-                self._hook(hooked, "on_before_exec", pass_.ctx_id)
+                pending = self._hook(hooked, "on_before_exec", pass_.ctx_id)
+                if pending is not None:  # an async hook: awaited before the pass goes on
+                    await self.bus.hooks.finish(hooked, "on_before_exec", pending, pass_.ctx_id)
             if tracer:
                 self._trace(pass_.ctx_id, node_id, "exec_start")
             await self.fire(node_id, pin, pass_)
@@ -219,7 +230,9 @@ class Executor:
             if self.exports:
                 await self._export(pass_)
             for hooked in self.after_hooks:
-                self._hook(hooked, "on_after_exec", pass_.ctx_id)
+                pending = self._hook(hooked, "on_after_exec", pass_.ctx_id)
+                if pending is not None:
+                    await self.bus.hooks.finish(hooked, "on_after_exec", pending, pass_.ctx_id)
         finally:
             self.running -= 1
             self.passes += 1
@@ -261,11 +274,14 @@ class Executor:
             log.warning("exec tracer failed (%s); tracing stopped", exc)
             self.tracer = None
 
-    def _hook(self, node: Node, hook: str, ctx_id: int) -> None:
+    def _hook(self, node: Node, hook: str, ctx_id: int) -> Awaitable[Any] | None:
+        """Call a pass hook; what it returned (None from a sync one: nothing more to do; an
+        async one's awaitable goes to ``bus.hooks.finish``)."""
         try:
-            getattr(node, hook)(ctx_id)
+            return getattr(node, hook)(ctx_id)  # type: ignore[no-any-return]
         except Exception as exc:  # noqa: BLE001
             self.bus.record_error(node.node_id, hook, exc, ctx_id)
+            return None
 
     # -- data ----------------------------------------------------------------------------------
     def pull(self, node_id: str, port: str, pass_: Pass) -> Any:

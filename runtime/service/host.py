@@ -25,16 +25,20 @@ from runtime.component import Node, ServiceNode
 from runtime.protocol import naming
 from runtime.protocol.envelope import CommandError
 from runtime.protocol.graph import GraphService, RunGraph
+from runtime.protocol.identity import Identifier, Instance, new_instance_id
 from runtime.protocol.values import Sealed, StateDecodeError, decode_state
 from runtime.registry import Registry
-from runtime.service import saved_graph
+from runtime.service import peers, saved_graph
 from runtime.service.apply import Applier
 from runtime.service.bus import ServiceBus
+from runtime.service.hooks import STOP_HOOKS_TIMEOUT_S, run_start_hooks
 from runtime.service.instances import Instances
 from runtime.service.limits import STOP_FLUSH_TIMEOUT_S, STOP_STEP_TIMEOUT_S, within
+from runtime.service.policy import CommandPolicy
 from runtime.service.replicas import Replication
 from runtime.service.router import CommandRouter
 from runtime.service.sources import SourceTasks, is_source
+from runtime.service.upgrade import Upgrade
 from runtime.service.wiring import Wiring
 from runtime.transport.base import ServiceHandle, ServiceInfo
 
@@ -59,6 +63,12 @@ class ServiceHost:
         self.simulate = simulate
         self.autostart_sources = autostart_sources
         self.service_node: ServiceNode | None = None
+        self.instance = Instance(identifier=Identifier(namespace=namespace,
+                                                       component=service_cls.spec().className),
+                                 instance_id=new_instance_id())
+        """This running instance (seed 001): ``self.instance`` of every node it hosts."""
+        bus.instance = self.instance
+        self._starting = False
         self.applier = Applier(self, RunGraph(graphId="", revision=0, services=[GraphService(
             serviceId=bus.service_id, serviceClass=service_cls.spec().className)]))
         self.router = CommandRouter(self)
@@ -66,6 +76,8 @@ class ServiceHost:
         self.instances = Instances(self)
         """This instance among the service's instances (one, leading, unless replicated)."""
         self.replication = Replication(self)
+        self.upgrade = Upgrade(self)
+        """A rolling upgrade: this instance asking older ones to retire, or retiring."""
         self.sources = SourceTasks(bus, self.instances.may_run)
         self._tasks: set[asyncio.Task[None]] = set()
         self.handle: ServiceHandle | None = None
@@ -94,10 +106,13 @@ class ServiceHost:
                     restored: dict[str, dict[str, Any]] | None = None, *,
                     expected_revision: int | None = None, req_id: str | None = None,
                     deadline: float | None = None) -> dict[str, Any]:
-        """Apply a rungraph, all or nothing (on any problem nothing changes): see ``apply.py``."""
-        return await self.applier.apply(raw, actor, restored,
-                                        expected_revision=expected_revision, req_id=req_id,
-                                        deadline=deadline)
+        """Apply a rungraph, all or nothing (on any problem nothing changes): see ``apply.py``.
+        Returns once the async hooks the apply called (``on_create`` ...) have ended."""
+        result = await self.applier.apply(raw, actor, restored,
+                                          expected_revision=expected_revision, req_id=req_id,
+                                          deadline=deadline)
+        await self.bus.hooks.settle()
+        return result
 
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self, serve: bool = True, restore: bool = True) -> None:
@@ -106,18 +121,27 @@ class ServiceHost:
         bus = self.bus
         await bus.open()
         assert bus.kv is not None
+        peers.set_process_transport(bus.transport, self.service_id)  # for Worker.client()
         if serve and restore and not self.simulate:
             await self.instances.join()
         restored = await self._load_state() if restore else {}
         if restore:
             bus.active = await self._load_active(bus.active)
         node = self.service_cls(self.service_id)
-        self.create_node(node, {}, restored.get(self.service_id, {}))
-        self.service_node = node
-        if restore and await self._restore_rungraph(restored) and self.instances.leads:
-            await self._purge_orphans()
-        self._report_orphans()
-        await bus.set_active(bus.active, "runtime")
+        self.router.policy = CommandPolicy.of(node)
+        self._starting = True  # sources wait for the start hooks
+        try:
+            self.create_node(node, {}, restored.get(self.service_id, {}))
+            self.service_node = node
+            if restore and await self._restore_rungraph(restored) and self.instances.leads:
+                await self._purge_orphans()
+            self._report_orphans()
+            await bus.set_active(bus.active, "runtime")
+            await bus.hooks.settle()
+            await run_start_hooks(node.start_hooks(), self.service_id, node.start_timeout_s)
+        finally:
+            self._starting = False
+        self.start_sources()
         if serve:
             self.handle = await bus.transport.add_service(self._info(), self.router.endpoints())
             self.instances.instance_id = self.instance_id
@@ -145,11 +169,16 @@ class ServiceHost:
                 handle, self.handle = self.handle, None
                 await within(f"service {sid}: stopping its micro service", handle.stop(),
                              STOP_STEP_TIMEOUT_S)
+                await within(f"service {sid}: answering the calls in flight",
+                             self.router.finish(), STOP_STEP_TIMEOUT_S)
             for nid in [*(n for n in self.bus.nodes if n != sid), sid]:
                 try:
                     self.destroy_node(nid, forget=False)
                 except Exception:  # logged; the other nodes are destroyed still
                     log.exception("service %s: destroying node %s failed", sid, nid)
+            await within(f"service {sid}: its async on_deactivate and on_destroy hooks",
+                         self.bus.hooks.settle(), STOP_HOOKS_TIMEOUT_S)
+            self.bus.hooks.cancel_all()
             await within(f"service {sid}: unwiring", self.wiring.clear(), STOP_STEP_TIMEOUT_S)
             if self.instances.enabled:  # the next leader must find every write of this one
                 await self.bus.flush(STOP_FLUSH_TIMEOUT_S)
@@ -157,6 +186,7 @@ class ServiceHost:
         finally:
             for task in list(self._tasks):
                 task.cancel()
+            peers.clear_process_transport(self.bus.transport)
             cleared = await self.bus.mark_stopped(clear_ready=not others)
         return cleared or others
 
@@ -188,6 +218,7 @@ class ServiceHost:
                 "namespace": self.namespace,
                 "spec": spec.model_dump_json(by_alias=True),
                 "specSubject": naming.cmd_subject(self.service_id),
+                "instanceNumber": str(self.instance.instance_id),
                 "specCall": "describe",
             },
         )
@@ -377,7 +408,8 @@ class ServiceHost:
         self._hook(node, "on_create")
         if self.bus.active:
             self._hook(node, "on_activate")
-        if self.autostart_sources and self.instances.leads and is_source(node):
+        if (self.autostart_sources and not self._starting and self.instances.leads
+                and is_source(node)):
             self.sources.start(node)
 
     def destroy_node(self, node_id: str, forget: bool) -> None:
@@ -404,7 +436,6 @@ class ServiceHost:
         self.sources.cancel_all()
 
     def _hook(self, node: Node, hook: str) -> None:
-        try:
-            getattr(node, hook)()
-        except Exception as exc:  # noqa: BLE001 - a failing hook is recorded, not fatal
-            self.bus.record_error(node.node_id, hook, exc, None)
+        """Call a lifecycle hook; an async one runs after the node's earlier ones (``hooks.py``),
+        a failing one is recorded, not fatal."""
+        self.bus.hooks.call(node, hook)

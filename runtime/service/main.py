@@ -2,7 +2,11 @@
 
 Connects (retrying with backoff while NATS is down), restores its rungraph and state from KV,
 serves its commands as a NATS micro service, runs its sources, and on SIGINT/SIGTERM stops the
-micro service, drains the connection and exits 0.
+micro service, drains the connection and exits 0. It runs on uvloop where uvloop is installed
+(``$RUNGRAPH_EVENT_LOOP=asyncio``: asyncio's own loop). ``run_service`` is the same run inside a
+caller's own loop (``await MyService.run()``, see ``entry.py``): it returns or raises instead of
+exiting. A start hook that fails (``on_start``, ``@async_on_start``) fails the start: logged
+with its traceback, exit 1.
 
 Every way out clears ``ready`` in KV when KV answers, within a bound: SIGINT/SIGTERM (also
 during the start), an exception in the start, and the NATS connection closed for good (then
@@ -30,18 +34,21 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from runtime.auth import DEFAULT_NAMESPACE, AuthStore, Identity
 from runtime.component import ServiceNode
 from runtime.protocol import naming
 from runtime.registry import default_registry
 from runtime.service.bus import ServiceBus
+from runtime.service.hooks import StartError
 from runtime.service.host import ServiceHost
 from runtime.service.identities import ServiceDirectory
 from runtime.service.limits import STOP_STEP_TIMEOUT_S, within
 from runtime.service.secrets import SecretKeyError, service_secret_key
+from runtime.service.upgrade import ServiceClassConflict
 from runtime.service.watchdog import WATCHDOG
 from runtime.transport.urls import DEFAULT_URL, NATS_ENV, nats_urls_arg
 
@@ -50,6 +57,8 @@ DEFAULT_NATS = os.environ.get(NATS_ENV) or DEFAULT_URL
 """Where every command and service process looks for NATS: ``$RUNGRAPH_NATS`` (one URL or a
 comma-separated list), else the local server."""
 CREDS_ENV = "RUNGRAPH_CREDS"
+LOOP_ENV = "RUNGRAPH_EVENT_LOOP"
+"""``asyncio`` runs a service process on asyncio's own event loop instead of uvloop's."""
 NAMESPACE_ENV = "RUNGRAPH_NAMESPACE"
 STOP_TIMEOUT_S = 15.0
 """The backstop on stopping a service: its steps are bounded one by one (``limits.py``) well
@@ -168,13 +177,19 @@ def build_parser(cls: type[ServiceNode] | None) -> argparse.ArgumentParser:
                        help="registered service class to host (default rungraph.service)")
     p.add_argument("--describe", action="store_true",
                    help="print the service's spec as JSON and exit (no connection)")
+    p.add_argument("--upgrade", action="store_true",
+                   help="rolling upgrade: once serving, ask the service's instances of an older "
+                        "version to hand over and leave (see README, Scale out)")
     p.add_argument("--connect-timeout", type=float, default=60.0,
                    help="seconds to keep retrying while NATS is unreachable")
     p.add_argument("--log-level", default="INFO")
     return p
 
 
-def main(cls: type[ServiceNode] | None = None, argv: list[str] | None = None) -> None:
+def prepare(cls: type[ServiceNode] | None,
+            argv: list[str] | None) -> tuple[type[ServiceNode], argparse.Namespace] | None:
+    """Parse ``argv`` (argparse exits on a bad one, and after ``--help``), set up logging and
+    register ``cls``; None when ``--describe`` printed the spec and nothing is left to run."""
     args = build_parser(cls).parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format=LOG_FORMAT)
@@ -187,20 +202,64 @@ def main(cls: type[ServiceNode] | None = None, argv: list[str] | None = None) ->
             sys.exit(2)
         cls = found
     elif registry.service(cls.spec().className) is not cls:
-        registry.register_service(cls)
+        try:
+            registry.register_service(cls)
+        except (TypeError, ValueError) as exc:  # an interface, or a class name taken
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
     if args.describe:
         spec = cls.spec().model_dump(mode="json")
         spec["operators"] = [s.model_dump(mode="json") for s in registry.specs()
                              if s.kind == "operator"]
         print(json.dumps(spec, indent=2))
-        return
-    service_id = args.service_id or cls.spec().className.replace(".", "_")
+        return None
+    return cls, args
+
+
+def _serve(cls: type[ServiceNode], args: argparse.Namespace) -> Coroutine[Any, Any, None]:
+    service_id = args.service_id or cls.default_service_id()
+    return serve(cls, service_id, args.nats, args.connect_timeout, creds=args.creds,
+                 namespace=args.namespace, tls_ca=args.tls_ca, kv_replicas=args.kv_replicas,
+                 upgrade=args.upgrade)
+
+
+async def run_service(cls: type[ServiceNode], argv: list[str] | None = None) -> None:
+    """Run ``cls`` in the running event loop (``await MyService.run()``): parse ``argv``
+    (default ``sys.argv[1:]``), serve until SIGINT/SIGTERM and return; ``--describe`` prints
+    the spec and returns. NATS out of reach raises ``ConnectionError``, a failing start hook
+    ``StartError``; neither exits the process."""
+    prepared = prepare(cls, argv)
+    if prepared is not None:
+        await _serve(*prepared)
+
+
+def run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run ``main`` to its end on a new event loop: uvloop's where it is installed (unless
+    ``$RUNGRAPH_EVENT_LOOP`` is ``asyncio``), else asyncio's."""
+    if os.environ.get(LOOP_ENV, "").lower() != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            uvloop.run(main)
+            return
+    asyncio.run(main)
+
+
+def main(cls: type[ServiceNode] | None = None, argv: list[str] | None = None) -> NoReturn:
+    """Run a service as this process (``MyService.main()``, ``python -m runtime.service.main
+    --class NAME``) and exit with its code: 0 after SIGINT/SIGTERM (and after ``--describe``
+    printed the spec), 1 when NATS cannot be reached or the start fails, 2 for bad arguments."""
+    prepared = prepare(cls, argv)
+    if prepared is None:
+        sys.exit(0)
     try:
-        asyncio.run(serve(cls, service_id, args.nats, args.connect_timeout,
-                          creds=args.creds, namespace=args.namespace, tls_ca=args.tls_ca,
-                          kv_replicas=args.kv_replicas))
+        run_loop(_serve(*prepared))
     except ConnectionError as exc:
         log.error("%s", exc)
+        sys.exit(1)
+    except StartError:  # serve() logged it
         sys.exit(1)
     sys.exit(0)
 
@@ -208,11 +267,13 @@ def main(cls: type[ServiceNode] | None = None, argv: list[str] | None = None) ->
 async def serve(cls: type[ServiceNode], service_id: str, nats_url: str,
                 connect_timeout: float = 60.0, *, creds: Path | None = None,
                 namespace: str = DEFAULT_NAMESPACE, tls_ca: Path | None = None,
-                kv_replicas: int | None = None) -> None:
+                kv_replicas: int | None = None, upgrade: bool = False) -> None:
     """Run the service until SIGINT/SIGTERM (returns) or until its NATS connection is closed
     for good (raises ``ConnectionError``); ``ready`` is cleared on the way out either way.
     ``nats_url`` may be a comma-separated list (a cluster); ``kv_replicas`` (None: auto) is
-    what the service's bucket is made with when it does not exist yet."""
+    what the service's bucket is made with when it does not exist yet. ``upgrade``: ask the
+    service's older instances to retire (``upgrade.py``); an instance that retired returns as
+    on SIGTERM."""
     from runtime.transport.base import TransportError
     from runtime.transport.nats import connect
 
@@ -245,7 +306,8 @@ async def serve(cls: type[ServiceNode], service_id: str, nats_url: str,
     signals = (signal.SIGINT, signal.SIGTERM)
     for sig in signals:
         loop.add_signal_handler(sig, stop.set)
-    ended = loop.create_task(_first_of(stop, lost))
+    host.upgrade.requested = upgrade
+    ended = loop.create_task(_first_of(stop, lost, host.upgrade.retired))  # retired: exits 0
     WATCHDOG.install()  # stops an operator call that runs past its time budget
     try:
         starting = loop.create_task(host.start(serve=True, restore=True))
@@ -254,17 +316,21 @@ async def serve(cls: type[ServiceNode], service_id: str, nats_url: str,
             starting.cancel()
             await asyncio.gather(starting, return_exceptions=True)
         elif starting.exception() is None:
-            log.info("service %s (%s) ready on %s, instance %s, revision %s", service_id,
-                     cls.spec().className, transport.url, host.instance_id,
-                     host.graph.revision)
+            log.info("service %s (%s) ready on %s, instance %s (number %d), revision %s",
+                     service_id, cls.spec().className, transport.url, host.instance_id,
+                     host.instance.instance_id, host.graph.revision)
             print(f"ready: {service_id} ({cls.spec().className}) on {transport.url}",
                   file=sys.stderr, flush=True)
             await ended
         else:
             try:
                 starting.result()
-            except TransportError as exc:  # e.g. no bucket: with auth on only the keeper makes one
+            except (TransportError, ServiceClassConflict) as exc:  # e.g. no bucket: with auth
+                # on only the keeper makes one; or another service class runs this service id
                 raise ConnectionError(f"service {service_id}: {exc}") from None
+            except StartError as exc:  # the user's hook failed: its traceback, in the log
+                log.error("%s", exc, exc_info=exc.__cause__)
+                raise
         if lost.is_set() and not stop.is_set():
             raise ConnectionError(f"service {service_id}: the NATS connection to "
                                   f"{transport.url} was closed for good; stopping")

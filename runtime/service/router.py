@@ -14,6 +14,9 @@ Read-only built-ins answer inline, always. Every other call passes admission fir
 (``admission.py``): past the service's bounds on calls, request bytes and ``set_rungraph`` calls
 in flight it is answered at once with BUSY and never queued.
 
+Before a call runs, the service node's ``on_command`` may approve, rewrite or deny it, and a user
+command's result (each streamed item) is checked against its declared type (``policy.py``).
+
 Every call is served on its v1 subject and on the identity subjects beside it (``svc.{sid}.cmd.*``,
 ``svc.{sid}.{call}.*``: the last token is the caller's public key). With authentication on (a
 directory is set), who may make which call is decided in ``access.py`` on every path alike, the
@@ -23,6 +26,7 @@ micro endpoint and ``cmd``; the actor recorded for a call is the authenticated i
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import re
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -45,6 +49,8 @@ from runtime.protocol.envelope import (
 from runtime.service import builtins
 from runtime.service.access import Actor, IdentityDirectory, authorize
 from runtime.service.admission import Admission, Ticket
+from runtime.service.fast_path import FastHandler, run_within
+from runtime.service.policy import CommandPolicy, result_check
 from runtime.transport.base import EndpointDef, Msg, TransportError, max_payload
 
 if TYPE_CHECKING:
@@ -123,6 +129,8 @@ class CommandRouter:
         """Bounds on the commands in flight, and their counters (``status`` shows them)."""
         self.directory: IdentityDirectory | None = None
         """Set when the server authenticates callers: calls are then checked per role."""
+        self.policy: CommandPolicy | None = None
+        """The service node's ``on_command`` (``policy.py``); None when it approves all."""
 
     def endpoints(self) -> list[EndpointDef]:
         sid = self.bus.service_id
@@ -178,12 +186,18 @@ class CommandRouter:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-        return handler
+        return FastHandler(self, handler, call, base, identity,  # answers in the read loop
+                           check_builtin_args)
+
+    async def finish(self) -> None:
+        """Wait until the calls in flight are answered (the endpoints deliver no new ones)."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
 
     async def _admitted(self, msg: Msg, call: str | None, key: str | None,
-                        ticket: Ticket) -> None:
+                        ticket: Ticket, parsed: CommandRequest | None = None) -> None:
         try:
-            await self.handle_msg(msg, call, key)
+            await self.handle_msg(msg, call, key, parsed)
         finally:
             self.admission.release(ticket)
 
@@ -202,10 +216,11 @@ class CommandRouter:
             log.warning("service %s could not answer on %s: %s", self.bus.service_id,
                         msg.reply, exc)
 
-    async def handle_msg(self, msg: Msg, call: str | None, key: str | None = None) -> None:
+    async def handle_msg(self, msg: Msg, call: str | None, key: str | None = None,
+                         parsed: CommandRequest | None = None) -> None:
         """Answer one request with exactly one reply envelope (a streamed command: one per item,
         the last marked final); ``key`` is the caller's public key (its identity subject's last
-        token), None on a plain subject."""
+        token), None on a plain subject; ``parsed``: its envelope, parsed already."""
         silent = not msg.reply  # fire-and-forget (v1.1): run it, send nothing, log the outcome
         sent = False
         req_id: str | None = None
@@ -220,8 +235,8 @@ class CommandRouter:
 
         try:
             try:
-                req = parse_request(msg.data, call, max_payload(self.bus.transport)
-                                    or MAX_REQUEST_BYTES)
+                req = parsed if parsed is not None else parse_request(
+                    msg.data, call, max_payload(self.bus.transport) or MAX_REQUEST_BYTES)
             except CommandError as exc:
                 await respond(CommandReply.failure(exc.details.pop("reqId", None), exc.code,
                                                    exc.message, exc.details))
@@ -229,6 +244,8 @@ class CommandRouter:
             req_id = req.reqId  # parse_request has checked the call against the endpoint
             try:
                 actor = await self.authenticate(req, key)
+                if self.policy is not None:
+                    await self.policy.screen(req, actor)
                 check_builtin_args(req)
             except CommandError as exc:
                 log.warning("service %s refused %s: %s", self.bus.service_id, req.call,
@@ -317,7 +334,17 @@ class CommandRouter:
 
     def _user_command(self, call: str) -> Any:
         node = self.host.service_node
-        return type(node)._commands.get(call) if node is not None else None
+        return node.find_command(call) if node is not None else None
+
+    async def call(self, req: CommandRequest, actor: str | None = None) -> CommandReply:
+        """Run one call as a caller's from this process: the service node's ``on_command``
+        first (see ``policy.py``), then ``dispatch``."""
+        if self.policy is not None:
+            try:
+                await self.policy.screen(req, actor or req.meta.actor or "remote")
+            except CommandError as exc:
+                return CommandReply.failure(req.reqId, exc.code, exc.message, exc.details)
+        return await self.dispatch(req, actor)
 
     async def dispatch(self, req: CommandRequest, actor: str | None = None) -> CommandReply:
         """Run one (non-streamed) call and return its reply envelope; ``actor`` is who made it
@@ -325,8 +352,8 @@ class CommandRouter:
         try:
             coro = self._run(req, actor or req.meta.actor or "remote")
             timeout_ms = req.timeoutMs
-            if timeout_ms and req.call not in INLINE_CALLS | OWN_DEADLINE:  # wait_for: a task
-                result = await asyncio.wait_for(coro, timeout_ms / 1000)
+            if timeout_ms and req.call not in INLINE_CALLS | OWN_DEADLINE:
+                result = await run_within(coro, timeout_ms / 1000)  # no task of its own
             else:
                 result = await coro
             return CommandReply.success(req.reqId, _jsonable(result))
@@ -354,6 +381,7 @@ class CommandRouter:
         items = 0
         try:
             args = self._args(cmd, req.args)
+            check = result_check(cmd)
             gen = cmd.fn(self.host.service_node, *args)
             assert gen is not None
             while True:
@@ -373,7 +401,7 @@ class CommandRouter:
                     raise CommandError(ErrorCode.INTERNAL, (
                         f"streamed command {req.call!r} yielded more than "
                         f"{STREAM_MAX_REPLIES - 1} items, the most a stream may send; stopped"))
-                yield CommandReply.success(req.reqId, _jsonable(item)), False
+                yield CommandReply.success(req.reqId, _jsonable(check.check(item))), False
                 items += 1
             yield CommandReply.success(req.reqId, None), True
         except CommandError as exc:
@@ -431,8 +459,18 @@ class CommandRouter:
             raise CommandError(ErrorCode.UNKNOWN_CALL,
                                f"service {self.bus.service_id!r} has no command {req.call!r}",
                                {"known": sorted([*naming.BUILTIN_CALLS, "describe",
-                                                 *type(node)._commands])})
+                                                 *type(node)._commands,
+                                                 *(c.name for c in node.added_commands())])})
         if cmd.streaming:
-            items = [reply.result async for reply, final in self.stream(req) if not final]
+            items = []
+            async for reply, final in self.stream(req):
+                if not final:
+                    items.append(reply.result)
+                elif reply.error is not None:  # the stream ended with a failure: so does this
+                    raise CommandError(reply.error.code, reply.error.message,
+                                       reply.error.details)
             return items
-        return await cmd.fn(host.service_node, *self._args(cmd, args))
+        result = cmd.fn(host.service_node, *self._args(cmd, args))
+        if inspect.isawaitable(result):  # an added command may be sync
+            result = await result
+        return result_check(cmd).check(result)

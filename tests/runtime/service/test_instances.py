@@ -127,7 +127,8 @@ async def test_a_second_instance_follows_and_only_the_leader_ticks(
     assert follower.bus.executor.passes == 0
     assert history == sorted(history)
     status = (await call(follower, "status")).result
-    assert status["instance"] == {"instanceId": follower.instance_id, "role": "follower",
+    assert status["instance"] == {"instanceId": follower.instance_id,
+                                  "number": follower.instance.instance_id, "role": "follower",
                                   "since": follower.instances.since}
     roles = {i["instanceId"]: i["role"] for i in status["instances"]}
     assert roles == {leader.instance_id: "leader", follower.instance_id: "follower"}

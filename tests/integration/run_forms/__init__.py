@@ -1,0 +1,1 @@
+"""Service files that end the ways a user may end one (tests/integration/test_run_forms.py)."""
