@@ -4,6 +4,7 @@ from runtime import Registry
 
 
 def register(registry: Registry) -> None:
+    from node_library.events import EventIn
     from node_library.flow import Branch, Delay, Sequence, Tick
     from node_library.math_ops import Expression, Math
     from node_library.sensors import RandomWalk
@@ -11,7 +12,7 @@ def register(registry: Registry) -> None:
     from node_library.values import Constant, Counter, Print
 
     for op in (Tick, Sequence, Branch, Delay, Constant, Counter, Print, Math, Expression,
-               RandomWalk):
+               RandomWalk, EventIn):
         registry.register_operator(op)
     registry.register_service(ModelWorker)
     registry.register_service(MockModelWorker)
