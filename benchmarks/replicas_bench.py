@@ -3,13 +3,18 @@
 - leader failover of a two-instance service: SIGKILL the leader, then the time until the new
   leader's first exec pass (the ``ts`` its counter's KV write carries, against the wall clock
   at the kill), over ``KILLS`` kills, a new instance started after each;
+- rolling upgrade (issue 12): a new version started with ``--upgrade`` beside the one instance
+  of a ticking service, ``UPGRADES`` times; the hand-over time is the longest gap between two
+  counter writes (their ``ts``) around it: from the old leader's last pass before it stops its
+  sources (asked to retire) to the new leader's first; with the calls a client made meanwhile
+  (none may fail) and the old processes' exit codes (0);
 - user command throughput with 1, 2 and 4 instances of a service whose command spends 5 ms of
   CPU (a busy loop: the point is scale-out across processes), driven by one client process
   with ``CALLERS`` calls in flight. On a machine with fewer cores than instances plus the
   client and the server, the figure is bounded by the cores, and says so (``cpu_count``).
 
 Run a bench service process with ``python -m benchmarks.replicas_bench serve --nats URL
---service-id ID``.
+--service-id ID`` (its version: ``$RUNGRAPH_BENCH_VERSION``, default 1.0.0).
 """
 
 from __future__ import annotations
@@ -36,11 +41,15 @@ from runtime.protocol.values import decode_state
 from runtime.service.instances import LEADER_KEY, instance_key
 from runtime.transport.base import KeyValue, KVEntry
 
-FIGURES = {
+FIGURES: dict[str, tuple[str, float, float, str]] = {
     "replicas_leader_failover_p50_s": ("s", 3.0, 0, "lower"),
     "replicas_command_scaleout_2_instances": ("x 1 instance", 1.7, 0, "higher"),
+    "replicas_upgrade_handover_p50_s": ("s", 0.5, 0, "lower"),
 }
 KILLS = 5
+UPGRADES = 5
+TICK_MS = 20
+VERSION_ENV = "RUNGRAPH_BENCH_VERSION"
 CALLERS = 32
 LOAD_S = 3.0
 BURN_S = 0.005
@@ -52,6 +61,7 @@ class Burner(Service):
 
     class_name = "bench.burner"
     label = "Burner"
+    version = os.environ.get(VERSION_ENV, "1.0.0")
 
     @command
     async def burn(self) -> int:
@@ -68,12 +78,13 @@ def figure(name: str, value: float, **extra: Any) -> dict[str, Any]:
     return rec
 
 
-def _start(url: str, sid: str, logs: Path) -> subprocess.Popen[bytes]:
+def _start(url: str, sid: str, logs: Path, *extra: str,
+           version: str = "1.0.0") -> subprocess.Popen[bytes]:
     log = open(logs / f"{sid}-{time.monotonic_ns()}.log", "wb")
     return subprocess.Popen(
         [sys.executable, "-m", "benchmarks.replicas_bench", "serve", "--nats", url,
-         "--service-id", sid, "--log-level", "WARNING"],
-        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+         "--service-id", sid, "--log-level", "WARNING", *extra],
+        stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, VERSION_ENV: version})
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -165,6 +176,89 @@ async def _failover(url: str, logs: Path) -> dict[str, Any]:
              "first counter write (tickMs 20)")}
 
 
+def _counting(sid: str) -> dict[str, Any]:
+    return {"graphId": "bench", "revision": 1,
+            "services": [{"serviceId": sid, "serviceClass": "bench.burner"}],
+            "nodes": [{"nodeId": "tick", "serviceId": sid, "class": "core.tick",
+                       "stateValues": {"tickMs": TICK_MS}},
+                      {"nodeId": "c", "serviceId": sid, "class": "core.counter"}],
+            "edges": [{"kind": "exec", "from": {"node": "tick", "port": "out"},
+                       "to": {"node": "c", "port": "in"}}]}
+
+
+async def _upgrade(url: str, logs: Path) -> dict[str, Any]:
+    sid = "upgrade"
+    procs = [_start(url, sid, logs)]
+    client = await Client.connect(url, actor="bench")
+    samples: list[float] = []
+    codes: list[int | None] = []
+    calls = failed = 0
+    stop = asyncio.Event()
+
+    async def caller() -> None:
+        nonlocal calls, failed
+        while not stop.is_set():
+            for call in ("burn", "status"):
+                calls += 1
+                try:
+                    reply = await client.call(sid, call, timeout=5.0)
+                    failed += not reply.ok
+                except ServiceUnavailable:
+                    failed += 1
+            await asyncio.sleep(0.02)
+
+    try:
+        await _alive(client, sid, 1)
+        deployed = await client.call(sid, "set_rungraph", {"rungraph": _counting(sid)},
+                                     timeout=10)
+        if not deployed.ok:
+            raise RuntimeError(f"deploy failed: {deployed}")
+        kv = await client.transport.key_value(naming.bucket_name(sid), create=False)
+        writes: list[tuple[int, float]] = []
+
+        def on_count(entry: KVEntry) -> None:
+            if entry.value is not None:
+                decoded = decode_state(entry.value)
+                writes.append((decoded.value, decoded.ts / 1000))
+
+        watch = await kv.watch(naming.state_key("c", "count"), on_count)
+        load = asyncio.ensure_future(asyncio.gather(*(caller() for _ in range(4))))
+        for round_ in range(UPGRADES):
+            await asyncio.sleep(0.5)
+            old, first = procs[-1], len(writes)
+            procs.append(_start(url, sid, logs, "--upgrade", version=f"{round_ + 2}.0.0"))
+            codes.append(await asyncio.to_thread(old.wait, 30))
+            exited = time.time()
+            deadline = time.monotonic() + 15
+            while not any(ts > exited for _, ts in writes[first:]):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the new version did not tick within 15 s")
+                await asyncio.sleep(0.01)
+            window = [ts for _, ts in writes[first:]]
+            samples.append(max(b - a for a, b in zip(window, window[1:], strict=False)))
+            progress(f"replicas: upgrade {round_ + 1}: longest gap between passes "
+                     f"{samples[-1]:.3f}s, old process exit code {codes[-1]}")
+        stop.set()
+        await load
+        await watch.stop()
+        values = [v for v, _ in writes]
+        monotonic = values == sorted(values)
+    finally:
+        stop.set()
+        await client.close()
+        _stop(procs)
+    ok = monotonic and failed == 0 and codes == [0] * UPGRADES
+    return {"replicas_upgrade_handover_p50_s": figure(
+        "replicas_upgrade_handover_p50_s", statistics.median(samples),
+        samples=summary(samples), max_s=round(max(samples), 3),
+        sanity={"ok": ok, "counter_never_went_back": monotonic, "failed_calls": failed,
+                "calls": calls, "old_exit_codes": codes},
+        what=f"a new version started with --upgrade beside the one instance of a service "
+             f"ticking every {TICK_MS} ms: the longest gap between two counter writes around "
+             "the hand-over (the old leader's last pass to the new leader's first), while 4 "
+             "callers call burn and status every 20 ms")}
+
+
 async def _throughput(url: str, logs: Path, instances: int) -> tuple[float, int]:
     sid = f"burn{instances}"
     procs = [_start(url, sid, logs) for _ in range(instances)]
@@ -207,6 +301,8 @@ async def _measure() -> dict[str, Any]:
         logs.mkdir()
         progress("replicas: leader failover")
         out = await _failover(server.url, logs)
+        progress("replicas: rolling upgrade")
+        out.update(await _upgrade(server.url, logs))
         rates: dict[str, float] = {}
         failures = 0
         for n in (1, 2, 4):

@@ -9,10 +9,15 @@ still its own (it could not renew it in time, e.g. it was paused), and starts th
 renewal succeeds; when the lease changes hands it becomes a follower. A follower that takes the
 lease takes over: it runs the rungraph and the state KV holds, then starts the sources.
 
+A leader may also hand the lease to a chosen instance (``yield_lease``, a rolling upgrade:
+``upgrade.py``): that one takes it at once, and no other instance does while it lives.
+
 A service that is not replicated (Simulate, a host started without restoring) has one
 instance, which leads. Value of ``instances.{instanceId}`` (JSON): ``{"instanceId", "role",
-"host", "pid", "since", "ts", "revision", "active", "ready", "passes"}``, ``since`` and ``ts``
-in milliseconds since the epoch.
+"host", "pid", "since", "ts", "revision", "active", "ready", "passes", "serviceClass",
+"version", "upgrading"}``, ``since`` and ``ts`` in milliseconds since the epoch; ``version``
+is the service class's ``version``; ``upgrading`` is true while the instance asks older ones
+to retire.
 """
 
 from __future__ import annotations
@@ -83,9 +88,14 @@ class Instances:
         self.since = now_ms()
         self.kv: KeyValue | None = None
         """The bucket as ``join`` found it (kept: a KV swapped on the bus later is not used)."""
-        self.lease = Lease(host.service_id, self._lost, self._signal)
+        self.lease = Lease(host.service_id, self._lost, self._lease_changed)
+        self.lease.about = {"serviceClass": host.class_name, "version": host.service_cls.version}
         self.table: dict[str, Seen] = {}
         self.lapsed = False
+        self.handing_over: str | None = None
+        """The instance this leader hands its lease to (``upgrade.py``): meanwhile it starts no
+        admin call and runs no source, and still writes what it has begun."""
+        self._reclaim = False
         self._writes = True
         self._serving = False
         self._watches: list[Watch] = []
@@ -97,8 +107,9 @@ class Instances:
     # -- what others ask --------------------------------------------------------------------
     @property
     def leads(self) -> bool:
-        """This instance is the leader, its takeover done: it applies admin calls."""
-        return self.role is Role.LEADER
+        """This instance is the leader, its takeover done and not handing over: it applies
+        admin calls."""
+        return self.role is Role.LEADER and self.handing_over is None
 
     def may_run(self) -> bool:
         """Whether a source may fire now: the leader, while its lease is surely its own."""
@@ -136,7 +147,9 @@ class Instances:
         return {"instanceId": self.instance_id, "role": self.role.value,
                 "host": _HOST, "pid": os.getpid(), "since": self.since,
                 "ts": now_ms(), "revision": host.graph.revision, "active": host.bus.active,
-                "ready": self._serving, "passes": host.bus.executor.passes}
+                "ready": self._serving, "passes": host.bus.executor.passes,
+                "serviceClass": host.class_name, "version": host.service_cls.version,
+                "upgrading": host.upgrade.running}
 
     def touch(self) -> None:
         """Write this instance's key soon (its role, revision or active flag changed)."""
@@ -167,6 +180,7 @@ class Instances:
                 await asyncio.sleep(0.5 * (attempt + 1))
         if entry is not None:
             self.lease.observe(entry)
+        await self.host.upgrade.check_class()
         if self.lease.expired() and await self.lease.take(""):
             self._set_role(Role.LEADER)
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -181,6 +195,28 @@ class Instances:
         await self._beat()
         if not self.leads:
             await self.host.replication.start_following()
+        self.host.upgrade.serving()
+
+    async def yield_lease(self, successor: str) -> None:
+        """Hand the held lease to instance ``successor`` (it takes it at once) with every
+        write made, and follow from now on."""
+        await self.lease.release(self.instance_id, successor)
+        self._set_role(Role.FOLLOWER)
+        if self._serving:
+            await self.host.replication.start_following()
+
+    def reclaim(self) -> None:
+        """Take a lease that no instance holds now, even one handed to another (which did not
+        take it): a hand-over that did not complete."""
+        self._reclaim = True
+        self._wake.set()
+
+    async def withdraw(self) -> None:
+        """Leave the instances' table before stopping (a retired instance): no heartbeat, no
+        takeover, and this instance's key deleted, so the leader asks it nothing more."""
+        self.stopping()
+        if self.kv is not None and self.instance_id:
+            await _bounded(self.kv.delete(instance_key(self.instance_id)), "deleting its key")
 
     def stopping(self) -> None:
         """The host stops: no takeover from now on (a held lease is kept until ``leave``
@@ -238,6 +274,7 @@ class Instances:
         while self._task is not None:  # cleared by ``_halt`` (a cancel alone may be lost)
             beat_now = self._wake.is_set()
             self._wake.clear()
+            reclaim, self._reclaim = self._reclaim, False  # asked once, for this step
             try:
                 lease = self.lease
                 if lease.held and loop.time() >= next_renew:
@@ -249,7 +286,8 @@ class Instances:
                         self.host.start_sources()
                 if lease.held and not self.lapsed and not lease.valid():
                     self._lapse()
-                elif not lease.held and self._serving and lease.expired():
+                elif not lease.held and self._serving and lease.expired() and (
+                        reclaim or self._may_take()):
                     if await lease.take(self.instance_id):
                         self._taking_over = loop.create_task(self._take_over())
                 if self._serving and (loop.time() >= next_beat or beat_now):
@@ -262,6 +300,22 @@ class Instances:
                 await asyncio.wait_for(self._wake.wait(), TICK_S)
             except TimeoutError:
                 pass  # the next tick
+
+    def _may_take(self) -> bool:
+        """A lease handed to another instance is that one's to take while it lives, for
+        ``LEASE_S`` after the hand-over."""
+        successor = self.lease.successor()
+        if successor is None or successor == self.instance_id:
+            return True
+        seen = self.lease.seen
+        assert seen is not None
+        handed_lately = seen.fresh(LEASE_S, asyncio.get_running_loop().time())
+        return not (handed_lately and self.alive(successor))
+
+    def _lease_changed(self) -> None:
+        self._signal()
+        if self.lease.expired():  # released: taken at once, not on the next tick
+            self._wake.set()
 
     def _lapse(self) -> None:
         self.lapsed = True

@@ -10,9 +10,11 @@ process that died before this one started); it may then take it with a compare-a
 revision it saw. The holder counts its lease valid until ``LEASE_S - LEASE_MARGIN_S`` after it
 sent its last write that KV took: before anyone may call it expired.
 
-Value (JSON): ``{"instanceId", "term", "host", "pid", "since", "ts"}``, ``since`` and ``ts`` in
-milliseconds since the epoch; ``term`` is random per leadership, so a holder tells its own
-writes from another's; ``"released": true`` once its holder stopped.
+Value (JSON): ``{"instanceId", "term", "host", "pid", "since", "ts", "serviceClass",
+"version"}``, ``since`` and ``ts`` in milliseconds since the epoch; ``term`` is random per
+leadership, so a holder tells its own writes from another's; ``"released": true`` once its
+holder stopped, with ``"successor": instanceId`` when it handed the lease to that instance (a
+rolling upgrade, ``upgrade.py``): for ``LEASE_S`` only that instance takes it, while it lives.
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ class Lease:
         self.on_lost = on_lost
         self.on_change = on_change
         self.kv: KeyValue | None = None
+        self.about: dict[str, str] = {}
+        """What every lease value of this instance also says (its service class and version)."""
         self.seen: Seen | None = None
         self.held = False
         self.since: int | None = None
@@ -104,6 +108,13 @@ class Lease:
         holder = None if seen is None or seen.value.get("released") else \
             seen.value.get("instanceId")
         return holder if isinstance(holder, str) and holder else None
+
+    def successor(self) -> str | None:
+        """The instance a released lease was handed to, or None."""
+        seen = self.seen
+        successor = None if seen is None or not seen.value.get("released") else \
+            seen.value.get("successor")
+        return successor if isinstance(successor, str) and successor else None
 
     def live_holder(self) -> str | None:
         """The holder while its lease is live."""
@@ -165,16 +176,20 @@ class Lease:
         self._took(revision, value, sent)
         return True
 
-    async def release(self, instance_id: str) -> None:
-        """Hand the lease on: another instance may take it at once."""
+    async def release(self, instance_id: str, successor: str | None = None) -> None:
+        """Hand the lease on: another instance may take it at once (with ``successor``: that
+        one, see the module)."""
         if not self.held:
             return
         assert self.kv is not None
         self.held = False
-        released = json.dumps({"instanceId": instance_id, "term": self._term,
-                               "released": True, "ts": now_ms()}).encode()
+        released: dict[str, Any] = {"instanceId": instance_id, "term": self._term,
+                                    "released": True, "ts": now_ms()}
+        if successor is not None:
+            released["successor"] = successor
+        data = json.dumps(released).encode()
         try:
-            await asyncio.wait_for(self.kv.update(LEADER_KEY, released, self._revision),
+            await asyncio.wait_for(self.kv.update(LEADER_KEY, data, self._revision),
                                    KV_OP_TIMEOUT_S)
         except (TransportError, TimeoutError) as exc:
             log.info("service %s: releasing the lease failed (%s); it expires instead",
@@ -183,7 +198,7 @@ class Lease:
     def _value(self, instance_id: str) -> bytes:
         return json.dumps({"instanceId": instance_id, "term": self._term,
                            "host": socket.gethostname(), "pid": os.getpid(),
-                           "since": self.since, "ts": now_ms()}).encode()
+                           "since": self.since, "ts": now_ms(), **self.about}).encode()
 
     def _took(self, revision: int, value: bytes, sent: float) -> None:
         """KV took this instance's write (sent at ``sent``)."""

@@ -12,6 +12,9 @@ many applied it: ``"instances": {"applied": n, "of": m, "refused": {instanceId: 
 
 A follower also follows KV on its own (``nodes.>``, ``active``, ``rungraph``): one that missed a
 ``follow`` catches up, and the state it holds is the leader's. It never writes node state.
+
+``svc.{sid}.instance.{id}.retire`` asks an instance to hand over and leave (a rolling upgrade:
+``upgrade.py`` answers it); ``.ping`` answers ``{}``.
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ADMIN_CALLS = frozenset({"activate", "deactivate", "set_state", "set_rungraph"})
-FORWARD, FOLLOW, PING = "forward", "follow", "ping"
+FORWARD, FOLLOW, PING, RETIRE = "forward", "follow", "ping", "retire"
 NOT_LEADER = "notLeader"
 """The details key of a forwarded call's refusal by an instance that no longer leads: the
 forwarding instance then asks the new leader."""
@@ -91,6 +94,9 @@ class Replication:
         self._want_rungraph = self._want_active = False
         self._kv_state: dict[tuple[str, str], bytes] = {}
         """Every node state value in KV as the follower's watch last delivered it."""
+        self._applying = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @property
     def _sid(self) -> str:
@@ -140,11 +146,27 @@ class Replication:
         if req.timeoutMs:  # what is left of it after waiting for a leader
             left = max(1, int((deadline - loop.time()) * 1000))
             req = req.model_copy(update={"timeoutMs": min(req.timeoutMs, left)})
-        result = await local(req)
+        self._applying += 1  # counted from the leads check on, with no await between
+        self._idle.clear()
+        try:
+            result = await local(req)
+        finally:
+            self._applying -= 1
+            if not self._applying:
+                self._idle.set()
         others = instances.others()
         if others:
             result = {**result, "instances": await self._fan_out(req, result, others, deadline)}
         return result
+
+    async def settled(self, timeout: float) -> bool:  # noqa: ASYNC109 - a bound, not a cancel
+        """Wait until no admin call is being applied here (as the leader), for at most
+        ``timeout`` seconds; whether none is."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     async def _forward(self, leader: str, req: CommandRequest, actor: str,
                        deadline: float) -> CommandReply | None:
@@ -241,9 +263,10 @@ class Replication:
         if verb == PING:
             await msg.respond(b"{}")
             return
-        if verb not in (FORWARD, FOLLOW):
+        if verb not in (FORWARD, FOLLOW, RETIRE):
             return
-        task = asyncio.get_running_loop().create_task(self._answer(msg, verb))
+        answer = self.host.upgrade.answer(msg) if verb == RETIRE else self._answer(msg, verb)
+        task = asyncio.get_running_loop().create_task(answer)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
