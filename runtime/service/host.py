@@ -422,6 +422,9 @@ class ServiceHost:
         if self.bus.active:
             self._hook(node, "on_deactivate")
         self._hook(node, "on_destroy")
+        events = node.__dict__.get("_event_io")  # the event subscriptions it made, if any
+        if events is not None:
+            events.close()
         if forget:
             self.bus.unregister_node(node_id)
         else:

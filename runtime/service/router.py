@@ -33,6 +33,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import to_jsonable_python
 
 from runtime.protocol import naming
 from runtime.protocol.envelope import (
@@ -115,8 +116,11 @@ def _peek_req_id(data: bytes) -> str | None:
 
 
 def _jsonable(value: Any) -> Any:
+    """A command's result as JSON-able data: a model, or models nested in lists and dicts."""
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
+    if isinstance(value, list | tuple | dict):
+        return to_jsonable_python(value)
     return value
 
 

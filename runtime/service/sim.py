@@ -130,4 +130,4 @@ class Simulation:
         if host is None:
             return CommandReply.failure(None, ErrorCode.NOT_FOUND, f"no service {service_id!r}")
         req = CommandRequest(call=call, args=args or {}, meta={"actor": actor})
-        return await host.router.dispatch(req)
+        return await host.router.call(req)  # the service node's on_command screens it too

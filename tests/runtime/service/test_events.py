@@ -449,6 +449,8 @@ async def test_a_stopped_service_hears_no_more_events_and_drops_its_subscription
     await eventually(lambda: len(listener.values) == 1, what="the first event")
 
     await lst.stop()
+    await hub.settle()
+    assert not [s for s in hub.subs if s.pattern == event_subject("w1", "progress")]
     await worker(w).progress.emit(Progress(done=2, total=2))
     await hub.settle()
 

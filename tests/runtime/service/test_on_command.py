@@ -25,7 +25,14 @@ from runtime.service.bus import ServiceBus
 from runtime.service.host import ServiceHost
 from runtime.transport.memory import MemoryHub
 from tests.nats_fixtures import nats_server, nats_url  # noqa: F401
-from tests.support import eventually, registry_with, request
+from tests.support import (  # noqa: F401 - simulate is a fixture
+    eventually,
+    graph,
+    registry_with,
+    request,
+    service,
+    simulate,
+)
 
 CMD = "svc.main.cmd"
 ROOT = Path(__file__).resolve().parents[3]
@@ -392,3 +399,16 @@ async def test_a_service_without_editable_commands_cannot_add_any(serve) -> None
     assert reply.error is not None
     assert reply.error.code == ErrorCode.UNKNOWN_CALL
     assert Gatekeeper.spec().editableCommands is False
+
+
+async def test_simulate_asks_the_policy_too(simulate) -> None:
+    sim = await simulate(graph([], services=[service("main", "test.gatekeeper")]),
+                         registry=registry_with(Gatekeeper))
+
+    denied = await sim.call("main", "deactivate")
+    rewritten = await sim.call("main", "scale", {"value": 3.0}, actor="intern")
+
+    assert denied.error is not None
+    assert denied.error.code == ErrorCode.FORBIDDEN
+    assert rewritten.ok
+    assert rewritten.result == 3.0

@@ -85,6 +85,10 @@ class Shapes(Service):
         yield "x"  # type: ignore[misc]
 
     @command
+    async def model_list(self) -> list[Item]:
+        return [Item(n=1), Item(n=2)]
+
+    @command
     async def free_items(self):  # type: ignore[no-untyped-def]
         yield {"whatever": 1}
 
@@ -104,6 +108,7 @@ async def call(transport: Transport, name: str) -> dict[str, Any]:
 @pytest.mark.parametrize(("name", "result"), [
     ("good_model", {"text": "a", "count": 1}),
     ("good_dict", {"text": "a", "count": 2}),
+    ("model_list", [{"n": 1}, {"n": 2}]),
     ("any_dict", {"anything": "object"}),
     ("any_value", ["whatever", 1]),
     ("unannotated", {"free": True})])
