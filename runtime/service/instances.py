@@ -144,7 +144,8 @@ class Instances:
     def record(self) -> dict[str, Any]:
         """This instance's ``instances.{id}`` value."""
         host = self.host
-        return {"instanceId": self.instance_id, "role": self.role.value,
+        return {"instanceId": self.instance_id, "number": host.instance.instance_id,
+                "role": self.role.value,
                 "host": _HOST, "pid": os.getpid(), "since": self.since,
                 "ts": now_ms(), "revision": host.graph.revision, "active": host.bus.active,
                 "ready": self._serving, "passes": host.bus.executor.passes,

@@ -132,6 +132,9 @@ async def test_a_second_instance_follows_and_only_the_leader_ticks(
                                   "since": follower.instances.since}
     roles = {i["instanceId"]: i["role"] for i in status["instances"]}
     assert roles == {leader.instance_id: "leader", follower.instance_id: "follower"}
+    numbers = {i["instanceId"]: i["number"] for i in status["instances"]}
+    assert numbers == {leader.instance_id: leader.instance.instance_id,  # from its heartbeat
+                       follower.instance_id: follower.instance.instance_id}
 
 
 async def test_instances_that_start_together_elect_one_leader(start: Start) -> None:
