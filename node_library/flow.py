@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from runtime import DataIn, ExecContext, ExecIn, ExecOut, Operator, SourceContext, State
 
 
 class Tick(Operator):
-    """Starts an exec pass every ``tickMs`` milliseconds while its service is active."""
+    """Starts an exec pass every ``tickMs`` milliseconds while its service is active.
+
+    The ticks keep a fixed schedule: each is due one interval after the one before it, however
+    long the passes take, so the rate does not drift. A tick that comes while the previous pass
+    still runs waits for it; when a pass (or the service) is so late that one or more later
+    ticks are already due, those are skipped, never run in a burst to catch up, and counted in
+    ``missed``. A new ``tickMs`` applies at once, from the last tick."""
 
     class_name = "core.tick"
     label = "Tick"
@@ -17,17 +23,71 @@ class Tick(Operator):
     trigger_pin: ClassVar[str | None] = "out"
     out = ExecOut(doc="fires once per tick")
     tickMs = State(int, 100, ge=1, le=3_600_000, show=True, doc="interval in milliseconds")
+    missed = State(int, 0, access="ro", show=True,
+                   doc="ticks skipped because a pass ran past them (never made up)")
+
+    def __init__(self, node_id: str) -> None:
+        super().__init__(node_id)
+        self._wake: asyncio.Future[bool] | None = None
+
+    def on_state(self, name: str, value: Any) -> None:
+        if name == "tickMs" and self._wake is not None and not self._wake.done():
+            self._wake.set_result(True)  # re-plan the wait with the new interval
 
     async def run_source(self, ctx: SourceContext) -> None:
         loop = asyncio.get_running_loop()
+        schedule = Schedule(loop.time(), self.tickMs / 1000)
         while True:
-            due = loop.time() + self.tickMs / 1000
-            # wait in short slices so a new tickMs (a typo of 60000 fixed) applies at once
-            while (left := due - loop.time()) > 0:
-                await asyncio.sleep(min(left, 0.05))
-                due = min(due, loop.time() + self.tickMs / 1000)
+            if await self._sleep_until(loop, schedule.due):
+                schedule.retime(self.tickMs / 1000, loop.time())
+                continue
+            skipped = schedule.advance(loop.time())
+            if skipped:
+                self.missed = self.missed + skipped
             if ctx.active:
                 await ctx.trigger("out")
+
+    async def _sleep_until(self, loop: asyncio.AbstractEventLoop, when: float) -> bool:
+        """Wait until ``when`` (loop time); True when woken early by a new ``tickMs``."""
+        wake: asyncio.Future[bool] = loop.create_future()
+        self._wake = wake
+        timer = loop.call_at(when, _settle, wake)
+        try:
+            return await wake
+        finally:
+            timer.cancel()
+            self._wake = None
+
+
+def _settle(wake: asyncio.Future[bool]) -> None:
+    if not wake.done():
+        wake.set_result(False)
+
+
+class Schedule:
+    """Tick times on a fixed grid: ``due`` is the next one; ``advance`` moves past it, and past
+    every later one that is already over (those are skipped, and counted)."""
+
+    __slots__ = ("due", "interval")
+
+    def __init__(self, start: float, interval: float) -> None:
+        self.interval = interval
+        self.due = start + interval
+
+    def advance(self, now: float) -> int:
+        """The tick at ``due`` runs now: the next one is due one interval later. Ticks due by
+        ``now`` already are skipped (the one that runs now stands for the latest of them);
+        returns how many."""
+        skipped = int((now - self.due) // self.interval) if now >= self.due else 0
+        self.due += (skipped + 1) * self.interval
+        return skipped
+
+    def retime(self, interval: float, now: float) -> None:
+        """A new interval, counted from the last tick (or from ``now``, when that is due
+        already: a shorter interval does not skip ticks)."""
+        last = self.due - self.interval
+        self.interval = interval
+        self.due = max(last + interval, now)
 
 
 class Sequence(Operator):

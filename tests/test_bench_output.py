@@ -47,13 +47,17 @@ def test_replicas_bench_reports_leader_failover_and_command_scale_out():
     assert out.returncode == 0, out.stderr[-2000:]
     figures = json.loads(out.stdout)["figures"]
     assert set(figures) == {"replicas_leader_failover_p50_s",
-                            "replicas_command_scaleout_2_instances"}
+                            "replicas_command_scaleout_2_instances",
+                            "replicas_upgrade_handover_p50_s"}
     failover = figures["replicas_leader_failover_p50_s"]
     assert failover["unit"] == "s"
     assert failover["sanity"]["counter_never_went_back"] is True
     scale = figures["replicas_command_scaleout_2_instances"]
     assert set(scale["commands_per_s"]) == {"1", "2", "4"}
     assert scale["sanity"]["failed_calls"] == 0
+    upgrade = figures["replicas_upgrade_handover_p50_s"]
+    assert upgrade["sanity"]["failed_calls"] == 0
+    assert set(upgrade["sanity"]["old_exit_codes"]) == {0}
 
 
 @pytest.mark.integration
@@ -76,3 +80,31 @@ def test_cluster_bench_reports_failover_by_node_and_the_cost_of_replication():
     assert writes["unit"] == "writes/s"
     assert writes["one_replica_per_s"] > 0
     assert writes["sanity"]["replicas"] == {"3": 3, "1": 1}
+
+
+@pytest.mark.integration
+def test_rtt_bench_reports_status_and_a_user_command_beside_a_raw_echo():
+    out = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "rtt_bench"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    figures = json.loads(out.stdout)["figures"]
+    assert set(figures) == {"status_rtt_p50_ratio_to_raw_echo",
+                            "typed_call_p50_ratio_to_raw_echo"}
+    status = figures["status_rtt_p50_ratio_to_raw_echo"]
+    assert {"value", "unit", "target", "meets_target", "raw_p50_ms", "status_p50_ms",
+            "typed_p50_ms", "raw_p90_ms"} <= set(status)
+    assert status["round_trips_each"] > 0
+    assert figures["typed_call_p50_ratio_to_raw_echo"]["target"] == 0.9
+
+
+@pytest.mark.integration
+def test_steady_bench_reports_cpu_per_pass_and_the_tick_rate():
+    out = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "steady_bench"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    figures = json.loads(out.stdout)["figures"]
+    assert set(figures) == {"counters_cpu_per_pass_ratio_to_bare", "tick_33ms_passes_per_s"}
+    cpu = figures["counters_cpu_per_pass_ratio_to_bare"]
+    assert cpu["sanity"]["ok"] is True, cpu["sanity"]
+    assert cpu["bare_cpu_ms_per_pass"] > 0
+    assert figures["tick_33ms_passes_per_s"]["unit"] == "passes/s"

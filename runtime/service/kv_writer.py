@@ -7,6 +7,11 @@ large, an invalid key, not permitted) is dropped at once; one that fails for any
 A dropped write is handed to ``on_drop`` (the bus records it) and counted in ``stats``.
 A replicated bucket without quorum (``NoQuorum``) is shown in ``stats`` (``replication``) and
 logged once when it starts and once when writes are stored again.
+
+The writes queued while a pass runs go out together once it yields: one batch, whose acks are
+collected as they come. Where the bucket can send a batch without a task
+(``put_many_nowait``: NATS), the batch is sent from a plain callback and settled where its last
+ack is read; retries and a bucket without that path take the drain task (``put_many``).
 """
 
 from __future__ import annotations
@@ -67,6 +72,11 @@ class KVWriter:
         self._seq = 0
         self._retry: dict[StateKey, _Retry] = {}
         self._task: asyncio.Task[None] | None = None
+        self._scheduled = False
+        """A send of the queued writes is due (``_send_next``, on the event loop)."""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._in_flight = False
+        """A batch went out without the drain task and is not settled yet."""
         self._progress = asyncio.Event()
         self._wake = asyncio.Event()
         self.draining = False
@@ -101,9 +111,85 @@ class KVWriter:
         loop = asyncio.get_running_loop()
         self._settle(key, self._pending[key], outcome, loop.time())
 
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop, asked once (``get_running_loop`` costs a system call in 3.11)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
+
+    def _busy(self) -> bool:
+        """The drain task runs (or is about to), or a batch is in flight."""
+        return self._in_flight or self.draining or (
+            self._task is not None and not self._task.done())
+
     def _kick(self) -> None:
+        """Have the queued writes sent once the code that queues them yields."""
+        if self._scheduled or self._busy():
+            return
+        self._scheduled = True
+        self._running_loop().call_soon(self._send_next)
+
+    def _send_next(self) -> None:
+        """Send the next batch without a task where the bucket can; else start the drain."""
+        self._scheduled = False
+        if not self._pending or self._busy():
+            return
+        kv = self._kv_of()
+        if kv is None:
+            return  # no bucket yet: the writes wait
+        nowait = getattr(kv, "put_many_nowait", None)
+        if nowait is None or self._retry:  # retries are timed by the drain
+            self._start_drain()
+            return
+        batch, _ = self._next_batch(self._running_loop().time())
+        items = [(naming.state_key(*key), write.data) for key, write in batch]
+        self._in_flight = True
+        try:
+            sent = nowait(items, lambda outcomes: self._batch_done(batch, outcomes))
+        except Exception as exc:  # noqa: BLE001 - a batch path that fails: the drain's way
+            log.debug("KV batch could not be sent at once (%r); draining", exc)
+            sent = False
+        if not sent:
+            self._in_flight = False
+            self._start_drain()
+
+    def _batch_done(self, batch: list[tuple[StateKey, _Write]],
+                    outcomes: list[Exception | None]) -> None:
+        self._in_flight = False
+        self._settle_batch(batch, outcomes)
+        if self._pending:
+            self._kick()
+
+    def _settle_batch(self, batch: list[tuple[StateKey, _Write]],
+                      outcomes: list[Exception | None]) -> None:
+        if len(outcomes) != len(batch):
+            failed = RuntimeError(f"KV answered {len(outcomes)} outcomes for {len(batch)} "
+                                  "writes")
+            outcomes = [failed] * len(batch)
+        now = self._running_loop().time()
+        for (key, write), outcome in zip(batch, outcomes, strict=True):
+            self._settle(key, write, outcome, now)
+        self._progress.set()
+
+    def _start_drain(self) -> None:
         if not self.draining and (self._task is None or self._task.done()):
             self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    def _next_batch(self, now: float) -> tuple[list[tuple[StateKey, _Write]], float]:
+        """Up to ``KV_BATCH`` queued writes, oldest first, passing over keys whose retry is
+        not due; and when the earliest of those is due (``now`` if none waits)."""
+        batch: list[tuple[StateKey, _Write]] = []
+        wake_at = now
+        for key, write in self._pending.items():
+            retry = self._retry.get(key)
+            if retry is not None and retry.at > now:
+                wake_at = retry.at if wake_at == now else min(wake_at, retry.at)
+                continue
+            batch.append((key, write))
+            if len(batch) == KV_BATCH:
+                break
+        return batch, wake_at
 
     async def _drain(self) -> None:
         """Write pending values in batches (distinct keys, so a batch may go in any order)
@@ -115,16 +201,7 @@ class KVWriter:
         try:
             while self._pending and (kv := self._kv_of()) is not None:
                 now = loop.time()
-                batch: list[tuple[StateKey, _Write]] = []
-                wake_at = now
-                for key, write in self._pending.items():
-                    retry = self._retry.get(key)
-                    if retry is not None and retry.at > now:
-                        wake_at = retry.at if wake_at == now else min(wake_at, retry.at)
-                        continue
-                    batch.append((key, write))
-                    if len(batch) == KV_BATCH:
-                        break
+                batch, wake_at = self._next_batch(now)
                 if not batch:
                     self._wake.clear()
                     try:  # a new write wakes the drain before the retry is due
@@ -132,11 +209,7 @@ class KVWriter:
                     except TimeoutError:
                         pass  # the retry is due
                     continue
-                outcomes = await _put_batch(kv, batch)
-                now = loop.time()
-                for (key, write), outcome in zip(batch, outcomes, strict=True):
-                    self._settle(key, write, outcome, now)
-                self._progress.set()
+                self._settle_batch(batch, await _put_batch(kv, batch))
         finally:
             self.draining = False
             self._progress.set()
@@ -240,11 +313,6 @@ async def _put_batch(kv: KeyValue,
                      batch: list[tuple[StateKey, _Write]]) -> list[Exception | None]:
     items = [(naming.state_key(*key), write.data) for key, write in batch]
     try:
-        outcomes = await kv.put_many(items)
+        return await kv.put_many(items)
     except Exception as exc:  # noqa: BLE001 - the batch as a whole failed: each write is
         return [exc] * len(batch)  # retried or dropped by its own key's bound
-    if len(outcomes) != len(batch):
-        failed = RuntimeError(f"KV bucket {kv.bucket} answered {len(outcomes)} outcomes for "
-                              f"{len(batch)} writes")
-        return [failed] * len(batch)
-    return outcomes

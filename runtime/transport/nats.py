@@ -37,7 +37,6 @@ from typing import Any
 
 import nats.errors
 import nats.js.errors
-from nats.aio.client import Client
 from nats.aio.msg import Msg as NatsMsg
 from nats.aio.subscription import Subscription as NatsSubscription
 from nats.js import JetStreamContext
@@ -58,7 +57,9 @@ from runtime.transport.base import (
     TransportTimeout,
     seed_public_key,
 )
+from runtime.transport.nats_direct import DirectClient, RequestMux
 from runtime.transport.nats_kv import KV_HISTORY, NatsKV, _NatsWatch
+from runtime.transport.nats_kv_batch import PipelinedKV
 from runtime.transport.nats_micro import NatsService, add_micro_service
 from runtime.transport.urls import server_urls
 
@@ -116,8 +117,9 @@ _TLS_OPT = "_rungraph_tls"
 the options (and taken out of them before nats-py sees them)."""
 
 
-class _Client(Client):
-    """nats-py's client, held to the TLS a connection asked for.
+class _Client(DirectClient):
+    """nats-py's client (with the direct paths of ``nats_direct``), held to the TLS a
+    connection asked for.
 
     nats-py upgrades to TLS only when the server's INFO says ``tls_required``, so a ``tls://``
     URL alone would not stop a server (or someone in between) that leaves it out: here such an
@@ -213,6 +215,7 @@ class NatsTransport:
         self._seed_key = seed_key
         self._refused = False  # the server greeted us, then turned the connection away
         self._probing: asyncio.Task[None] | None = None
+        self._mux: RequestMux | None = None
         self.slow_consumer_drops = 0
         """Messages nats-py dropped because a subscription's pending bounds were reached."""
 
@@ -420,7 +423,45 @@ class NatsTransport:
         return Msg(msg.subject, msg.data, msg.reply or None, self._respond)
 
     async def _respond(self, subject: str, data: bytes) -> None:
-        await self.publish(subject, data)
+        if self.nc.can_write_now():
+            self.send_now(subject, data)  # no hop through nats-py's flusher
+        else:
+            await self.publish(subject, data)  # waits while the outbound buffer is full
+
+    def can_send_now(self) -> bool:
+        """Whether ``send_now`` writes to the socket at once (else it queues)."""
+        return self.nc.can_write_now()
+
+    def send_now(self, subject: str, data: bytes) -> None:
+        """Publish without waiting: written to the socket at once when it has room, else
+        queued for nats-py's flusher within its pending bound; raises ``TransportError`` as
+        ``publish`` does (also when that bound is reached: this never waits)."""
+        try:
+            self.nc.send_now(subject, data)
+        except nats.errors.Error as exc:
+            raise TransportError(f"publish on {subject} failed: {exc!r}") from exc
+
+    def ready_mux(self) -> RequestMux | None:
+        """The reply inbox when it is made already (else None: ``request_mux`` makes it)."""
+        mux = self._mux
+        return mux if mux is not None and mux.started else None
+
+    async def request_mux(self) -> RequestMux | None:
+        """The reply inbox that requests and pipelined KV writes share (made on first use);
+        None when this nats-py has no direct path, or while the link is down before it was
+        made."""
+        mux = self._mux
+        if mux is not None and mux.started:
+            return mux
+        if not self.nc.direct_ok or not self.nc.is_connected:
+            return None
+        if mux is None:
+            mux = self._mux = RequestMux(self.nc)
+        try:
+            return mux if await mux.start() else None
+        except nats.errors.Error as exc:
+            log.debug("reply inbox on %s: %r", self._url, exc)
+            return None
 
     async def publish(self, subject: str, data: bytes, reply: str | None = None) -> None:
         try:
@@ -452,6 +493,17 @@ class NatsTransport:
     async def request(
         self, subject: str, data: bytes, timeout: float  # noqa: ASYNC109 - Transport protocol
     ) -> Msg:
+        mux = await self.request_mux()
+        if mux is not None:
+            try:
+                answer = await mux.request(subject, data, timeout)
+            except nats.errors.Error as exc:
+                raise TransportError(f"request on {subject} failed: {exc!r}") from exc
+            if answer is None:
+                raise TransportTimeout(f"request on {subject} timed out after {timeout}s")
+            if answer.no_responders:
+                raise NoResponders(f"no responders on {subject}")
+            return Msg(answer.subject, answer.data, None, self._respond)
         try:
             reply = await self.nc.request(subject, data, timeout=timeout)
         except nats.errors.NoRespondersError:
@@ -517,7 +569,7 @@ class NatsTransport:
                                  f"({exc.description or exc!r})") from exc
         except nats.errors.Error as exc:
             raise TransportError(f"KV bucket {bucket}: {exc!r}") from exc
-        return NatsKV(self, kv, bucket, replicas)
+        return PipelinedKV(self, kv, bucket, replicas, self.request_mux)
 
     async def _bind_bucket(self, bucket: str) -> tuple[NatsKeyValue, int]:
         """The bucket as nats-py's ``key_value`` binds it, and its replicas (one request)."""

@@ -168,7 +168,7 @@ def test_describe_prints_the_spec_of_one_class(capsys):
     spec = json.loads(out)
     assert code == 0
     assert spec["className"] == "core.tick"
-    assert [f["name"] for f in spec["stateFields"]] == ["tickMs"]
+    assert [f["name"] for f in spec["stateFields"]] == ["tickMs", "missed"]
     assert spec["stateFields"][0]["schema"]["minimum"] == 1
     assert [p["name"] for p in spec["execOut"]] == ["out"]
 
