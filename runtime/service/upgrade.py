@@ -57,6 +57,12 @@ FIND_LEADER_S = 5.0
 UNSEEN_WAIT_S = 2.0
 """How long an instance asked to retire waits to see the asking instance's key (it may ask
 before its first heartbeat has reached every instance) before it refuses."""
+ASK_FOR_S = 30.0
+"""How long an upgrading instance keeps asking older ones to retire before it gives up."""
+ASK_AGAIN_S = 0.5
+"""How long it waits between two rounds of asking."""
+GONE = ErrorCode.NOT_FOUND.value
+"""The code of an asked instance that is gone already (nobody answers on its subject)."""
 GONE_S = 5.0
 """How long it waits for the retired instances' keys to go before it reports done."""
 _SEMVER = re.compile(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(?:-([0-9A-Za-z.-]+))?(?:\+[0-9A-Za-z.-]*)?")
@@ -197,15 +203,7 @@ class Upgrade:
         try:
             if not instances.leads:
                 await host.replication.sync_rungraph()  # follows the rungraph that runs now
-            leader = await self._leader()
-            records = {iid: seen.value for iid, seen in instances.table.items()
-                       if instances.alive(iid)}
-            targets = to_retire(self._me(), records, leader)
-            log.info("service %s: upgrade to version %s: %s", host.service_id,
-                     host.service_cls.version, f"asking {', '.join(targets)} to retire"
-                     if targets else "no older instance runs")
-            for iid in targets:
-                await self._ask(iid)
+            await self._ask_all()
             loop = asyncio.get_running_loop()
             deadline = loop.time() + GONE_S
             while any(iid in instances.table for iid in self.outcome["retired"]) \
@@ -214,6 +212,38 @@ class Upgrade:
         finally:
             self.running = False
             instances.touch()
+
+    async def _ask_all(self) -> None:
+        """Ask every older instance to retire, in rounds until none is left or ``ASK_FOR_S``
+        has passed: a refusal that may pass (the asked one has not seen this instance's first
+        heartbeat yet, or it is busy taking over) is asked again next round."""
+        host, instances = self.host, self.host.instances
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        leader = await self._leader()
+        while True:
+            records = {iid: seen.value for iid, seen in instances.table.items()
+                       if instances.alive(iid)}
+            done = set(self.outcome["retired"]) | {
+                iid for iid, code in self.outcome["refused"].items() if code == GONE}
+            targets = [iid for iid in to_retire(self._me(), records, leader) if iid not in done]
+            if not targets and loop.time() - started >= UNSEEN_WAIT_S:
+                break  # none left (the table had time to list every live instance)
+            if loop.time() - started > ASK_FOR_S:
+                log.warning("service %s: upgrade to version %s: %s did not retire within "
+                            "%.0fs; they serve on", host.service_id, host.service_cls.version,
+                            ", ".join(targets), ASK_FOR_S)
+                break
+            if targets:
+                log.info("service %s: upgrade to version %s: asking %s to retire",
+                         host.service_id, host.service_cls.version, ", ".join(targets))
+            for iid in targets:
+                await self._ask(iid)
+                if iid in self.outcome["retired"]:
+                    self.outcome["refused"].pop(iid, None)
+            await instances.changed(ASK_AGAIN_S)
+            if not instances.leads:
+                leader = instances.leader_id() or leader
 
     async def _leader(self) -> str | None:
         """The leader's id once this instance knows it and its record (or leads itself)."""
@@ -246,7 +276,7 @@ class Upgrade:
                 log.warning("service %s: instance %s did not retire: %s", host.service_id, iid,
                             reply.error.message if reply.error else "?")
         except NoResponders:
-            code = ErrorCode.NOT_FOUND.value  # gone already
+            code = GONE
         except TransportTimeout:
             code = ErrorCode.TIMEOUT.value
         except (TransportError, ValidationError) as exc:

@@ -17,7 +17,7 @@ import pytest
 
 from runtime import Service, command
 from runtime.protocol import naming
-from runtime.protocol.envelope import CommandReply, CommandRequest, ErrorCode
+from runtime.protocol.envelope import CommandError, CommandReply, CommandRequest, ErrorCode
 from runtime.protocol.values import decode_state
 from runtime.service import instances as instances_module
 from runtime.service import lease as lease_module
@@ -329,3 +329,29 @@ async def test_a_call_in_flight_when_the_service_stops_is_answered_first(
     reply = CommandReply.model_validate_json(asking.result().data)
     assert reply.ok
     assert reply.result == "done"
+
+
+async def test_an_upgrading_instance_asks_again_when_an_old_one_refuses_for_now(
+        start: Start, monkeypatch: pytest.MonkeyPatch) -> None:
+    old = await deployed(start)
+    real_retire = old.upgrade.retire
+    asked: list[str] = []
+
+    async def busy_first(requester: Any) -> dict[str, Any]:
+        asked.append(requester)
+        if len(asked) == 1:  # as when it has not seen the new instance's heartbeat yet
+            raise CommandError(ErrorCode.FORBIDDEN, "retire: no live instance (not seen yet)")
+        return await real_retire(requester)
+
+    monkeypatch.setattr(old.upgrade, "retire", busy_first)
+
+    new = await start(V2, upgrade=True)
+    await eventually(lambda: old.upgrade.retired.is_set(), timeout=10,
+                     what="the old instance to retire when asked again")
+    old_id = old.instance_id
+    await old.stop()
+    await eventually(lambda: not new.upgrade.running, what="the upgrade to end")
+
+    assert len(asked) == 2
+    assert new.upgrade.outcome == {"retired": [old_id], "refused": {}}
+    assert new.instances.leads
