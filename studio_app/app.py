@@ -104,6 +104,11 @@ def main(argv: list[str] | None = None) -> int:
     if (args.screenshot or args.smoke) and not (
             os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from studio_app import platform_check
+
+    refused = platform_check.ensure()  # before Qt, which would abort with a core dump
+    if refused is not None:
+        return refused
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

@@ -35,6 +35,7 @@ from studio_app.panels.properties import QtPropertiesPanel
 from studio_app.panels.services import QtServicesPanel
 from studio_app.run_controller import RunController
 from studio_app.settings import Settings
+from studio_app.window_layout import WindowLayout
 
 MODE_TEXT = {
     RunMode.IDLE: "● Editing",
@@ -95,7 +96,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._wire()
         self._wire_run()
         self._logging()
-        self.resize(1500, 920)
+        self.window_layout = WindowLayout(self, self.settings.folder)
+        self.window_layout.restore()  # fitted to the screen, or as the user left it
         self._update_title()
         self._on_mode(RunMode.IDLE)
 
@@ -423,6 +425,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.run.spawn(self._shutdown())
             return
         self.files.closing()
+        self.window_layout.save()
         logging.getLogger().removeHandler(self.log_handler)
         event.accept()
         self.closed.emit()

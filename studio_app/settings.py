@@ -69,6 +69,10 @@ class Settings:
         self.save()
 
     @property
+    def folder(self) -> Path:
+        """The folder this settings file lives in (Studio keeps its other state there)."""
+        return self.path.parent if self.path else config_dir()
+
+    @property
     def autosave_dir(self) -> Path:
-        base = self.path.parent if self.path else config_dir()
-        return base / "autosave"
+        return self.folder / "autosave"

@@ -38,7 +38,11 @@ def add_commands(sub: Any) -> None:
 
     p = sub.add_parser("nats", help="start a local nats-server with JetStream (or reuse one); "
                                      "authentication is on unless --no-auth")
-    p.add_argument("--url", default=DEFAULT_NATS, help="where to look for / start the server")
+    p.add_argument("--nats", dest="url", default=DEFAULT_NATS, metavar="URL",
+                   help="where to look for / start the server (default: $RUNGRAPH_NATS or "
+                        "nats://127.0.0.1:4222)")
+    # the option's name before 1.1; every other command says --nats
+    p.add_argument("--url", dest="url", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.add_argument("--store", type=Path, default=None,
                    help="store folder: JetStream data, and the auth store in its auth/ folder")
     p.add_argument("--no-auth", action="store_true",
@@ -231,7 +235,7 @@ def _tls_summary(tls: ServerTLS, url: str, listen: str) -> str:
                  f"  on another machine: copy that file there and connect with --nats "
                  f"tls://HOST:{port} --tls-ca ca.pem (or RUNGRAPH_TLS_CA=ca.pem)")
     if listen in ("127.0.0.1", "localhost", "::1"):
-        trust += (f"\n  (it listens on {listen} only: for other machines start it with --url "
+        trust += (f"\n  (it listens on {listen} only: for other machines start it with --nats "
                   f"nats://0.0.0.0:{port} --tls-host HOST)")
     return f"  TLS required; the certificate is valid for {hosts};\n  {trust}"
 

@@ -60,11 +60,14 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
         self.search.chosen.connect(self._on_search_chosen)
         self._applying = False
         self._lit: set[Any] = set()
+        self._hinted = False  # a refusal was shown while the current link was dragged
+        self._drop_refused = False  # ... and the drop itself was refused
         self.scene = SceneBuilder(self)
         self._unplug_nodegraph_handlers()
         v = self.viewer
         v.connection_changed.connect(self._on_connection_changed)
         v.connection_sliced.connect(self._on_sliced)
+        v.drag_ended.connect(self._on_drag_ended)
         v.moved_nodes.connect(self._on_moved_nodes)
         v.node_name_changed.connect(self._on_name_changed)
         v.node_backdrop_updated.connect(self._on_backdrop_updated)
@@ -192,15 +195,25 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
     def _gate(self, start: Any, end: Any, detached: Any) -> bool:
         edge = self._edge_for(start, end)
         if edge is None:
-            self.message.emit(
-                "Can't connect: exec, data and state pins only link to their own kind"
-            )
+            self._refuse("Can't connect: exec, data and state pins only link to their own kind")
             return False
         removing = [e for e in [self._edge_for(start, detached)] if e] if detached else []
         why = self.editor.check_edge(edge, removing)
         if why:
-            self.message.emit(f"Can't connect: {why}")
+            self._refuse(f"Can't connect: {why}")
         return why is None
+
+    def _refuse(self, text: str) -> None:
+        self._hinted = True
+        self._drop_refused = self._drop_refused or self.viewer.releasing
+        self.message.emit(text)
+
+    def _on_drag_ended(self) -> None:
+        """The status bar keeps the drop's refusal only: a refusal shown while the link passed
+        over another pin is not the outcome (connected, or let go on empty canvas)."""
+        if self._hinted and not self._drop_refused:
+            self.message.emit("")
+        self._hinted = self._drop_refused = False
 
     def _on_connection_changed(self, disconnected: list[Any], connected: list[Any]) -> None:
         if self._applying:
@@ -216,7 +229,7 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
             elif removing:
                 self.editor.disconnect(removing)
         except EditRefused as exc:
-            self.message.emit(f"Can't connect: {exc}")
+            self._refuse(f"Can't connect: {exc}")
             for edge in removing:  # the viewer already took the dragged link off: put it back
                 if self.doc.has_edge(edge):
                     self.scene.disconnect(edge)

@@ -54,6 +54,7 @@ class StudioViewer(NodeViewer):  # type: ignore[misc]  # NodeGraphQt is untyped
     key_command = QtCore.Signal(str)
     quick_search_requested = QtCore.Signal(QtCore.QPointF)  # scene position
     menu_requested = QtCore.Signal(QtCore.QPoint, QtCore.QPointF)  # global, scene position
+    drag_ended = QtCore.Signal()  # a dragged link was let go: connected, refused or on nothing
 
     def __init__(
         self, parent: QtWidgets.QWidget | None = None, undo_stack: QtGui.QUndoStack | None = None
@@ -61,6 +62,7 @@ class StudioViewer(NodeViewer):  # type: ignore[misc]  # NodeGraphQt is untyped
         super().__init__(parent, undo_stack=undo_stack)
         self.gate: Gate | None = None
         self.hint = ""  # shown in the middle of an empty canvas
+        self.releasing = False  # the gate is asked about the drop, not about a pin passed over
 
     def drawForeground(self, painter: QtGui.QPainter, rect: QtCore.QRectF) -> None:
         super().drawForeground(painter, rect)
@@ -80,6 +82,17 @@ class StudioViewer(NodeViewer):  # type: ignore[misc]  # NodeGraphQt is untyped
         if self.gate is None:
             return True
         return self.gate(from_port, to_port, self._detached_port)
+
+    def apply_live_connection(self, event: Any) -> None:
+        if not self._LIVE_PIPE.isVisible():
+            return
+        self.releasing = True
+        try:
+            super().apply_live_connection(event)
+        finally:
+            self.releasing = False
+        if not self._LIVE_PIPE.isVisible():
+            self.drag_ended.emit()
 
     def contextMenuEvent(self, event: QtGui.QContextMenuEvent) -> None:
         self.RMB_state = False
