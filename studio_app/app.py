@@ -97,6 +97,12 @@ def apply_theme(app: object) -> None:
     for role in (R.Text, R.ButtonText, R.WindowText):
         pal.setColor(QtGui.QPalette.ColorGroup.Disabled, role, QtGui.QColor(120, 125, 135))
     app.setPalette(pal)
+    # tooltips take the desktop theme's (light) tooltip palette over the app's: set theirs too
+    tip = QtGui.QPalette(pal)
+    tip.setColor(R.Window, pal.color(R.ToolTipBase))
+    tip.setColor(R.WindowText, pal.color(R.ToolTipText))
+    app.setPalette(tip, "QTipLabel")  # type: ignore[arg-type]  # stub says bytes; str works
+    QtWidgets.QToolTip.setPalette(tip)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -187,7 +187,12 @@ class Node:
         try:
             return declared.validate(value)
         except ValidationError as exc:
-            raise ValueError(exc.errors()[0]["msg"]) from None
+            error = exc.errors()[0]
+            # a validator's own ValueError or assert: its text, without pydantic's
+            # "Value error, " / "Assertion failed, " prefix
+            raised = error.get("ctx", {}).get("error")
+            own = error["type"] in ("value_error", "assertion_error") and str(raised or "")
+            raise ValueError(own or error["msg"].rstrip(", ")) from None
         except TypeError as exc:  # a bound compared with a value of another type
             raise ValueError(str(exc)) from None
 

@@ -153,6 +153,9 @@ class StudioViewer(NodeViewer):  # type: ignore[misc]  # NodeGraphQt is untyped
             event.accept()
             return
         super().keyPressEvent(event)
+        # NodeGraphQt writes a modifier's hint ("CTRL: Deselect Nodes") at the cursor and clears it
+        # only on a key release the canvas may never get (a dialog opened meanwhile): never show it
+        self._cursor_text.setVisible(False)
 
 
 class QuickSearch(QtWidgets.QFrame):

@@ -6,6 +6,8 @@ entry onto the canvas, or double-click it to place it in the middle of the view.
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterable
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -14,6 +16,19 @@ from studio_app.canvas.view import MIME_CLASS, TEXT_PREFIX
 from studio_app.document.catalog import Catalog
 
 ROLE_CLASS = QtCore.Qt.ItemDataRole.UserRole
+# docstring markup: ``code``, `code` and Sphinx roles such as :class:`Name`
+_CODE = re.compile(r"(?::[\w:]+:)?``(.+?)``|(?::[\w:]+:)?`(.+?)`", re.DOTALL)
+
+
+def doc_html(text: str) -> str:
+    """A docstring paragraph as rich text: HTML escaped, code markup as <code>, one line."""
+    out, pos = [], 0
+    for m in _CODE.finditer(text):
+        out.append(html.escape(text[pos:m.start()]))
+        out.append(f"<code>{html.escape(m.group(1) or m.group(2))}</code>")
+        pos = m.end()
+    out.append(html.escape(text[pos:]))
+    return " ".join("".join(out).split())
 
 
 class _Tree(QtWidgets.QTreeWidget):
@@ -66,15 +81,25 @@ class QtPalette(QtWidgets.QWidget):
             text = spec.label + ("  (discovered)" if remote else "")
             item = QtWidgets.QTreeWidgetItem([text])
             item.setData(0, ROLE_CLASS, spec.className)
-            tip = f"<b>{spec.label}</b> <code>{spec.className}</code> · {spec.kind}"
+            tip = (f"<qt><b>{html.escape(spec.label)}</b> "
+                   f"<code>{html.escape(spec.className)}</code> · {spec.kind}")
             if spec.description:
-                tip += f"<br/>{spec.description}"
-            item.setToolTip(0, tip)
+                tip += f"<br/>{doc_html(spec.description)}"
+            item.setToolTip(0, tip + "</qt>")
             if spec.kind == "service":
                 item.setForeground(0, QtGui.QBrush(QtGui.QColor(120, 170, 255)))
             group.addChild(item)
         self.tree.expandAll()
+        self._fit_labels()
         self._filter(self.search.text())
+
+    def _fit_labels(self) -> None:
+        """Keep the tree wide enough for its widest label (indent included), so no entry is cut
+        with an ellipsis; the tooltip repeats the label anyway."""
+        style = self.tree.style()
+        scrollbar = style.pixelMetric(QtWidgets.QStyle.PixelMetric.PM_ScrollBarExtent)
+        width = self.tree.sizeHintForColumn(0) + 2 * self.tree.frameWidth() + scrollbar
+        self.tree.setMinimumWidth(width)
 
     def _filter(self, text: str) -> None:
         words = text.lower().split()

@@ -235,3 +235,31 @@ def test_a_node_class_is_a_node_type():
 def test_the_node_type_methods_are_reserved_names(reserved):
     with pytest.raises(TypeError, match="reserved names"):
         type("Clash", (Operator,), {reserved: State(int, 0)})
+
+
+def _positive_and_not_three(value: int) -> int:
+    if value < 0:
+        raise ValueError("must not be negative")
+    if value == 3:  # an assert with a reason (a plain raise: pytest rewrites asserts here)
+        raise AssertionError("three is taken")
+    if value == 4:
+        raise AssertionError
+    return value
+
+
+def test_check_value_gives_a_validators_own_reason_without_pydantics_prefix():
+    from typing import Annotated
+
+    from pydantic import AfterValidator
+
+    class Picky(Operator):
+        class_name = "demo.picky"
+        n = State(Annotated[int, AfterValidator(_positive_and_not_three)], 0)
+
+    with pytest.raises(ValueError, match=r"^must not be negative$"):
+        Picky.check_value("n", -1)
+    with pytest.raises(ValueError, match=r"^three is taken$"):
+        Picky.check_value("n", 3)
+    with pytest.raises(ValueError, match=r"^Assertion failed$"):  # a bare assert: no reason to give
+        Picky.check_value("n", 4)
+    assert Picky.check_value("n", "5") == 5
