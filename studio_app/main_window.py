@@ -31,6 +31,7 @@ from studio_app.file_controller import FileController
 from studio_app.panels.identity import QtIdentityLabel
 from studio_app.panels.log import QtLogHandler, QtLogView
 from studio_app.panels.palette import QtPalette
+from studio_app.panels.problems import QtProblemsLabel, QtProblemsPanel
 from studio_app.panels.properties import QtPropertiesPanel
 from studio_app.panels.services import QtServicesPanel
 from studio_app.run_controller import RunController
@@ -81,6 +82,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.properties = QtPropertiesPanel(self.doc, self.catalog, self.live, self.session_info)
         self.services = QtServicesPanel(self.live, self.session_info)
         self.log_view = QtLogView()
+        self.problems_panel = QtProblemsPanel(self.doc)
         self.bridge = SessionBridge(self.live, self, info=self.session_info)
         self.files = FileController(self, self.doc, self.undo, self.settings)
         self.run = RunController(
@@ -126,6 +128,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.properties_dock = self._dock("Properties", self.properties, A.RightDockWidgetArea)
         self.services_dock = self._dock("Services", self.services, A.BottomDockWidgetArea)
         self.log_dock = self._dock("Log", self.log_view, A.BottomDockWidgetArea)
+        self.problems_dock = self._dock("Problems", self.problems_panel, A.BottomDockWidgetArea)
+        self.tabifyDockWidget(self.log_dock, self.problems_dock)
+        self.problems_dock.hide()  # until asked for: the count in the status bar opens it
         self.resizeDocks([self.palette_dock], [210], QtCore.Qt.Orientation.Horizontal)
         self.resizeDocks([self.properties_dock], [320], QtCore.Qt.Orientation.Horizontal)
         self.resizeDocks([self.services_dock], [190], QtCore.Qt.Orientation.Vertical)
@@ -244,7 +249,8 @@ class MainWindow(QtWidgets.QMainWindow):
         m = bar.addMenu("&View")
         m.addAction(self.a_fit)
         m.addSeparator()
-        for dock in (self.palette_dock, self.properties_dock, self.services_dock, self.log_dock):
+        for dock in (self.palette_dock, self.properties_dock, self.services_dock, self.log_dock,
+                     self.problems_dock):
             m.addAction(dock.toggleViewAction())
         m = bar.addMenu("&Run")
         m.setToolTipsVisible(True)  # a disabled action's tooltip says why
@@ -268,7 +274,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _status(self) -> None:
         bar = self.statusBar()
-        self.problems_label = QtWidgets.QLabel()
+        self.problems_label = QtProblemsLabel(self.doc)
         self.identity_label = QtIdentityLabel(self.session_info)
         self.mode_label = QtWidgets.QLabel()
         bar.addPermanentWidget(self.problems_label)
@@ -280,6 +286,8 @@ class MainWindow(QtWidgets.QMainWindow):
         c.selection_changed.connect(lambda ids: self.properties.show_item(ids[0] if ids else None))
         c.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         c.problems_changed.connect(self._on_problems)
+        self.problems_label.clicked.connect(self.show_problems)
+        self.problems_panel.jump_requested.connect(self._jump_to)
         c.viewer.node_double_clicked.connect(self._focus_label)
         self.palette_panel.activated.connect(self._add_from_palette)
         self.undo.cleanChanged.connect(self._update_title)
@@ -345,14 +353,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.services.note_reply(service_id, call, outcome)
 
     def _on_problems(self, problems: list[Any]) -> None:
-        if problems:
-            self.problems_label.setText(f"⚠ {len(problems)} problem(s)")
-            self.problems_label.setToolTip("\n".join(p.message for p in problems[:15]))
-            self.problems_label.setStyleSheet("color: #f0a040;")
-        else:
-            self.problems_label.setText("✓ valid")
-            self.problems_label.setToolTip("The runtime's validator accepts this graph")
-            self.problems_label.setStyleSheet("color: #58c472;")
+        self.problems_label.show_problems(problems)
+        self.problems_panel.set_problems(problems)
+
+    def show_problems(self) -> None:
+        """Open (or bring forward) the Problems panel."""
+        self.problems_dock.show()
+        self.problems_dock.raise_()
+        self.problems_panel.setFocus()
+
+    def _jump_to(self, ids: list[str]) -> None:
+        self.canvas.select(ids)
+        self.canvas.fit(ids)
 
     def _focus_label(self, item_id: str) -> None:
         self.properties.show_item(item_id)

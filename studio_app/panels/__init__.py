@@ -1,1 +1,1 @@
-"""Dock panels: palette, properties (with field widgets), services, log."""
+"""Dock panels: palette, properties (with field widgets), services, log, problems."""
