@@ -10,13 +10,16 @@ from typing import TYPE_CHECKING, Any
 from PySide6 import QtCore, QtWidgets
 
 from studio_app.canvas.nodes import StudioNodeItem
+from studio_app.document.catalog import Pin
 from studio_app.document.editor import EditRefused
+from studio_app.document.model import make_edge
 
 if TYPE_CHECKING:
     from NodeGraphQt import NodeGraph
 
     from runtime.protocol.graph import GraphEdge
-    from studio_app.canvas.viewer import StudioViewer
+    from studio_app.canvas.viewer import QuickSearch, StudioViewer
+    from studio_app.document.catalog import Catalog
     from studio_app.document.editor import Editor
     from studio_app.document.model import GraphDocument
 
@@ -28,6 +31,9 @@ class CanvasActions:
     viewer: StudioViewer
     graph: NodeGraph
     message: QtCore.SignalInstance[tuple[str]]
+    catalog: Catalog
+    search: QuickSearch
+    _wire_from: tuple[str, Pin] | None  # a new link let go on empty canvas: its node and pin
 
     def selected_ids(self, include_backdrops: bool = False) -> list[str]:
         raise NotImplementedError
@@ -46,6 +52,70 @@ class CanvasActions:
 
     def _edge_for(self, a: Any, b: Any) -> GraphEdge | None:
         raise NotImplementedError
+
+    # -- a new link let go on empty canvas -------------------------------------------------------
+    def offer_nodes_for_wire(self, port: Any, scene_pos: QtCore.QPointF) -> None:
+        """The quick search opens where the link was let go, listing the nodes with a pin the
+        link fits; the one chosen is placed there and wired (see ``place_and_wire``)."""
+        node_id = port.node.id
+        item = self.doc.item(node_id)
+        if item is None:
+            return
+        pins = self.catalog.pins(self.doc.class_of(node_id), item.stateValues)
+        pin = next((p for p in pins if p.key == port.name and p.direction == port.port_type), None)
+        if pin is None:
+            return
+        self._wire_from = (node_id, pin)
+        self.search.set_entries(
+            [
+                (s.label, s.className, s.category)
+                for s in self.catalog.specs()
+                if self._pins_fitting(s.className, pin)
+            ]
+        )
+        self.search.popup(self.viewer.mapFromScene(scene_pos), scene_pos)
+
+    def _pins_fitting(self, class_name: str, pin: Pin) -> list[Pin]:
+        """Pins of a new ``class_name`` node that a link from ``pin`` could reach: same kind,
+        other direction, and the same data type when both sides name one (the validator decides
+        the rest when the link is made)."""
+        other = "in" if pin.direction == "out" else "out"
+        return [
+            p
+            for p in self.catalog.pins(class_name)
+            if p.kind == pin.kind
+            and p.direction == other
+            and (p.type_name is None or pin.type_name is None or p.type_name == pin.type_name)
+        ]
+
+    def place_and_wire(self, class_name: str, pos: tuple[float, float]) -> str | None:
+        """Place the chosen node and connect the dropped link to its first pin that the validator
+        accepts: one undo step."""
+        assert self._wire_from is not None
+        node_id, pin = self._wire_from
+        self._wire_from = None
+        if self.catalog.spec(class_name) is None:
+            self.message.emit(f"unknown node class {class_name!r}")
+            return None
+        undo = self.editor.undo
+        undo.beginMacro(f"Add {class_name} and connect")
+        try:
+            new = self.editor.add_node(class_name, pos)
+            for p in self._pins_fitting(class_name, pin):
+                ends = ((node_id, pin.name), (new, p.name))
+                edge = make_edge(pin.kind, *(ends if pin.direction == "out" else ends[::-1]))
+                if self.editor.check_edge(edge) is None:
+                    self.editor.connect(edge)
+                    break
+            else:
+                self.message.emit(f"Added {class_name}; none of its pins accepts that link")
+        except EditRefused as exc:
+            self.message.emit(str(exc))
+            return None
+        finally:
+            undo.endMacro()
+        self.select([new])
+        return new
 
     def run_key_command(self, command: str) -> None:
         if command == "undo":

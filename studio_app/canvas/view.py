@@ -62,12 +62,14 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
         self._lit: set[Any] = set()
         self._hinted = False  # a refusal was shown while the current link was dragged
         self._drop_refused = False  # ... and the drop itself was refused
+        self._wire_from = None
         self.scene = SceneBuilder(self)
         self._unplug_nodegraph_handlers()
         v = self.viewer
         v.connection_changed.connect(self._on_connection_changed)
         v.connection_sliced.connect(self._on_sliced)
         v.drag_ended.connect(self._on_drag_ended)
+        v.wire_dropped.connect(self.offer_nodes_for_wire)
         v.moved_nodes.connect(self._on_moved_nodes)
         v.node_name_changed.connect(self._on_name_changed)
         v.node_backdrop_updated.connect(self._on_backdrop_updated)
@@ -295,10 +297,17 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
 
     def open_quick_search(self, scene_pos: QtCore.QPointF | None = None) -> None:
         scene_pos = scene_pos or self.viewer.cursor_scene_pos()
+        if self._wire_from is not None:  # the last search offered nodes for a link: all again
+            self._wire_from = None
+            self._refresh_search()
         self.search.popup(self.viewer.mapFromScene(scene_pos), scene_pos)
 
     def _on_search_chosen(self, class_name: str, scene_pos: QtCore.QPointF) -> None:
-        self.add_node(class_name, (scene_pos.x(), scene_pos.y()))
+        if self._wire_from is not None:
+            self.place_and_wire(class_name, (scene_pos.x(), scene_pos.y()))
+            self._refresh_search()
+        else:
+            self.add_node(class_name, (scene_pos.x(), scene_pos.y()))
 
     # -- queries and view -------------------------------------------------------------------------
     def size_of(self, item_id: str) -> tuple[float, float]:

@@ -11,6 +11,8 @@ from studio_app import qt_env  # noqa: F401  (selects the Qt binding before Node
 from collections.abc import Callable
 from typing import Any
 
+from NodeGraphQt.qgraphics.node_abstract import AbstractNodeItem
+from NodeGraphQt.qgraphics.port import PortItem
 from NodeGraphQt.widgets.viewer import NodeViewer
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -55,6 +57,7 @@ class StudioViewer(NodeViewer):  # type: ignore[misc]  # NodeGraphQt is untyped
     quick_search_requested = QtCore.Signal(QtCore.QPointF)  # scene position
     menu_requested = QtCore.Signal(QtCore.QPoint, QtCore.QPointF)  # global, scene position
     drag_ended = QtCore.Signal()  # a dragged link was let go: connected, refused or on nothing
+    wire_dropped = QtCore.Signal(object, QtCore.QPointF)  # a new link let go on nothing: pin, pos
 
     def __init__(
         self, parent: QtWidgets.QWidget | None = None, undo_stack: QtGui.QUndoStack | None = None
@@ -63,6 +66,7 @@ class StudioViewer(NodeViewer):  # type: ignore[misc]  # NodeGraphQt is untyped
         self.gate: Gate | None = None
         self.hint = ""  # shown in the middle of an empty canvas
         self.releasing = False  # the gate is asked about the drop, not about a pin passed over
+        self._pressed_wire: StudioPipeItem | None = None  # selected once the press is handled
 
     def drawForeground(self, painter: QtGui.QPainter, rect: QtCore.QRectF) -> None:
         super().drawForeground(painter, rect)
@@ -86,6 +90,8 @@ class StudioViewer(NodeViewer):  # type: ignore[misc]  # NodeGraphQt is untyped
     def apply_live_connection(self, event: Any) -> None:
         if not self._LIVE_PIPE.isVisible():
             return
+        start, detached = self._start_port, self._detached_port
+        on_pin = any(isinstance(i, PortItem) for i in self.scene().items(event.scenePos()))
         self.releasing = True
         try:
             super().apply_live_connection(event)
@@ -93,6 +99,8 @@ class StudioViewer(NodeViewer):  # type: ignore[misc]  # NodeGraphQt is untyped
             self.releasing = False
         if not self._LIVE_PIPE.isVisible():
             self.drag_ended.emit()
+            if start is not None and detached is None and not on_pin:
+                self.wire_dropped.emit(start, event.scenePos())
 
     def contextMenuEvent(self, event: QtGui.QContextMenuEvent) -> None:
         self.RMB_state = False
@@ -107,6 +115,51 @@ class StudioViewer(NodeViewer):  # type: ignore[misc]  # NodeGraphQt is untyped
                 redraw = getattr(node, "redraw_pipes", None)
                 if redraw is not None:
                     redraw()
+
+    def _hit(self, pos: QtCore.QPointF) -> Any:
+        """The node, pin or wire a press at ``pos`` is about (topmost first, 5 px slack)."""
+        rect = QtCore.QRectF(pos.x() - 5, pos.y() - 5, 10, 10)
+        for item in self.scene().items(rect):
+            if isinstance(item, (AbstractNodeItem, PortItem, StudioPipeItem)):
+                return item
+        return None
+
+    def sceneMousePressEvent(self, event: QtWidgets.QGraphicsSceneMouseEvent) -> None:
+        """A plain click on a wire selects it; a press on a connected input picks up the wire's
+        end there (it stays on its output and follows the cursor). Anything else is NodeGraphQt's.
+        """
+        self._pressed_wire = None
+        plain = not (self.ALT_state or self.SHIFT_state or self.CTRL_state)
+        left = event.button() == QtCore.Qt.MouseButton.LeftButton
+        if plain and left and not self._LIVE_PIPE.isVisible():
+            hit = self._hit(event.scenePos())
+            if isinstance(hit, StudioPipeItem):
+                self._pressed_wire = hit
+                return
+            if isinstance(hit, PortItem) and hit.port_type == "in" and hit.connected_pipes:
+                if not hit.locked:
+                    self._pick_up(hit, event.scenePos())
+                    return
+        super().sceneMousePressEvent(event)
+
+    def _pick_up(self, port: Any, pos: QtCore.QPointF) -> None:
+        """Drag the input end of the newest wire into ``port``: the drop detaches it (empty
+        canvas) or moves it (another input). The wire item goes now, as NodeGraphQt does for its
+        own drags; the document keeps the edge until the drop says otherwise."""
+        pipe = port.connected_pipes[-1]
+        out = pipe.output_port
+        self._detached_port = port
+        self.start_live_connection(out)
+        self._LIVE_PIPE.draw_path(out, cursor_pos=pos)
+        pipe.delete()
+
+    def mousePressEvent(self, event: QtGui.QMouseEvent) -> None:
+        super().mousePressEvent(event)
+        wire, self._pressed_wire = self._pressed_wire, None
+        if wire is not None and wire.scene() is self.scene():
+            # after the scene's own press handling, which clears the selection on a near miss
+            self.scene().clearSelection()
+            wire.setSelected(True)
 
     def establish_connection(self, start_port: Any, end_port: Any) -> None:
         out = start_port if start_port.port_type == "out" else end_port
@@ -245,7 +298,7 @@ class QuickSearch(QtWidgets.QFrame):
                 self.list.setCurrentRow(max(0, min(row, self.list.count() - 1)))
                 return True
         if obj is self.line and event.type() == QtCore.QEvent.Type.FocusOut:
-            QtCore.QTimer.singleShot(0, self._hide_unless_focused)
+            QtCore.QTimer.singleShot(0, self, self._hide_unless_focused)  # none once gone
         return super().eventFilter(obj, event)
 
     def _hide_unless_focused(self) -> None:
