@@ -32,17 +32,26 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from runtime.protocol.graph import GraphEdge, RunGraph
+from runtime.protocol.graph import ID_PATTERN, GraphEdge, RunGraph
 from runtime.protocol.graph_file import GraphFileError, graph_member, parse_graph, read_graph_file
 from runtime.protocol.problems import GraphError, Problem
 from studio_app.document.model import Backdrop, GraphDocument, edge_key
 
 FORMAT = "rungraph-studio/1"
 SUFFIX = ".rungraph.json"
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "examples"
+"""The bundled examples: opened read-only, so Save never rewrites them."""
+
+
+class FileFormat(StrEnum):
+    STUDIO = "studio"  # ``{"format": FORMAT, "rungraph": ..., "layout": ..., "backdrops": ...}``
+    PLAIN = "rungraph"  # a bare rungraph, node positions in each node's ``ui``
 
 
 class DocumentError(Exception):
@@ -101,15 +110,16 @@ def _ids(doc: GraphDocument) -> set[str]:
     return set(doc.ids())
 
 
+def _block(items: list[Any], indent: str) -> str:
+    if not items:
+        return "[]"
+    body = ",\n".join(f"{indent}  {_line(i)}" for i in items)
+    return f"[\n{body}\n{indent}]"
+
+
 def document_text(doc: GraphDocument) -> str:
     data = document_dict(doc)
     g = data["rungraph"]
-
-    def block(items: list[Any], indent: str) -> str:
-        if not items:
-            return "[]"
-        body = ",\n".join(f"{indent}  {_line(i)}" for i in items)
-        return f"[\n{body}\n{indent}]"
 
     layout_items = [f"    {json.dumps(k)}: {_line(v)}" for k, v in data["layout"].items()]
     layout = "{\n" + ",\n".join(layout_items) + "\n  }" if layout_items else "{}"
@@ -119,14 +129,61 @@ def document_text(doc: GraphDocument) -> str:
         '  "rungraph": {\n'
         f'    "graphId": {json.dumps(g["graphId"])},\n'
         f'    "revision": {g["revision"]},\n'
-        f'    "services": {block(g["services"], "    ")},\n'
-        f'    "nodes": {block(g["nodes"], "    ")},\n'
-        f'    "edges": {block(g["edges"], "    ")}\n'
+        f'    "services": {_block(g["services"], "    ")},\n'
+        f'    "nodes": {_block(g["nodes"], "    ")},\n'
+        f'    "edges": {_block(g["edges"], "    ")}\n'
         "  },\n"
         f'  "layout": {layout},\n'
-        f'  "backdrops": {block(data["backdrops"], "  ")}\n'
+        f'  "backdrops": {_block(data["backdrops"], "  ")}\n'
         "}\n"
     )
+
+
+def plain_text(doc: GraphDocument) -> str:
+    """The document as a bare rungraph (the examples' format): node positions go to ``ui``;
+    service positions and backdrops have no place in it."""
+    data = document_dict(doc)
+    g, layout = data["rungraph"], data["layout"]
+    nodes = [{**n, "ui": layout[n["nodeId"]]} if n["nodeId"] in layout else n for n in g["nodes"]]
+    return (
+        "{\n"
+        f'  "graphId": {json.dumps(g["graphId"])},\n'
+        f'  "revision": {g["revision"]},\n'
+        f'  "services": {_block(g["services"], "  ")},\n'
+        f'  "nodes": {_block(nodes, "  ")},\n'
+        f'  "edges": {_block(g["edges"], "  ")}\n'
+        "}\n"
+    )
+
+
+def text_in(doc: GraphDocument, fmt: FileFormat) -> str | None:
+    """The file text of ``doc`` in ``fmt``, or None when that format would lose part of it
+    (a moved service node or a backdrop in a bare rungraph)."""
+    if fmt is FileFormat.STUDIO:
+        return document_text(doc)
+    text = plain_text(doc)
+    back = parse_document(json.loads(text))
+    kept = document_dict(back)
+    want = document_dict(doc)
+    return text if kept["layout"] == want["layout"] and not want["backdrops"] else None
+
+
+def graph_id_for(path: str | os.PathLike[str]) -> str:
+    """A graph id (``ID_PATTERN``) from a file name: ``My graph.rungraph.json`` -> ``My_graph``."""
+    name = Path(path).name
+    for suffix in (SUFFIX, ".json"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    gid = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_")[:64]
+    return gid if re.fullmatch(ID_PATTERN, gid) else "graph"
+
+
+def is_example(path: str | os.PathLike[str] | None, examples_dir: Path = EXAMPLES_DIR) -> bool:
+    """Whether ``path`` is one of the bundled examples (read-only in Studio)."""
+    if not path:
+        return False
+    return Path(path).resolve().is_relative_to(examples_dir.resolve())
 
 
 def parse_document(raw: Any, source: str = "document") -> GraphDocument:
@@ -190,6 +247,11 @@ def place_missing(graph: RunGraph, layout: dict[str, tuple[float, float]]) -> No
 def load_document(path: str | os.PathLike[str]) -> GraphDocument:
     """Open a graph file through the runtime's reader (the one ``rungraph sim`` uses) and add
     Studio's layout."""
+    return load_document_as(path)[0]
+
+
+def load_document_as(path: str | os.PathLike[str]) -> tuple[GraphDocument, FileFormat]:
+    """``load_document`` and the format the file is in (Save writes that format back)."""
     try:
         read = read_graph_file(path)
     except GraphFileError as exc:
@@ -197,7 +259,8 @@ def load_document(path: str | os.PathLike[str]) -> GraphDocument:
     except GraphError as exc:
         raise DocumentError(f"{Path(path)}: {_joined(exc.problems)}") from None
     studio = read.document if read.wrapped and isinstance(read.document, dict) else None
-    return _with_layout(read.graph, studio, str(read.path))
+    fmt = FileFormat.STUDIO if studio is not None else FileFormat.PLAIN
+    return _with_layout(read.graph, studio, str(read.path)), fmt
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
