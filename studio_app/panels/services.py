@@ -35,6 +35,9 @@ STATUS_COLORS = {
     ServiceStatus.OFFLINE: "#ff7070",
 }
 STATUS_COLUMN, ACTIVE_COLUMN, LOAD_COLUMN, INSTANCES_COLUMN, NOTE_COLUMN = 3, 4, 5, 6, 7
+# The narrowest each column gets, in average character widths: room for a typical value, so an
+# empty table (before a session, after Stop) keeps a readable header.
+MIN_CHARS = (12, 18, 8, 9, 7, 12, 16, 24)
 WARN_COLOR = "#d0a040"
 
 
@@ -95,12 +98,20 @@ class QtServicesPanel(QtWidgets.QTableWidget):
         self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.horizontalHeader().setStretchLastSection(True)
+        for c in range(len(COLUMNS)):
+            self.setColumnWidth(c, self.min_width(c))
         self.notes: dict[str, str] = {}
         self.switches: dict[str, QtWidgets.QCheckBox] = {}
         live.events.services.connect(self._render)
         live.events.active.connect(self._on_active)
         live.events.cleared.connect(self._on_cleared)
         self.info.events.changed.connect(self._render)
+
+    def min_width(self, column: int) -> int:
+        """The narrowest ``column`` gets: its header label, or a typical value if wider."""
+        metrics = self.fontMetrics()
+        label = metrics.horizontalAdvance(COLUMNS[column]) + 24  # sort indicator and margins
+        return max(label, metrics.averageCharWidth() * MIN_CHARS[column])
 
     @property
     def rows(self) -> Mapping[str, ServiceRow]:
@@ -158,7 +169,16 @@ class QtServicesPanel(QtWidgets.QTableWidget):
                     item.setToolTip("\n".join(instance_line(i) for i in row.instances))
                 self.setItem(r, c, item)
             self.setCellWidget(r, ACTIVE_COLUMN, self._switch(sid, active))
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Fit the columns to the rows, never below their minimum; with no rows (the session
+        stopped) keep the widths the last rows gave, so the header does not collapse."""
+        if self.rowCount() == 0:
+            return
         self.resizeColumnsToContents()
+        for c in range(len(COLUMNS)):
+            self.setColumnWidth(c, max(self.columnWidth(c), self.min_width(c)))
         self.horizontalHeader().setStretchLastSection(True)
 
     def _switch(self, sid: str, active: bool | None) -> QtWidgets.QWidget:
