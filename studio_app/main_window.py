@@ -54,6 +54,8 @@ MODE_COLOR = {
 }
 
 DEPLOY_TIP = "Validate, then send each service its rungraph over NATS"
+CHANGED_TEXT = " · changed since deploy"  # after "● Deployed" while the graph differs
+CHANGED_TIP = "The graph changed since the last Deploy: Deploy sends the changes"
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -283,7 +285,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _wire(self) -> None:
         c = self.canvas
-        c.selection_changed.connect(lambda ids: self.properties.show_item(ids[0] if ids else None))
+        c.selection_changed.connect(self.properties.show_items)
         c.message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         c.problems_changed.connect(self._on_problems)
         self.problems_label.clicked.connect(self.show_problems)
@@ -300,11 +302,14 @@ class MainWindow(QtWidgets.QMainWindow):
         b.error.connect(lambda where, msg: self.log_view.append_line("ERROR", where, msg))
         b.log_line.connect(self.log_view.append_line)
         run.mode_changed.connect(self._on_mode)
+        run.deploy_changed.connect(lambda _changed: self._show_mode())
         run.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         run.problems_found.connect(self.canvas.overlay.set_problems)
         run.edit_refused.connect(props.rollback)
         run.move_refused.connect(props.show_refusal)
         props.edit_requested.connect(run.edit_state)
+        props.edits_requested.connect(run.edit_states)
+        run.edits_refused.connect(props.rollback_many)
         props.label_requested.connect(run.edit_label)
         props.service_requested.connect(run.move_to_service)
         props.call_requested.connect(run.call)
@@ -330,8 +335,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_mode(self, value: str) -> None:
         mode = RunMode(value)
-        self.mode_label.setText(MODE_TEXT[mode])
-        self.mode_label.setStyleSheet(f"color: {MODE_COLOR[mode]}; padding: 0 8px;")
+        self._show_mode()
         self.a_sim.setEnabled(mode not in (RunMode.SIMULATE, RunMode.BUSY))
         self.a_pause.setEnabled(mode == RunMode.SIMULATE)
         self.a_step.setEnabled(mode in (RunMode.SIMULATE, RunMode.PAUSED))
@@ -339,12 +343,23 @@ class MainWindow(QtWidgets.QMainWindow):
         self.a_connect.setEnabled(mode == RunMode.IDLE)
         self._apply_access()
 
+    def _show_mode(self) -> None:
+        """The mode indicator and the Deploy action, marked while the graph differs from the
+        last deployed one."""
+        mode, changed = self.run.mode, self.run.changed_since_deploy
+        self.mode_label.setText(MODE_TEXT[mode] + (CHANGED_TEXT if changed else ""))
+        self.mode_label.setStyleSheet(f"color: {MODE_COLOR[mode]}; padding: 0 8px;")
+        self.mode_label.setToolTip(CHANGED_TIP if changed else "")
+        self.a_deploy.setText("&Deploy ●" if changed else "&Deploy")
+        self._apply_access()
+
     def _apply_access(self) -> None:
         """Deploy needs a role that may deploy: disabled, with the reason, when it may not."""
         refusal = self.session_info.refusal("set_rungraph")
         self.a_deploy.setEnabled(self.run.mode != RunMode.BUSY and refusal is None)
-        self.a_deploy.setToolTip(refusal or DEPLOY_TIP)
-        self.a_deploy.setStatusTip(refusal or DEPLOY_TIP)
+        tip = refusal or (CHANGED_TIP if self.run.changed_since_deploy else DEPLOY_TIP)
+        self.a_deploy.setToolTip(tip)
+        self.a_deploy.setStatusTip(tip)
 
     def _on_reply(self, service_id: str, call: str, outcome: object) -> None:
         assert isinstance(outcome, CommandReply | CallFailed)
@@ -427,9 +442,11 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- closing ------------------------------------------------------------------------------
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
-        if not self._closing and not self.files.maybe_save():
-            event.ignore()
-            return
+        if not self._closing:
+            stops = self.run.stops_on_quit()  # asked first: Cancel then leaves the file as it is
+            if (stops and not self.confirm_quit(stops)) or not self.files.maybe_save():
+                event.ignore()  # Cancel: the window stays, everything keeps running
+                return
         if self.bridge.session is not None:
             # stop the session first (it may own a nats-server and service processes)
             event.ignore()
@@ -441,6 +458,20 @@ class MainWindow(QtWidgets.QMainWindow):
         logging.getLogger().removeHandler(self.log_handler)
         event.accept()
         self.closed.emit()
+
+    def confirm_quit(self, stops: list[str]) -> bool:
+        """Ask before quitting stops ``stops`` (services, the embedded server): True to go on."""
+        box = QtWidgets.QMessageBox(
+            QtWidgets.QMessageBox.Icon.Question,
+            "Quit Rungraph Studio",
+            "Stop the deployed services and quit?",
+            parent=self,
+        )
+        box.setInformativeText("Quitting stops " + ", ".join(stops) + ".")
+        stop = box.addButton("Stop and quit", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QtWidgets.QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is stop
 
     async def _shutdown(self) -> None:
         await self.run.stop_session()

@@ -22,6 +22,7 @@ from typing import Any
 from PySide6 import QtCore
 
 from runtime.protocol.envelope import CommandReply
+from runtime.protocol.graph import RunGraph
 from runtime.protocol.problems import GraphError, Problem
 from studio_app.bridge.adapter import SessionBridge
 from studio_app.bridge.modes import RunMode
@@ -41,7 +42,9 @@ class RunController(QtCore.QObject):
     status = QtCore.Signal(str)  # a line for the status bar
     problems_found = QtCore.Signal(list)  # validator problems to show on the nodes ([]: none)
     edit_refused = QtCore.Signal(str, str, str)  # item id, field, why (roll the field back)
+    edits_refused = QtCore.Signal(str, str)  # field, why (roll a multi-node edit back)
     move_refused = QtCore.Signal(str, str)  # node id, why
+    deploy_changed = QtCore.Signal(bool)  # the document differs from the last deployed graph
 
     def __init__(
         self,
@@ -68,6 +71,12 @@ class RunController(QtCore.QObject):
         self._reload_timer.setSingleShot(True)
         self._reload_timer.setInterval(400)
         self._reload_timer.timeout.connect(lambda: self.spawn(self.hot_reload()))
+        self._deployed: RunGraph | None = None  # the graph the last Deploy sent (None: none)
+        self.changed_since_deploy = False
+        self._deploy_check = QtCore.QTimer(self)  # compared once edits settle, not per event
+        self._deploy_check.setSingleShot(True)
+        self._deploy_check.setInterval(150)
+        self._deploy_check.timeout.connect(self._check_deployed)
         doc.events.changed.connect(self._doc_changed)
         bridge.specs_discovered.connect(self._on_specs)
 
@@ -156,6 +165,7 @@ class RunController(QtCore.QObject):
         mode = self.bridge.mode
         self._reload_timer.stop()  # a pending hot reload has no session to reload any more
         await self.bridge.close()
+        self._mark_deployed(None)
         self._set_mode(RunMode.IDLE)
         if mode != RunMode.IDLE:
             self._say(f"{mode} stopped")
@@ -166,6 +176,30 @@ class RunController(QtCore.QObject):
     def _doc_changed(self) -> None:
         if isinstance(self.bridge.session, SimSession):
             self._reload_timer.start()
+        if self._deployed is not None:
+            self._deploy_check.start()
+
+    def _mark_deployed(self, graph: RunGraph | None) -> None:
+        """``graph`` is now what the services run (None: nothing deployed any more)."""
+        self._deployed = graph
+        self._deploy_check.stop()
+        self._check_deployed()
+
+    def _check_deployed(self) -> None:
+        changed = self._deployed is not None and self.doc.graph != self._deployed
+        if changed != self.changed_since_deploy:
+            self.changed_since_deploy = changed
+            self.deploy_changed.emit(changed)
+
+    def stops_on_quit(self) -> list[str]:
+        """What leaving the session stops outside Studio's own process: the service processes
+        and the nats-server it started ([] for a simulation or a plain connection)."""
+        session = self.bridge.session
+        if not isinstance(session, DeploySession):
+            return []
+        running = [sid for sid, p in session.processes.items() if p.returncode is None]
+        stopped = [f"service {sid}" for sid in sorted(running)]
+        return stopped + (["the embedded NATS server"] if session.server is not None else [])
 
     async def hot_reload(self) -> None:
         """While simulating, edits apply to the running graph (the runtime keeps the node
@@ -262,8 +296,9 @@ class RunController(QtCore.QObject):
         assert isinstance(session, DeploySession)
         self._set_mode(RunMode.BUSY)
         self.status.emit("deploying…")
+        graph = graph_of(self.doc)
         try:
-            replies = await self.bridge.load(graph_of(self.doc))
+            replies = await self.bridge.load(graph)
         except GraphError as exc:
             self._set_mode(RunMode.DEPLOY)
             self._show_problems(exc.problems, "deploy")
@@ -282,6 +317,7 @@ class RunController(QtCore.QObject):
             self.status.emit(f"deploy failed: {exc}")
             return False
         self.problems_found.emit([])
+        self._mark_deployed(graph)
         await self.bridge.rewatch()
         await self.bridge.poll()
         self._set_mode(RunMode.DEPLOY)
@@ -352,6 +388,15 @@ class RunController(QtCore.QObject):
         message = f"set_state refused: {fault.code}: {fault.message}"
         self.edit_refused.emit(item_id, field, message)
         self.status.emit(message)
+
+    def edit_states(self, item_ids: list[str], field: str, value: Any) -> None:
+        """One field set on several selected nodes (design values, one undo step); a refusal
+        changes none of them and is shown on the panel and in the status bar."""
+        try:
+            self.editor.set_state_values(item_ids, field, value)
+        except EditRefused as exc:
+            self.edits_refused.emit(field, str(exc))
+            self.status.emit(str(exc))
 
     def edit_label(self, item_id: str, label: str) -> None:
         self.editor.set_label(item_id, label or None)

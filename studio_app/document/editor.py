@@ -191,6 +191,25 @@ class Editor:
             ]
         self.undo.push(edits.SetStateValueEdit(self.doc, item_id, field, value, pruned))
 
+    def set_state_values(self, item_ids: Iterable[str], field: str, value: Any) -> None:
+        """Set one design-time value on several nodes as one undo step. Every node is checked
+        first: a refusal (naming its node) changes none of them."""
+        ids = list(dict.fromkeys(item_ids))
+        for item_id in ids:
+            if self.doc.item(item_id) is None:
+                raise EditRefused(f"no node {item_id!r}")
+            if value is not UNSET:
+                self._check_value(item_id, field, value)
+        changing = [i for i in ids if self.doc.get_state_value(i, field) != value]
+        if not changing:
+            return
+        self.undo.beginMacro(f"Set {field} on {len(changing)} nodes")
+        try:
+            for item_id in changing:
+                self.set_state_value(item_id, field, value)
+        finally:
+            self.undo.endMacro()
+
     def _check_value(self, item_id: str, field: str, value: Any) -> None:
         item = self.doc.item(item_id)
         assert item is not None

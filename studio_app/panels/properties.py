@@ -8,11 +8,18 @@ command or a ``set_state`` call. A refused edit comes back through ``rollback``.
 connected identity may not do (``SessionInfo.refusal``: a viewer's live edits and commands) is
 disabled, with the reason in the tooltip; design edits of a node whose service is not running
 stay open.
+
+Several selected nodes (``show_items``) show as their count and ids; when they are of one class,
+the state fields they share are edited together: one edit leaves as ``edits_requested`` (all
+ids, field, value), for the editor's ``set_state_values`` (one undo step). Live values are
+edited one node at a time, so while a selected node's service runs the shared fields are
+read-only.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +34,15 @@ from studio_app.document.session_info import SessionInfo
 from studio_app.panels.fields import FieldEditor, editor_for, schema_hint
 
 ERROR_STYLE = "color: #ff7070;"
+MAX_IDS_SHOWN = 12
+LIVE_NOTE = "a selected node's service is running: edit live values one node at a time"
+
+
+def selection_text(ids: Sequence[str]) -> str:
+    """``3 nodes selected: a, b, c`` (a long selection's ids are cut after a dozen)."""
+    shown = ", ".join(ids[:MAX_IDS_SHOWN])
+    more = f" and {len(ids) - MAX_IDS_SHOWN} more" if len(ids) > MAX_IDS_SHOWN else ""
+    return f"{len(ids)} nodes selected: {shown}{more}"
 
 
 def depends_text(depends_on: list[DependencySpec]) -> str:
@@ -57,6 +73,7 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
     label_requested = QtCore.Signal(str, str)  # item id, label
     service_requested = QtCore.Signal(str, str)  # node id, service id
     call_requested = QtCore.Signal(str, str, dict)  # service id, command, args
+    edits_requested = QtCore.Signal(list, str, object)  # item ids, field, value: one edit
 
     def __init__(
         self,
@@ -70,6 +87,8 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
         self.doc, self.catalog, self.live = doc, catalog, live
         self.info = info if info is not None else SessionInfo()
         self.item_id: str | None = None
+        self.item_ids: list[str] = []  # the shown selection: [item_id], or several nodes
+        self._reshow_pending = False
         self.editors: dict[str, FieldEditor] = {}
         self.commands: dict[str, CommandRow] = {}
         self._editable: dict[str, tuple[bool, str]] = {}  # field: (writable, tooltip)
@@ -83,7 +102,7 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
         ev.item_added.connect(self._on_item_added)
         ev.reset.connect(lambda: self.show_item(None))
         live.events.values.connect(self._on_live)
-        live.events.cleared.connect(lambda: self.show_item(self.item_id))
+        live.events.cleared.connect(self._reshow)
         live.events.services.connect(self._apply_access)
         self.info.events.changed.connect(self._apply_access)
         self.show_item(None)
@@ -91,6 +110,83 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
     # -- building -----------------------------------------------------------------------------
     def show_item(self, item_id: str | None) -> None:
         self.item_id = item_id if item_id and self.doc.item(item_id) is not None else None
+        self.item_ids = [self.item_id] if self.item_id is not None else []
+        self._new_body()
+        if self.item_id is None:
+            hint = QtWidgets.QLabel(
+                "Select a node to see its properties.\n\nTab on the canvas "
+                "adds a node; drag from the palette works too."
+            )
+            hint.setWordWrap(True)
+            hint.setStyleSheet("color: #9aa3b0;")
+            self.form.addRow(hint)
+            return
+        self._build_one(self.item_id)
+
+    def show_items(self, ids: Sequence[str]) -> None:
+        """Show a selection: one node as ``show_item`` does; several as their count and ids,
+        and, when they are of one class, the state fields they share."""
+        present = [i for i in dict.fromkeys(ids) if self.doc.item(i) is not None]
+        if len(present) <= 1:
+            self.show_item(present[0] if present else None)
+            return
+        self.item_id, self.item_ids = None, present
+        self._new_body()
+        title = QtWidgets.QLabel(selection_text(present))
+        title.setObjectName("selection")
+        title.setWordWrap(True)
+        title.setStyleSheet("font-size: 13pt; font-weight: bold;")
+        self.form.addRow(title)
+        self._add_error_label(None)
+        classes = sorted({self.doc.class_of(i) for i in present})
+        spec = self.catalog.spec(classes[0]) if len(classes) == 1 else None
+        if spec is None:
+            note = QtWidgets.QLabel(
+                f"{len(classes)} classes: select nodes of one class to edit their shared fields."
+                if len(classes) > 1 else f"unknown class {classes[0]}")
+            note.setObjectName("selection_note")
+            note.setWordWrap(True)
+            note.setStyleSheet("color: #9aa3b0;")
+            self.form.addRow(note)
+            return
+        if spec.stateFields:
+            self.form.addRow(self._section(f"State of all {len(present)} ({spec.label})"))
+        for f in spec.stateFields:
+            values = [self._held(i, f.name, f.default) for i in present]
+            same = all(v == values[0] for v in values)
+            editor = editor_for(f.schema_, self)
+            editor.setObjectName(f"field_{f.name}")
+            editor.show_value(values[0])
+            tip = f"{f.description}\n" if f.description else ""
+            tip += f"{schema_hint(f.schema_)} · access {f.access}" + (
+                " (read-only: the node writes it)" if f.access == "ro" else "")
+            if not same:
+                tip += f"\nthe values differ; shown is {present[0]}'s"
+            self._editable[f.name] = (f.access != "ro", tip)
+            editor.committed.connect(lambda v, name=f.name: self._edited_many(name, v))
+            mark = " (read-only)" if f.access == "ro" else "" if same else " (differs)"
+            label = QtWidgets.QLabel(
+                f.name + (f" <span style='color:#7f8ba0'>{mark}</span>" if mark else ""))
+            label.setToolTip(tip)
+            self.form.addRow(label, editor)
+            self.editors[f.name] = editor
+        self._apply_access()
+
+    def _held(self, item_id: str, field: str, default: Any) -> Any:
+        """The value a node holds: live while its service runs, else its design value."""
+        item = self.doc.item(item_id)
+        design = item.stateValues.get(field, default) if item is not None else default
+        return self.live.values(item_id).get(field, design)
+
+    def _add_error_label(self, error: object | None) -> None:
+        self.error_label = QtWidgets.QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(ERROR_STYLE)
+        self.error_label.setText(str(error) if error else "")
+        self.error_label.setVisible(error is not None)
+        self.form.addRow(self.error_label)
+
+    def _new_body(self) -> None:
         self.depends_label: QtWidgets.QLabel | None = None
         self.editors = {}
         self.commands = {}
@@ -106,26 +202,19 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
             old.hide()
             old.deleteLater()
         self.setWidget(body)
-        if self.item_id is None:
-            hint = QtWidgets.QLabel(
-                "Select a node to see its properties.\n\nTab on the canvas "
-                "adds a node; drag from the palette works too."
-            )
-            hint.setWordWrap(True)
-            hint.setStyleSheet("color: #9aa3b0;")
-            self.form.addRow(hint)
-            return
-        item = self.doc.item(self.item_id)
+
+    def _build_one(self, item_id: str) -> None:
+        item = self.doc.item(item_id)
         assert item is not None
-        class_name = self.doc.class_of(self.item_id)
+        class_name = self.doc.class_of(item_id)
         spec = self.catalog.spec(class_name)
-        title = QtWidgets.QLabel(f"<b>{item.label or self.item_id}</b>")
+        title = QtWidgets.QLabel(f"<b>{item.label or item_id}</b>")
         title.setStyleSheet("font-size: 13pt;")
         self.form.addRow(title)
         kind = "service" if isinstance(item, GraphService) else "operator"
         info = QtWidgets.QLabel(
             f"{spec.label if spec else '?'} ({class_name}) · {kind} · "
-            f"id <code>{self.item_id}</code>"
+            f"id <code>{item_id}</code>"
         )
         info.setWordWrap(True)
         self.form.addRow(info)
@@ -140,16 +229,10 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
             self.depends_label.setWordWrap(True)
             self.depends_label.setToolTip(depends_tooltip(spec.dependsOn))
             self.form.addRow(self.depends_label)
-        self.error_label = QtWidgets.QLabel()
-        self.error_label.setWordWrap(True)
-        self.error_label.setStyleSheet(ERROR_STYLE)
-        error = self.live.error(self.item_id)
-        self.error_label.setText(str(error) if error else "")
-        self.error_label.setVisible(error is not None)
-        self.form.addRow(self.error_label)
+        self._add_error_label(self.live.error(item_id))
 
         self.label_edit = QtWidgets.QLineEdit(item.label or "")
-        self.label_edit.setPlaceholderText(self.item_id)
+        self.label_edit.setPlaceholderText(item_id)
         self.label_edit.editingFinished.connect(self._label_done)
         self.form.addRow("Label", self.label_edit)
         if not isinstance(item, GraphService):
@@ -164,7 +247,7 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
             return
         if spec.stateFields:
             self.form.addRow(self._section("State"))
-        live = self.live.values(self.item_id)
+        live = self.live.values(item_id)
         for f in spec.stateFields:
             editor = editor_for(f.schema_, self)
             editor.setObjectName(f"field_{f.name}")
@@ -226,6 +309,9 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
     def _apply_access(self) -> None:
         """Enable what the connected identity may do on the shown item's service; say why
         the rest is disabled."""
+        if len(self.item_ids) > 1:
+            self._apply_many_access()
+            return
         item = self.doc.item(self.item_id) if self.item_id is not None else None
         if item is None:
             return
@@ -242,11 +328,24 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
             command.button.setEnabled(refused is None)
             command.button.setToolTip(refused or command.description)
 
+    def _apply_many_access(self) -> None:
+        live = any(self.doc.service_of(i) in self.live.services
+                   for i in self.item_ids if self.doc.item(i) is not None)
+        for name, editor in self.editors.items():
+            writable, tip = self._editable[name]
+            editor.setEnabled(writable and not live)
+            editor.setToolTip(f"{LIVE_NOTE}\n{tip}" if live else tip)
+
     # -- edits out ----------------------------------------------------------------------------
     def _edited(self, field: str, value: Any) -> None:
         if self.item_id is not None:
             self.show_error(None)
             self.edit_requested.emit(self.item_id, field, value)
+
+    def _edited_many(self, field: str, value: Any) -> None:
+        if len(self.item_ids) > 1:
+            self.show_error(None)
+            self.edits_requested.emit(list(self.item_ids), field, value)
 
     def _label_done(self) -> None:
         if self.item_id is not None:
@@ -258,14 +357,23 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
 
     # -- updates in ---------------------------------------------------------------------------
     def _refresh_if(self, item_id: str) -> None:
-        if item_id == self.item_id:
-            QtCore.QTimer.singleShot(0, lambda: self.show_item(self.item_id))
+        if item_id in self.item_ids and not self._reshow_pending:
+            self._reshow_pending = True
+            QtCore.QTimer.singleShot(0, self._reshow)
+
+    def _reshow(self) -> None:
+        self._reshow_pending = False
+        self.show_items(list(self.item_ids))
 
     def _on_item_added(self, _item_id: str) -> None:
-        if self.item_id is not None:
-            self._refresh_if(self.item_id)
+        if self.item_ids:
+            self._refresh_if(self.item_ids[0])
 
     def _on_state_value(self, item_id: str, field: str) -> None:
+        if len(self.item_ids) > 1:
+            if field in self.editors:  # one edit of many: show the shared value, or "differs"
+                self._refresh_if(item_id)
+            return
         editor = self.editors.get(field) if item_id == self.item_id else None
         item = self.doc.item(item_id)
         if editor is None or item is None:
@@ -301,13 +409,23 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
             editor.force_value(held)
         self.show_error(message)
 
+    def rollback_many(self, field: str, message: str) -> None:
+        """A refused edit of several nodes (none changed): show what they hold, and why."""
+        editor = self.editors.get(field)
+        if len(self.item_ids) > 1 and editor is not None:
+            spec = self.catalog.spec(self.doc.class_of(self.item_ids[0]))
+            declared = spec.state_field(field) if spec else None
+            editor.force_value(self._held(self.item_ids[0], field,
+                                          declared.default if declared else None))
+        self.show_error(message)
+
     def show_refusal(self, item_id: str, message: str) -> None:
         """An edit of ``item_id`` that did not go through: show the item as it is, and why."""
         self.show_item(item_id)
         self.show_error(message)
 
     def show_error(self, message: str | None) -> None:
-        if self.item_id is None:
+        if not self.item_ids:
             return
         self.error_label.setText(message or "")
         self.error_label.setVisible(bool(message))
