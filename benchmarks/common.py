@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import statistics
+import subprocess
 import sys
 import time
 from typing import Any, ClassVar
@@ -153,3 +155,16 @@ async def fresh_host(registry: Registry, hub: MemoryHub | None = None) -> Servic
     host = ServiceHost(bus, registry, NoopService, simulate=True, autostart_sources=False)
     await host.start(serve=True, restore=False)
     return host
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every process still running, then wait for each (killed past 15 s)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import figure as _figure
-from benchmarks.common import progress, summary
+from benchmarks.common import progress, stop_processes, summary
 from runtime import Service, command
 from runtime.client import Client, ServiceUnavailable
 from runtime.nats_server import NatsServer
@@ -87,15 +87,6 @@ def _start(url: str, sid: str, logs: Path, *extra: str,
         stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, VERSION_ENV: version})
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 async def _alive(client: Client, sid: str, count: int, timeout: float = 30.0) -> None:  # noqa: ASYNC109
@@ -167,7 +158,7 @@ async def _failover(url: str, logs: Path) -> dict[str, Any]:
         monotonic = values == sorted(values)
     finally:
         await client.close()
-        _stop(procs)
+        stop_processes(procs)
     return {"replicas_leader_failover_p50_s": figure(
         "replicas_leader_failover_p50_s", statistics.median(samples), samples=summary(samples),
         max_s=round(max(samples), 3), sanity={"ok": monotonic, "counter_never_went_back":
@@ -246,7 +237,7 @@ async def _upgrade(url: str, logs: Path) -> dict[str, Any]:
     finally:
         stop.set()
         await client.close()
-        _stop(procs)
+        stop_processes(procs)
     ok = monotonic and failed == 0 and codes == [0] * UPGRADES
     return {"replicas_upgrade_handover_p50_s": figure(
         "replicas_upgrade_handover_p50_s", statistics.median(samples),
@@ -290,7 +281,7 @@ async def _throughput(url: str, logs: Path, instances: int) -> tuple[float, int]
         rate = done / (time.monotonic() - t0)
     finally:
         await client.close()
-        _stop(procs)
+        stop_processes(procs)
     progress(f"replicas: {instances} instance(s): {rate:.0f} commands/s ({failed} failed)")
     return rate, failed
 

@@ -37,7 +37,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from benchmarks.common import figure as _figure
-from benchmarks.common import progress
+from benchmarks.common import progress, stop_processes
 from runtime import Service, command
 from runtime.client import Client
 from runtime.nats_server import NatsServer
@@ -124,16 +124,6 @@ def _start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 async def _until_answers(what: str, ask: Any, timeout: float = 30.0) -> None:  # noqa: ASYNC109
@@ -225,7 +215,7 @@ async def _measure(profile: Path | None) -> dict[str, Any]:
         try:
             return await _time(server.url)
         finally:
-            _stop(procs)
+            stop_processes(procs)
             for proc, name in zip(procs, ("service", "echo"), strict=True):
                 if proc.returncode not in (0, -signal.SIGTERM):
                     progress(f"rtt: the {name} process exited {proc.returncode}: "

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from typing import Any
 import psutil
 
 from benchmarks.common import figure as _figure
-from benchmarks.common import progress
+from benchmarks.common import progress, stop_processes
 from runtime.client import Client
 from runtime.nats_server import NatsServer
 from runtime.protocol import naming
@@ -87,16 +86,6 @@ def _start(url: str, sid: str, logs: Path) -> subprocess.Popen[bytes]:
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def _cpu_s(pid: int) -> float:
@@ -199,7 +188,7 @@ def run() -> dict[str, dict[str, Any]]:
         try:
             r = asyncio.run(_measure(server.url, {s: p.pid for s, p in procs.items()}))
         finally:
-            _stop(list(procs.values()))
+            stop_processes(list(procs.values()))
     bare, counters = r[BARE], r[COUNTERS]
     per_pass = {sid: r[sid]["cpu_s"] / max(1, r[sid]["passes"]) * 1000 for sid in (BARE, COUNTERS)}
     rates = {sid: r[sid]["passes"] / r[sid]["wall_s"] for sid in (BARE, COUNTERS)}
