@@ -53,7 +53,12 @@ class GraphEdge(BaseModel):
     queueSize: int = Field(default=16, ge=1, le=100_000)
 
     def describe(self, index: int | None = None) -> str:
-        name = f"edge {self.edgeId}" if self.edgeId else f"edge #{index}"
+        """How messages name the edge: its id, else its number in the graph's ``edges`` list
+        counted from 1 (``index`` is the 0-based position, as in a Problem's ``edge``)."""
+        if self.edgeId:
+            name = f"edge {self.edgeId}"
+        else:
+            name = f"edge #{index + 1}" if index is not None else "edge"
         return f"{name} ({self.kind} {self.source} -> {self.target})"
 
 

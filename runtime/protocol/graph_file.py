@@ -92,7 +92,7 @@ def _schema_problem(raw: Any, err: Any) -> Problem:
         item = items[loc[1]] if loc[1] < len(items) else {}
         ident = item.get("nodeId") or item.get("serviceId") if isinstance(item, dict) else None
         what = loc[0][:-1]
-        where = f"{what} {ident!r}" if ident else f"{what} #{loc[1]}"
+        where = f"{what} {ident!r}" if ident else f"{what} #{loc[1] + 1}"  # counted from 1
         node = ident if what != "edge" and isinstance(ident, str) else None
         edge = loc[1] if what == "edge" else None
         loc = loc[2:]

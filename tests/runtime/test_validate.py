@@ -82,7 +82,7 @@ def test_an_unknown_service_class_is_refused(registry):
 def test_an_edge_to_a_missing_node_is_refused(registry):
     raw = ticking(edges=[edge("exec", "c.out", "ghost.in")])
 
-    with pytest.raises(GraphError, match=r"edge #1 .*: target node 'ghost' does not exist"):
+    with pytest.raises(GraphError, match=r"edge #2 .*: target node 'ghost' does not exist"):
         check(raw, registry)
 
 
@@ -263,7 +263,7 @@ def test_a_node_without_a_class_is_a_malformed_document():
 def test_an_edge_of_an_unknown_kind_is_a_malformed_document():
     raw = graph([node("tick", "core.tick")], [edge("wormhole", "tick.out", "tick.in")])
 
-    with pytest.raises(GraphError, match="edge #0: kind: Input should be"):
+    with pytest.raises(GraphError, match="edge #1: kind: Input should be"):
         parse_graph(raw)
 
 
@@ -337,7 +337,7 @@ def test_a_problem_of_a_link_names_its_edge_kind_and_says_it_again_without_the_e
     problem = only(raw, registry_with())
 
     assert problem.edge_kind == "data"
-    assert problem.message == "edge #1 (data c.value -> p.nope): node 'p' has no data input 'nope'"
+    assert problem.message == "edge #2 (data c.value -> p.nope): node 'p' has no data input 'nope'"
     assert problem.text(named=False) == "node 'p' has no data input 'nope'"
 
 
@@ -346,7 +346,7 @@ def test_a_taken_port_names_the_other_link_by_index_in_the_message_and_by_ends_i
 
     problem = only(raw, registry_with())
 
-    assert problem.message.endswith("already has a link (edge #0 (exec tick.out -> c.in))")
+    assert problem.message.endswith("already has a link (edge #1 (exec tick.out -> c.in))")
     assert problem.detail == "exec output tick.out already has a link (exec tick.out -> c.in)"
 
 

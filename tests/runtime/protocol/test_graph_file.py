@@ -90,7 +90,7 @@ def test_a_schema_problem_of_an_edge_names_its_index():
     [problem] = caught.value.problems
     assert (problem.kind, problem.edge, problem.node, problem.field) == (
         ProblemKind.SCHEMA, 0, None, "kind")
-    assert problem.message.startswith("edge #0: kind: Input should be")
+    assert problem.message.startswith("edge #1: kind: Input should be")
 
 
 def test_a_document_with_nodes_of_its_own_is_not_a_studio_document():
