@@ -4,9 +4,10 @@ one.
 An apply validates everything before touching anything; on failure it raises INVALID_ARGS listing
 every problem (or CONFLICT for a graph meant for another service class) and the running graph is
 untouched. On success it diffs: nodes whose class did not change keep their instance and state,
-others are destroyed or created, in hook order, and the edges are rewired. The apply is committed
-by writing the ``rungraph`` record to KV before anything changes (``saved_graph.py``), so what
-runs, what KV holds and what the caller is told agree whatever fails and whenever.
+others are destroyed or created, in hook order, and the edges are rewired (the diff is
+``runtime.protocol.graph_diff.diff_part``, which Studio runs too, to preview a deploy). The apply
+is committed by writing the ``rungraph`` record to KV before anything changes (``saved_graph.py``),
+so what runs, what KV holds and what the caller is told agree whatever fails and whenever.
 
 A redeploy usually changes a value or two. Two shortcuts keep it cheap, both decided on data:
 ``AppliedDocs`` lets the parse reuse the models of every part whose document is unchanged, and a
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from runtime.component import Node
 from runtime.protocol.envelope import CommandError, ErrorCode
 from runtime.protocol.graph import RunGraph
+from runtime.protocol.graph_diff import PartDiff, diff_part, structure_of
 from runtime.protocol.problems import ProblemKind
 from runtime.service.applied_docs import AppliedDocs
 from runtime.service.saved_graph import (
@@ -46,7 +48,6 @@ if TYPE_CHECKING:
     from runtime.service.host import ServiceHost
 
 log = logging.getLogger(__name__)
-_MISSING = object()
 RECONCILE_FOR_S = 600.0
 """How long a service keeps asking an unavailable KV which rungraph is committed."""
 
@@ -88,7 +89,7 @@ class Applier:
         self.host = host
         self.graph = graph
         self._lock = asyncio.Lock()
-        self._structure = _structure(graph)
+        self._structure = structure_of(graph)
         self._docs: AppliedDocs | None = None
         self.record = RecordWriter(host.bus, self.reconcile)
         self._reconciling: asyncio.Task[None] | None = None
@@ -192,66 +193,62 @@ class Applier:
             graph = self._parse(raw)
         except GraphError as exc:
             raise refused(exc.problems) from None
-        if restored is None and _structure(graph) == self._structure:
-            plan = self._plan_values(graph, trusted)
+        diff = diff_part(self.graph, graph, self.host.service_id,
+                         old_structure=self._structure)
+        if restored is None and not diff.rewired:
+            plan = self._plan_values(graph, diff, trusted)
             if plan is not None:
                 return plan
-        return self._plan_full(graph, restored, trusted)
+        return self._plan_full(graph, diff, restored, trusted)
 
     def _parse(self, raw: Any) -> RunGraph:
         reused = self._docs.reuse(raw) if self._docs is not None else None
         return reused if reused is not None else parse_graph(raw)
 
-    def _plan_full(self, graph: RunGraph, restored: dict[str, dict[str, Any]] | None,
-                   trusted: bool) -> Plan:
+    def _plan_full(self, graph: RunGraph, diff: PartDiff,
+                   restored: dict[str, dict[str, Any]] | None, trusted: bool) -> Plan:
+        """Nodes as ``diff`` says (a kept node whose instance is missing, because its create
+        failed, is created again), then the changed values of the nodes kept and the service."""
         graph = self.check(graph)
         host = self.host
         sid, bus = host.service_id, host.bus
         if not trusted:
             self._check_access(graph)
-        old = {n.nodeId: n for n in self.graph.nodes if n.serviceId == sid}
-        new = {n.nodeId: n for n in graph.nodes if n.serviceId == sid}
-        removed = [nid for nid, n in old.items()
-                   if nid not in new or new[nid].class_ != n.class_]
-        gone = set(removed)
-        plan = Plan(graph, full=True, removed=removed)
-        for nid, gn in new.items():
+        plan = Plan(graph, full=True, removed=list(diff.removed))
+        kept = set(diff.kept)
+        for nid, gn in {n.nodeId: n for n in graph.nodes if n.serviceId == sid}.items():
             node = bus.nodes.get(nid)
-            if nid in old and nid not in gone and node is not None:
-                prev = old[nid].stateValues
-                plan.writes += [(nid, k, _coerced(type(node), k, v))
-                                for k, v in gn.stateValues.items() if prev.get(k, _MISSING) != v]
+            if nid in kept and node is not None:
+                plan.writes += [(nid, c.field, _coerced(type(node), c.field, c.new))
+                                for c in diff.changes_of(nid)]
                 plan.kept += 1
                 continue
             cls = host.registry.operator(gn.class_)
             assert cls is not None  # validated
             values = {k: _coerced(cls, k, v) for k, v in gn.stateValues.items()}
             plan.created.append((_build(cls, nid), values, (restored or {}).get(nid, {})))
-        me_old = next((s for s in self.graph.services if s.serviceId == sid), None)
-        me_new = next(s for s in graph.services if s.serviceId == sid)
-        for k, v in me_new.stateValues.items():
-            restoring = restored is not None and k in restored.get(sid, {})
-            if not restoring and (me_old is None or me_old.stateValues.get(k, _MISSING) != v):
-                plan.writes.append((sid, k, _coerced(host.service_cls, k, v)))
+        for c in diff.changes_of(sid):
+            if restored is None or c.field not in restored.get(sid, {}):
+                plan.writes.append((sid, c.field, _coerced(host.service_cls, c.field, c.new)))
         return plan
 
-    def _plan_values(self, graph: RunGraph, trusted: bool) -> Plan | None:
+    def _plan_values(self, graph: RunGraph, diff: PartDiff, trusted: bool) -> Plan | None:
         """A redeploy whose services, nodes, classes and edges did not change: check just the
         state values that did (the rest of the graph was validated when it came). None when
         a node's exec outs change: then the graph is planned in full."""
         bus = self.host.bus
         problems: list[Problem] = []
         plan = Plan(graph, full=False)
-        old: dict[str, Any] = {n.nodeId: n for n in self.graph.nodes}
-        old.update({s.serviceId: s for s in self.graph.services})
-        items: list[Any] = [*graph.services, *graph.nodes]
-        for item in items:
-            nid = getattr(item, "nodeId", None) or item.serviceId
+        changed: dict[str, dict[str, Any]] = {}
+        for c in diff.state_changes:  # this service's own: the others' hosts check theirs
+            changed.setdefault(c.node_id, {})[c.field] = c.new
+        items: dict[str, Any] = {s.serviceId: s for s in graph.services}
+        items.update({n.nodeId: n for n in graph.nodes})
+        for nid, changes in changed.items():
+            item = items[nid]
             node = bus.nodes.get(nid)
-            prev = old[nid].stateValues
-            changes = {k: v for k, v in item.stateValues.items() if prev.get(k, _MISSING) != v}
-            if not changes or node is None:
-                continue  # unchanged, or a node of another service: its own host checks it
+            if node is None:
+                continue  # its create failed: a full plan creates it again
             cls = type(node)
             if not trusted:
                 problems += access_problems(nid, cls, item.stateValues)
@@ -262,7 +259,7 @@ class Applier:
             plan.writes += [(nid, k, v) for k, v in checked.items()]
         if problems:
             raise refused(problems)
-        plan.kept = sum(1 for n in graph.nodes if n.serviceId == self.host.service_id)
+        plan.kept = len(diff.kept)
         return plan
 
     def _check_access(self, graph: RunGraph) -> None:
@@ -298,7 +295,7 @@ class Applier:
                 bus.record_error(host.service_id, "rewire", exc, None)
         self._docs = (AppliedDocs.of(self.graph) if self._docs is None
                       else self._docs.after(self.graph))
-        self._structure = _structure(self.graph)
+        self._structure = structure_of(self.graph)
         return plan.result()
 
     def _isolated(self, node_id: str, where: str, step: Callable[..., Any], *args: Any) -> None:
@@ -380,16 +377,6 @@ def _build(cls: type[Node], node_id: str) -> Node:
         why = f"{cls.__name__}({node_id!r}) raised {type(exc).__name__}: {exc}"[:500]
         raise refused([Problem(f"node {node_id!r}: {why}", node_id, kind=ProblemKind.REFUSED,
                                detail=why)]) from None
-
-
-def _structure(graph: RunGraph) -> tuple[Any, ...]:
-    """What a redeploy must not change to skip full validation and rewiring."""
-    return (
-        tuple((s.serviceId, s.serviceClass) for s in graph.services),
-        tuple((n.nodeId, n.serviceId, n.class_) for n in graph.nodes),
-        tuple((e.kind, e.source.node, e.source.port, e.target.node, e.target.port, e.strategy,
-               e.queueSize) for e in graph.edges),
-    )
 
 
 def _coerced(cls: type[Node], name: str, value: Any) -> Any:
