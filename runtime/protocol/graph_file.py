@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from runtime.protocol.graph import RunGraph
 from runtime.protocol.problems import GraphError, Problem, ProblemKind
+from runtime.protocol.subgraph import Subgraph, flatten
 
 GRAPH_MEMBER = "rungraph"
 """The member of a Studio document that holds the rungraph."""
@@ -32,6 +33,8 @@ class GraphFile:
     """The file's JSON as it is; in a Studio document the layout lives beside the rungraph."""
     wrapped: bool
     """True when the rungraph is the document's ``rungraph`` member (a Studio document)."""
+    subgraphs: tuple[Subgraph, ...] = ()
+    """The rungraph's subgraphs (``runtime.protocol.subgraph``); ``graph`` is already flat."""
 
 
 class GraphFileError(GraphError):
@@ -63,7 +66,8 @@ def read_graph_file(path: str | os.PathLike[str]) -> GraphFile:
     except json.JSONDecodeError as exc:
         raise GraphFileError(p, f"not valid JSON: {exc}") from None
     raw, wrapped = graph_member(document)
-    return GraphFile(p, parse_graph(raw), document, wrapped)
+    flat, subgraphs = flatten(raw)
+    return GraphFile(p, parse_graph(flat), document, wrapped, tuple(subgraphs))
 
 
 def graph_member(document: Any) -> tuple[Any, bool]:
@@ -75,9 +79,11 @@ def graph_member(document: Any) -> tuple[Any, bool]:
 
 
 def parse_graph(raw: Any) -> RunGraph:
-    """Parse a rungraph document; a schema error is reported per node or edge."""
+    """Parse a rungraph document; a schema error is reported per node or edge. Subgraphs are
+    flattened first (``runtime.protocol.subgraph``): the graph that runs is always flat."""
     if isinstance(raw, RunGraph):
         return raw
+    raw, _ = flatten(raw)
     try:
         return RunGraph.model_validate(raw)
     except ValidationError as exc:
