@@ -177,7 +177,11 @@ def can_load(soname: str) -> bool:
 
 def missing_libraries(load: Callable[[str], bool] | None = None) -> list[XcbLibrary]:
     loads = load or can_load
-    return [lib for lib in XCB_LIBRARIES if not loads(lib.soname)]
+    # Tried dependencies first (they come later in the list: libxcb-cursor needs
+    # libxcb-render-util): a copy loaded from beside Qt (a bundle's) then serves the library
+    # that needs it, which the loader alone would look for on the system only.
+    loaded = {lib.soname: loads(lib.soname) for lib in reversed(XCB_LIBRARIES)}
+    return [lib for lib in XCB_LIBRARIES if not loaded[lib.soname]]
 
 
 def _missing_message(missing: Sequence[XcbLibrary], distro: Distro) -> str:

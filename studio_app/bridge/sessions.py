@@ -44,6 +44,7 @@ from runtime.transport.base import Watch
 from studio_app.bridge.modes import RunMode
 from studio_app.bridge.outcome import CallFailed, Outcome, fault_of
 from studio_app.bridge.role_gate import connection_of
+from studio_app.bridge.store_isolation import running_server_url, store_admin
 from studio_app.document.live_state import (
     InstanceInfo,
     ServiceLoad,
@@ -246,7 +247,11 @@ class DeploySession(RuntimeSession):
     It connects with the seed file ``creds``, else the one ``find_credentials`` finds
     (``$RUNGRAPH_CREDS``, then the local auth store's admin of ``namespace``), and asks the
     identity directory who that is (``connection``). A deploy its role may not make is refused
-    here, before any service process is started or sent anything."""
+    here, before any service process is started or sent anything.
+
+    With ``studio_store`` (and no URL), ``store_dir`` is a store of Studio's own
+    (``store_isolation``): the server running with it is reused, else one is started on it, and
+    Studio connects as its admin unless given ``creds``; ``store_note`` says which store."""
 
     mode = RunMode.DEPLOY
 
@@ -261,9 +266,12 @@ class DeploySession(RuntimeSession):
         ready_timeout: float = 20.0,
         creds: Path | None = None,
         namespace: str | None = None,
+        studio_store: bool = False,
     ) -> None:
         super().__init__(registry, on_log)
         self.requested_url = url
+        self.studio_store = studio_store and url is None and store_dir is not None
+        self.store_note = ""  # which store: "Studio store PATH", "external server" ...
         self.url: str | None = None
         self.store_dir = store_dir
         self.launch_missing = launch_missing
@@ -281,11 +289,23 @@ class DeploySession(RuntimeSession):
         store = self.store_dir or default_store_dir()
         loop = asyncio.get_running_loop()
         # starting a server waits for it: off the event loop, so the window keeps painting
-        url, self.server = await loop.run_in_executor(
-            None, ensure_server, self.requested_url, store
-        )
+        running = running_server_url(store) if self.studio_store else None
+        if running is not None:  # another Studio window's server on this store
+            url = running
+        else:
+            url, self.server = await loop.run_in_executor(
+                None, ensure_server, self.requested_url, store
+            )
         self.url = url
-        self.on_log("studio", f"NATS at {url}" + (" (started)" if self.server else ""), "INFO")
+        how = "started" if self.server else "reused"
+        if self.studio_store:
+            self.store_note = f"Studio store {store}"
+        elif self.server is None:
+            self.store_note, how = "external server", ""
+        else:
+            self.store_note = f"store {store}"
+        note = ", ".join(x for x in (how, self.store_note) if x)
+        self.on_log("studio", f"NATS at {url} ({note})", "INFO")
         try:
             if self.server is not None and self.server.auth is not None:
                 # a server started here: the services learn who calls them from its directory
@@ -298,7 +318,10 @@ class DeploySession(RuntimeSession):
     async def _connect(self, creds: Path | None) -> tuple[Client, Connection]:
         assert self.url is not None
         store = self.store_dir or default_store_dir()
-        found = await find_credentials(creds, self.namespace, store)
+        if self.studio_store and creds is None:
+            found: Path | None = await store_admin(store, self.namespace)
+        else:
+            found = await find_credentials(creds, self.namespace, store)
         client = await Client.connect(self.url, actor="studio", connect_timeout_s=5.0,
                                       creds=found, namespace=self.namespace)
         try:

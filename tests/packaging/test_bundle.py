@@ -52,3 +52,15 @@ def test_bundle_smoke_opens_simulates_deploys_and_reads_live_state(bundle, tmp_p
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     assert "smoke: ok" in out.stdout
     assert "Traceback" not in out.stderr
+
+
+def test_bundle_carries_qt_x11_libraries_so_the_platform_check_passes(bundle, tmp_path):
+    """On a machine that lacks libxcb-icccm4 and friends, the bundle still has them beside Qt:
+    forced to xcb without a display, it gets past the library check to the display one."""
+    for soname in ("libxcb-cursor.so.0", "libxcb-icccm.so.4", "libxcb-keysyms.so.1"):
+        assert (BUNDLE / "_internal" / "PySide6" / "Qt" / "lib" / soname).is_file(), soname
+    out = subprocess.run(["env", "-i", f"HOME={tmp_path}", "QT_QPA_PLATFORM=xcb", str(EXE)],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 3, out.stderr[-3000:]
+    assert "needs a display, and DISPLAY is not set" in out.stderr
+    assert "libraries that are missing" not in out.stderr
