@@ -14,6 +14,7 @@ trips, Studio responsiveness, ...), write a module with ``FIGURES`` and ``run()`
 
 MODULES = [
     "exec_pass",
+    "probe_bench",
     "state_writes",
     "set_rungraph",
     "rss",

@@ -49,9 +49,13 @@ VIEWER_PUBLISH: tuple[str, ...] = (
     "svc.*.get_state",
     "svc.*.get_rungraph",
     "svc.*.cmd.{K}",
+    "svc.*.probe.{K}",
+    "svc.*.unprobe.{K}",
     *JS_READ_API,
 )
-VIEWER_SUBSCRIBE: tuple[str, ...] = ("svc.*.nodes.>", "svc.*.events.>")
+VIEWER_SUBSCRIBE: tuple[str, ...] = ("svc.*.nodes.>", "svc.*.events.>", "svc.*.probes.>")
+"""Data, events and wire probe samples of every service (``runtime.service.probes``); a
+service publishes its samples under its own ``svc.{S}.>``."""
 
 OPERATOR_PUBLISH: tuple[str, ...] = (
     *VIEWER_PUBLISH,

@@ -31,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         remote = None  # type: ignore[assignment]
     if remote is not None:
         remote.add_commands(sub)
+        from runtime.cli import probe
+
+        probe.add_command(sub)
     from runtime.cli import auth
 
     auth.add_commands(sub)

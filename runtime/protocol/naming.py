@@ -17,6 +17,8 @@ BUILTIN_CALLS = (
     "get_state",
     "set_rungraph",
     "get_rungraph",
+    "probe",
+    "unprobe",
 )
 READ_ONLY_CALLS = frozenset({"status", "get_state", "get_rungraph", "describe"})
 """Calls that change nothing: any caller may make them, also on the plain v1 subjects."""
@@ -41,6 +43,11 @@ def is_token(text: str) -> bool:
 
 def data_subject(service_id: str, node_id: str, port: str) -> str:
     return f"svc.{service_id}.nodes.{node_id}.data.{port}"
+
+
+def probe_subject(service_id: str, probe_id: str) -> str:
+    """Where service ``service_id`` publishes the samples of wire probe ``probe_id``."""
+    return f"svc.{service_id}.probes.{probe_id}"
 
 
 def cmd_subject(service_id: str) -> str:

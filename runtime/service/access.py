@@ -6,7 +6,7 @@ caller is known by the public key its identity subject ends in, resolved through
 directory; the actor recorded for its calls is the identity's ``role:name``, never the envelope's
 ``meta.actor`` claim (a differing claim is kept beside it as ``claimedActor``).
 
-  viewer, keeper  status, get_state, get_rungraph, describe
+  viewer, keeper  status, get_state, get_rungraph, describe; probe, unprobe (with an identity)
   operator        + set_state, activate, deactivate, user commands
   admin           + set_rungraph
   service S       every call of service S; of another service: the read-only calls and user
@@ -23,6 +23,9 @@ from runtime.protocol.envelope import CommandError, ErrorCode
 from runtime.protocol.values import encode_state as _encode_state
 
 OPERATOR_CALLS = frozenset({"set_state", "activate", "deactivate"})
+VIEWER_CALLS = frozenset({"probe", "unprobe"})
+"""Calls that change no graph and no state, yet need a known identity (a viewer at least): they
+start or stop work in the service (a wire probe publishes until its lease ends)."""
 ADMIN_CALLS = frozenset({"set_rungraph"})
 _RANK = {"viewer": 0, "keeper": 0, "operator": 1, "admin": 2}
 _NEEDS = ("viewer", "operator", "admin")
@@ -101,7 +104,7 @@ def peer_may_call(call: str) -> bool:
 def needed_role(call: str) -> str:
     """The least role that may make ``call``; any call that is not a built-in is a user
     command (operator)."""
-    if call in naming.READ_ONLY_CALLS:
+    if call in naming.READ_ONLY_CALLS or call in VIEWER_CALLS:
         return "viewer"
     return "admin" if call in ADMIN_CALLS else "operator"
 

@@ -13,6 +13,10 @@ Argument shapes (``args``) and results:
   (an admin call of a service with several instances: also "instances": {"applied", "of",
   "refused": {instanceId: code}}, see ``replicas.py``)
   status        {}                                     -> {"serviceId", "active", "revision", ...}
+                (``nodePasses``: how often each node ran; ``probes``: the wire probes running)
+  probe         {"node", "port", "maxRateHz"?, "ttlS"?, "probeId"?} -> {"probeId", "subject", ...}
+  unprobe       {"probeId"}                            -> {"probeId", "removed": bool}
+                (wire probes: ``probes.py``)
                 (``instance.number``: this process's integer instance id, ``Node.instance``)
   describe      {}                                     -> {"service": spec, "operators": [specs]}
 """
@@ -30,6 +34,9 @@ from runtime.service.limits import ValueTooLarge
 
 if TYPE_CHECKING:
     from runtime.service.host import ServiceHost
+
+MAX_NODE_PASSES = 1000
+"""How many nodes ``status.nodePasses`` lists (in the plan's order)."""
 
 
 async def set_state(host: ServiceHost, args: dict[str, Any], actor: str) -> dict[str, Any]:
@@ -150,6 +157,9 @@ def status(host: ServiceHost) -> dict[str, Any]:
         "revision": host.graph.revision,
         "nodes": len(host.bus.nodes) - 1,
         "passes": ex.passes,
+        "nodePasses": dict(islice(((nid, plan.passes) for nid, plan in ex.plans.items()),
+                                  MAX_NODE_PASSES)),
+        "probes": ex.probes.report(),
         "running": ex.running,
         "skipped": ex.skipped,
         "errors": list(islice(reversed(host.bus.errors), 5))[::-1],

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.component import Inputs, Node
 from runtime.service.events import STREAM_MAX, EventStream
+from runtime.service.probes import ProbeHub
 from runtime.service.watchdog import WATCHDOG, BudgetExceeded
 
 if TYPE_CHECKING:
@@ -140,6 +141,11 @@ class NodePlan:
     inputs: list[tuple[str, str | None, str, RemoteInput | None, Any]] = field(default_factory=list)
     deps: list[str] = field(default_factory=list)
     single_out: str | None = None
+    passes: int = 0
+    """The passes that ran this node (an ``on_exec``, a ``compute``, or started by it as a
+    source) since its plan was made (the last deploy); ``status`` shows it in ``nodePasses``."""
+    last_ctx: int = 0
+    """The ctxId of the last pass counted in ``passes``."""
 
 
 class ExecContext:
@@ -199,6 +205,8 @@ class Executor:
         self.before_hooks: list[Node] = []
         self.after_hooks: list[Node] = []
         self.tracer: TraceFn | None = None
+        self.probes = ProbeHub(bus)
+        """The wire probes of this service (``probes.py``): looked at only while not empty."""
         self.passes = 0
         self.running = 0
         self.skipped = 0
@@ -211,10 +219,13 @@ class Executor:
         if not self.bus.active:
             self.skipped += 1
             return None
-        node = self.plans[node_id].node if node_id in self.plans else self.bus.nodes.get(node_id)
+        plan = self.plans.get(node_id)
+        node = plan.node if plan is not None else self.bus.nodes.get(node_id)
         if node is None:
             raise KeyError(f"no node {node_id!r} in service {self.bus.service_id!r}")
         pass_ = Pass(next(_ctx_ids))
+        if plan is not None:
+            plan.passes, plan.last_ctx = plan.passes + 1, pass_.ctx_id
         self.running += 1
         tracer = self.tracer
         try:
@@ -239,11 +250,18 @@ class Executor:
         return pass_.ctx_id
 
     async def fire(self, node_id: str, pin: str, pass_: Pass) -> None:
-        links, plans, tracer = self.exec_links, self.plans, self.tracer
+        links, plans, tracer, probed = self.exec_links, self.plans, self.tracer, self.probes.exec
+        ctx_id = pass_.ctx_id
+        if probed:
+            for probe in probed.get((node_id, pin), ()):
+                probe.offer(None)
         target = links.get((node_id, pin))
         while target is not None:
             tid, tpin = target
-            node = plans[tid].node
+            plan = plans[tid]
+            if plan.last_ctx != ctx_id:
+                plan.passes, plan.last_ctx = plan.passes + 1, ctx_id
+            node = plan.node
             if tracer:
                 self._trace(pass_.ctx_id, tid, "exec_start")
             outer = WATCHDOG.running
@@ -262,7 +280,12 @@ class Executor:
                 nxt = None
             if tracer:
                 self._trace(pass_.ctx_id, tid, "exec_done")
-            target = links.get((tid, nxt)) if nxt is not None else None
+            if nxt is None:
+                break
+            if probed:
+                for probe in probed.get((tid, nxt), ()):
+                    probe.offer(None)
+            target = links.get((tid, nxt))
 
     def _trace(self, ctx_id: int, node_id: str, event: str) -> None:
         """Report an exec event; a failing tracer is switched off, never blamed on a node."""
@@ -320,10 +343,14 @@ class Executor:
                 continue
             stack.pop()
             cache[cur] = self._compute(plan, pass_)
+        if self.probes.data:  # wire probes: the probed ports' values of this pass
+            self.probes.seen(cache, pass_.ctx_id)
         return cache[node_id]
 
     def _compute(self, plan: NodePlan, pass_: Pass) -> dict[str, Any]:
         cache = pass_.cache
+        if plan.last_ctx != pass_.ctx_id:
+            plan.passes, plan.last_ctx = plan.passes + 1, pass_.ctx_id
         inputs = Inputs()
         inputs.ctx_id = pass_.ctx_id
         for port, src, src_port, remote, default in plan.inputs:

@@ -162,6 +162,7 @@ class ServiceHost:
         sid = self.service_id
         others = False
         self.instances.stopping()
+        self.bus.executor.probes.close()  # no more samples, no lease timers left behind
         try:
             await within(f"service {sid}: closing its instance subjects",
                          self.replication.close(), STOP_STEP_TIMEOUT_S)

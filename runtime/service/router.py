@@ -82,6 +82,8 @@ BUILTIN_ARGS: dict[str, frozenset[str]] = {
     "deactivate": frozenset(),
     "status": frozenset(),
     "describe": frozenset(),
+    "probe": frozenset({"node", "port", "maxRateHz", "ttlS", "probeId"}),
+    "unprobe": frozenset({"probeId"}),
 }
 """The arg names each built-in call takes (shapes in ``builtins.py``); others are refused.
 ``set_rungraph`` may also take the rungraph itself as its args (no ``rungraph`` member): the
@@ -456,6 +458,10 @@ class CommandRouter:
                 return builtins.status(host)
             case "describe":
                 return builtins.describe(host)
+            case "probe":  # this instance's passes (see probes.py)
+                return host.bus.executor.probes.open(args, actor)
+            case "unprobe":
+                return host.bus.executor.probes.close_probe(args)
         cmd = self._user_command(req.call)
         if cmd is None:
             node = host.service_node
