@@ -21,7 +21,7 @@ run: $(STAMP)
 	@$(PY) -m studio_app $(ARGS)
 
 screenshot: $(STAMP)
-	@QT_QPA_PLATFORM=offscreen $(PY) -m studio_app --screenshot docs/screenshot.png --example tick_sequence
+	@QT_QPA_PLATFORM=offscreen $(PY) -m studio_app.screenshots --quiet --out docs
 
 test: $(STAMP)
 	@QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q -p no:cacheprovider

@@ -1,10 +1,16 @@
-"""Studio responsiveness: opening a 1000-node graph, and live state at 1000 updates per second.
+"""Studio responsiveness: opening 1000- and 5000-node graphs, panning the big one, and live state
+at 1000 updates per second.
 
 ``run()`` starts a child process (Qt offscreen, a throw-away settings folder) so Qt and the
 qasync loop never mix with the other benchmark modules. The child:
 
 - ``studio_open_1000_nodes_s``: File > Open of a 1000-node, ~750-link document, from the call
   to the first painted frame (parse, build the scene, fit, paint). Median of 3 fresh windows.
+- ``studio_open_5000_nodes_s``: the same for a 5000-node, ~3750-link document (median of 3).
+- ``studio_pan_fps_5000_nodes``: frames per second while panning that graph, each frame a real
+  paint of the viewport (software, as offscreen Qt paints, like a machine without a GPU). Panned
+  for ~2.5 s at the zoom the file opens at (fit to the window) and again at 100 %; the figure is
+  the slower of the two.
 - ``studio_state_update_lag_p95_ms``: Simulate a Tick (every 98 ms) driving a chain of 100
   Counters: ~1000 state updates per second spread over 100 nodes, each going runtime -> KV ->
   watch -> bridge (coalesced) -> canvas. A probe coroutine sleeps 10 ms in a loop; the lag is
@@ -25,6 +31,8 @@ from typing import Any
 
 FIGURES = {
     "studio_open_1000_nodes_s": ("s", 2.0, 10.0, "lower"),
+    "studio_open_5000_nodes_s": ("s", 2.0, None, "lower"),
+    "studio_pan_fps_5000_nodes": ("fps", 30.0, None, "higher"),
     "studio_state_update_lag_p95_ms": ("ms", 50.0, None, "lower"),
 }
 CLASSES = ["math.binary", "core.counter", "core.constant", "core.sequence"]
@@ -100,19 +108,33 @@ def chain_graph(counters: int = 100, tick_ms: int = 98) -> dict[str, Any]:
 
 
 # -- the child ------------------------------------------------------------------------------------
-async def _measure_open(path: Path, rounds: int = 3) -> dict[str, Any]:
+def _window() -> Any:
+    from studio_app.main_window import MainWindow
+    from studio_app.settings import Settings
+
+    window = MainWindow(Settings.load())
+    window.resize(1600, 1000)
+    window.show()
+    return window
+
+
+async def _close(window: Any) -> None:
+    import asyncio
+
+    window.files.undo.setClean()
+    window.close()
+    window.deleteLater()
+    await asyncio.sleep(0.05)
+
+
+async def _measure_open(path: Path, nodes: int, links: int, rounds: int = 3) -> dict[str, Any]:
     import asyncio
 
     from PySide6 import QtWidgets
 
-    from studio_app.main_window import MainWindow
-    from studio_app.settings import Settings
-
     times, builds = [], []
     for _ in range(rounds):
-        window = MainWindow(Settings.load())
-        window.resize(1600, 1000)
-        window.show()
+        window = _window()
         await asyncio.sleep(0.05)
         t0 = time.perf_counter()
         assert window.files.open(str(path))
@@ -120,18 +142,69 @@ async def _measure_open(path: Path, rounds: int = 3) -> dict[str, Any]:
         window.canvas.viewer.viewport().repaint()
         times.append(time.perf_counter() - t0)
         builds.append(window.canvas.last_load_s)
-        assert len(window.canvas.graph.model.nodes) == 1001
+        assert len(window.canvas.graph.model.nodes) == nodes + 1
         await asyncio.sleep(1.0)  # let the deferred validation run; it must not block
-        window.files.undo.setClean()
-        window.close()
-        window.deleteLater()
-        await asyncio.sleep(0.05)
+        await _close(window)
     return {
         "value": statistics.median(times),
         "samples": [round(t, 3) for t in times],
         "scene_build_s": round(statistics.median(builds), 3),
-        "nodes": 1000,
-        "links": len(big_graph()["edges"]),
+        "nodes": nodes,
+        "links": links,
+    }
+
+
+def _pan(viewer: Any, seconds: float) -> dict[str, Any]:
+    """Pan across the graph in steps of 1/40 of the view (a brisk drag), turning at the edges
+    of the graph: per step a synchronous paint of the viewport, then the events that brings
+    (what else reacts to the view or the scene). fps counts the whole wall time."""
+    from PySide6 import QtWidgets
+
+    bounds = viewer.scene().itemsBoundingRect()
+    view = viewer.mapToScene(viewer.viewport().rect()).boundingRect()
+    dx, dy = view.width() / 40, view.height() / 160
+    painted: list[float] = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        center = viewer.mapToScene(viewer.viewport().rect().center())
+        if not bounds.left() <= center.x() + dx <= bounds.right():
+            dx = -dx
+        if not bounds.top() <= center.y() + dy <= bounds.bottom():
+            dy = -dy
+        t0 = time.perf_counter()
+        viewer._set_viewer_pan(dx, dy)  # what a middle-button drag does
+        viewer.viewport().repaint()
+        painted.append(time.perf_counter() - t0)
+        QtWidgets.QApplication.processEvents()
+    wall = time.perf_counter() - start
+    return {
+        "fps": len(painted) / wall,
+        "paint_only_fps": round(len(painted) / sum(painted), 1),
+        "frames": len(painted),
+        "zoom": round(viewer.transform().m11(), 3),
+        "frame_ms_p95": round(sorted(painted)[int(len(painted) * 0.95)] * 1000, 1),
+        "frame_ms_max": round(max(painted) * 1000, 1),
+    }
+
+
+async def _measure_pan(path: Path, seconds: float = 2.5) -> dict[str, Any]:
+    import asyncio
+
+    window = _window()
+    await asyncio.sleep(0.05)
+    assert window.files.open(str(path))
+    await asyncio.sleep(1.5)  # the deferred validation, off the measured frames
+    viewer = window.canvas.viewer
+    at_fit = _pan(viewer, seconds)
+    # 100 %: the middle of the graph at one scene pixel per screen pixel
+    viewer.reset_zoom(viewer.scene().itemsBoundingRect().center())
+    at_one = _pan(viewer, seconds)
+    await _close(window)
+    return {
+        "value": min(at_fit["fps"], at_one["fps"]),
+        "fit": {**at_fit, "fps": round(at_fit["fps"], 1)},
+        "zoom_100": {**at_one, "fps": round(at_one["fps"], 1)},
+        "window": [1600, 1000],
     }
 
 
@@ -199,23 +272,39 @@ def child() -> None:
     app.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
+    only = set(sys.argv[sys.argv.index("--child") + 1 :]) or {"open", "open5000", "pan", "lag"}
     with tempfile.TemporaryDirectory() as tmp:
-        big, chain = Path(tmp) / "big.json", Path(tmp) / "chain.json"
-        big.write_text(json.dumps(big_graph()))
+        big, huge, chain = (Path(tmp) / n for n in ("big.json", "huge.json", "chain.json"))
+        graphs = {"big": big_graph(1000), "huge": big_graph(5000)}
+        big.write_text(json.dumps(graphs["big"]))
+        huge.write_text(json.dumps(graphs["huge"]))
         chain.write_text(json.dumps(chain_graph()))
+        links = {name: len(g["edges"]) for name, g in graphs.items()}
 
-        async def both() -> dict[str, Any]:
-            return {"open": await _measure_open(big), "lag": await _measure_lag(chain)}
+        async def measure() -> dict[str, Any]:
+            out: dict[str, Any] = {}
+            if "open" in only:
+                out["open"] = await _measure_open(big, 1000, links["big"])
+            if "open5000" in only:
+                out["open5000"] = await _measure_open(huge, 5000, links["huge"])
+            if "pan" in only:
+                out["pan"] = await _measure_pan(huge)
+            if "lag" in only:
+                out["lag"] = await _measure_lag(chain)
+            return out
 
         with loop:
-            result = loop.run_until_complete(both())
+            result = loop.run_until_complete(measure())
     print(json.dumps(result))
 
 
 def run() -> dict[str, dict[str, Any]]:
     from benchmarks.common import figure, progress
 
-    progress("studio: opening a 1000-node graph and simulating 1000 updates/s (child process)")
+    progress(
+        "studio: opening 1000- and 5000-node graphs, panning, simulating 1000 updates/s"
+        " (child process)"
+    )
     with tempfile.TemporaryDirectory() as cfg:
         env = {
             **os.environ,
@@ -237,14 +326,15 @@ def run() -> dict[str, dict[str, Any]]:
             f"studio bench child failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}"
         )
     data = json.loads(proc.stdout.strip().splitlines()[-1])
-    opened, lag = data["open"], data["lag"]
+    names = {
+        "open": "studio_open_1000_nodes_s",
+        "open5000": "studio_open_5000_nodes_s",
+        "pan": "studio_pan_fps_5000_nodes",
+        "lag": "studio_state_update_lag_p95_ms",
+    }
     return {
-        "studio_open_1000_nodes_s": figure(
-            FIGURES, "studio_open_1000_nodes_s", opened.pop("value"), **opened
-        ),
-        "studio_state_update_lag_p95_ms": figure(
-            FIGURES, "studio_state_update_lag_p95_ms", lag.pop("value"), **lag
-        ),
+        names[key]: figure(FIGURES, names[key], rec.pop("value"), **rec)
+        for key, rec in data.items()
     }
 
 

@@ -71,38 +71,14 @@ def example_path(name: str) -> Path:
     return EXAMPLES / (name if name.endswith(".json") else f"{name}.json")
 
 
-def apply_theme(app: object) -> None:
-    from PySide6 import QtGui, QtWidgets
+def apply_theme(app: object, theme: str = "dark") -> None:
+    """Fusion with Studio's palette, ``theme`` dark or light (see ``studio_app.theme``)."""
+    from PySide6 import QtWidgets
+
+    from studio_app.theme import Theme, apply_palette
 
     assert isinstance(app, QtWidgets.QApplication)
-    app.setStyle("Fusion")
-    pal = QtGui.QPalette()
-    R = QtGui.QPalette.ColorRole
-    for role, rgb in (
-        (R.Window, (45, 48, 54)),
-        (R.WindowText, (222, 226, 232)),
-        (R.Base, (33, 35, 40)),
-        (R.AlternateBase, (45, 48, 54)),
-        (R.ToolTipBase, (30, 32, 36)),
-        (R.ToolTipText, (230, 230, 230)),
-        (R.Text, (222, 226, 232)),
-        (R.Button, (52, 56, 63)),
-        (R.ButtonText, (222, 226, 232)),
-        (R.Highlight, (74, 128, 230)),
-        (R.HighlightedText, (255, 255, 255)),
-        (R.PlaceholderText, (130, 136, 148)),
-        (R.Link, (110, 160, 255)),
-    ):
-        pal.setColor(role, QtGui.QColor(*rgb))
-    for role in (R.Text, R.ButtonText, R.WindowText):
-        pal.setColor(QtGui.QPalette.ColorGroup.Disabled, role, QtGui.QColor(120, 125, 135))
-    app.setPalette(pal)
-    # tooltips take the desktop theme's (light) tooltip palette over the app's: set theirs too
-    tip = QtGui.QPalette(pal)
-    tip.setColor(R.Window, pal.color(R.ToolTipBase))
-    tip.setColor(R.WindowText, pal.color(R.ToolTipText))
-    app.setPalette(tip, "QTipLabel")  # type: ignore[arg-type]  # stub says bytes; str works
-    QtWidgets.QToolTip.setPalette(tip)
+    apply_palette(app, Theme.parse(theme))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,31 +167,14 @@ def _studio_copy(text: str) -> bool:
 
 
 async def screenshot(window: MainWindow, out: Path, example: Path, seconds: float) -> int:
-    """Open ``example``, simulate it, select a counter, and save a PNG of the window."""
-    window.resize(1600, 980)
-    window.show()
-    if not window.files.open(str(example)):
-        print(f"error: cannot open {example}", file=sys.stderr)  # noqa: T201
-        return 2
-    await asyncio.sleep(0.2)
-    window.canvas.fit()
-    if not await window.run.start_simulation():
-        print("error: the example does not simulate (see the log)", file=sys.stderr)  # noqa: T201
-        return 1
-    counters = [n.nodeId for n in window.doc.graph.nodes if n.class_ == "core.counter"]
-    pick = counters[0] if counters else next(iter(window.doc.ids()), None)
-    if pick:
-        window.canvas.select([pick])
-    await asyncio.sleep(seconds)
-    window.bridge.flush()
-    await asyncio.sleep(0.1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    ok = window.grab().save(str(out))
-    await window.run.stop_session()
-    window.files.undo.setClean()
-    window.close()
-    if not ok:
-        print(f"error: could not write {out}", file=sys.stderr)  # noqa: T201
+    """Open ``example``, simulate it, select a counter, and save a PNG of the window (the tour's
+    other pictures: ``python -m studio_app.screenshots``)."""
+    from studio_app.screenshots import SceneFailed, simulate_and_select, take
+
+    try:
+        await take(window, lambda w: simulate_and_select(w, example, seconds), out)
+    except SceneFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return 1
     print(f"wrote {out}")  # noqa: T201
     return 0

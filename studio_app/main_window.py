@@ -21,6 +21,7 @@ from runtime.protocol.envelope import CommandReply
 from studio_app.bridge.adapter import SessionBridge
 from studio_app.bridge.modes import RunMode
 from studio_app.bridge.outcome import CallFailed, fault_of, summary
+from studio_app.canvas.arrange import arrange_menu
 from studio_app.canvas.view import QtGraphCanvas
 from studio_app.document.catalog import Catalog
 from studio_app.document.editor import Editor
@@ -28,14 +29,19 @@ from studio_app.document.live_state import LiveState
 from studio_app.document.model import GraphDocument
 from studio_app.document.session_info import SessionInfo
 from studio_app.file_controller import FileController
+from studio_app.panels.deploy_plan import QtDeployPlan
+from studio_app.panels.find import QtFindBar
 from studio_app.panels.identity import QtIdentityLabel
 from studio_app.panels.log import QtLogHandler, QtLogView
+from studio_app.panels.minimap import QtMinimap
 from studio_app.panels.palette import QtPalette
 from studio_app.panels.problems import QtProblemsLabel, QtProblemsPanel
 from studio_app.panels.properties import QtPropertiesPanel
 from studio_app.panels.services import QtServicesPanel
+from studio_app.panels.shortcuts import QtShortcutSheet, all_shortcuts
 from studio_app.run_controller import RunController
 from studio_app.settings import Settings
+from studio_app.theme import Theme, apply_canvas, apply_palette, theme_menu
 from studio_app.window_layout import WindowLayout
 
 MODE_TEXT = {
@@ -80,6 +86,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.canvas = QtGraphCanvas(self.doc, self.editor, self.catalog, self)
         self.canvas.overlay.observe(self.live)
         self.setCentralWidget(self.canvas.widget)
+        self.minimap = QtMinimap(  # over the canvas's bottom-right corner
+            self.canvas.viewer, lambda: [n.view for n in self.canvas.graph.model.nodes.values()]
+        )
+        self.minimap.setVisible(self.settings.minimap)
+        self.find_bar = QtFindBar(self.canvas, self.doc, self.catalog)  # Ctrl+F
+        self.shortcut_sheet: QtShortcutSheet | None = None  # F1
         self.palette_panel = QtPalette(self.catalog)
         self.properties = QtPropertiesPanel(self.doc, self.catalog, self.live, self.session_info)
         self.services = QtServicesPanel(self.live, self.session_info)
@@ -91,6 +103,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.bridge, self.editor, self.doc, self.catalog, self.settings, nats_url, self,
             creds=Path(creds) if creds else None, namespace=namespace,
         )
+        self.run.document_path = lambda: self.files.path  # a per-document NATS store follows it
         self._closing = False
         self._docks()
         self._actions()
@@ -104,6 +117,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.window_layout.restore()  # fitted to the screen, or as the user left it
         self._update_title()
         self._on_mode(RunMode.IDLE)
+        self.set_theme(Theme.parse(self.settings.theme))
 
     @property
     def nats_url(self) -> str | None:
@@ -182,6 +196,19 @@ class MainWindow(QtWidgets.QMainWindow):
             tip="Quick search (Tab on the canvas)",
         )
         self.a_backdrop = self._act("Add &Backdrop", c.add_backdrop, "Ctrl+B")
+        self.a_note = self._act("Add N&ote", lambda: c.run_key_command("note"), "N",
+                                tip="A sticky note on the canvas (never deployed)")
+        self.a_disable = self._act(
+            "Disa&ble / Enable", lambda: c.run_key_command("disable"), "Ctrl+E",
+            tip="Leave the selected nodes out of Simulate and Deploy (exec links pass through)",
+        )
+        self.a_group = self._act(
+            "&Group into Subgraph", lambda: c.run_key_command("group"), "Ctrl+G",
+            tip="One subgraph node for the selection; double-click it to open it",
+        )
+        self.a_ungroup = self._act(
+            "U&ngroup", lambda: c.run_key_command("ungroup"), "Ctrl+Shift+G"
+        )
         self.a_layout = self._act(
             "Auto-&layout",
             c.auto_layout,
@@ -190,6 +217,14 @@ class MainWindow(QtWidgets.QMainWindow):
             "Arrange the selection (or everything) by links, per service",
         )
         self.a_fit = self._act("&Fit to View", lambda: c.fit(), "F")
+        # editor habits: find, minimap, shortcut sheet (theme and arrange menus in _menus)
+        fb = self.find_bar
+        self.a_find = self._act("&Find Node…", fb.open, "Ctrl+F", tip="By label, id or class")
+        self.a_find_next = self._act("Find &Next", lambda: fb.find_next(), "F3")
+        self.a_minimap = self._act("&Minimap", self._toggle_minimap)
+        self.a_minimap.setCheckable(True)
+        self.a_minimap.setChecked(self.settings.minimap)
+        self.a_shortcuts = self._act("&Keyboard Shortcuts", self.show_shortcuts, "F1")
         self.a_sim = self._act(
             "&Simulate",
             self.run.simulate,
@@ -211,6 +246,11 @@ class MainWindow(QtWidgets.QMainWindow):
             "Stop the simulation, or leave the deployed services",
         )
         self.a_deploy = self._act("&Deploy", self.run.deploy, "F7", S.SP_ArrowUp, DEPLOY_TIP)
+        self.a_plan = self._act(
+            "Preview Deploy &Plan…", self.show_deploy_plan, "Ctrl+Shift+D",
+            tip="Per service: the nodes a Deploy now creates, removes and keeps, and the values "
+            "it changes")
+        self.deploy_plan: QtDeployPlan | None = None
         self.a_connect = self._act(
             "&Connect to NATS",
             lambda: self.run.spawn(self.run.connect_nats()),
@@ -224,6 +264,12 @@ class MainWindow(QtWidgets.QMainWindow):
             lambda: self.choose_credentials(),
             tip="Connect to NATS as the identity of an nkey seed file (rungraph creds ... "
             "--out FILE); by default $RUNGRAPH_CREDS, else the local auth store's admin",
+        )
+        self.a_fresh = self._act(
+            "Start with a F&resh NATS Store…",
+            self.ask_fresh_store,
+            tip="Stop the embedded NATS server and delete Studio's NATS store (deployed graphs, "
+            "state, identities); the command line's store is never touched",
         )
         self.a_launch = self._act("&Launch missing services locally", self._toggle_launch)
         self.a_launch.setCheckable(True)
@@ -247,9 +293,15 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addSeparator()
         m.addActions([self.a_cut, self.a_copy, self.a_paste, self.a_dup, self.a_delete, self.a_all])
         m.addSeparator()
-        m.addActions([self.a_add, self.a_backdrop, self.a_layout])
+        m.addActions([self.a_add, self.a_backdrop, self.a_note, self.a_layout])
+        m.addActions([self.a_group, self.a_ungroup, self.a_disable])
+        m.addMenu(arrange_menu(m, self.canvas.arrange))
+        m.addSeparator()
+        m.addActions([self.a_find, self.a_find_next])
         m = bar.addMenu("&View")
         m.addAction(self.a_fit)
+        m.addAction(self.a_minimap)
+        m.addMenu(theme_menu(m, Theme.parse(self.settings.theme), self.set_theme))
         m.addSeparator()
         for dock in (self.palette_dock, self.properties_dock, self.services_dock, self.log_dock,
                      self.problems_dock):
@@ -258,8 +310,10 @@ class MainWindow(QtWidgets.QMainWindow):
         m.setToolTipsVisible(True)  # a disabled action's tooltip says why
         m.addActions([self.a_sim, self.a_pause, self.a_step, self.a_stop])
         m.addSeparator()
-        m.addActions([self.a_deploy, self.a_connect, self.a_nats, self.a_creds])
+        m.addActions([self.a_deploy, self.a_plan])
+        m.addActions([self.a_connect, self.a_nats, self.a_creds, self.a_fresh])
         m.addActions([self.a_launch, self.a_mocks])
+        bar.addMenu("&Help").addAction(self.a_shortcuts)
 
     def _toolbar(self) -> None:
         tb = self.addToolBar("Main")
@@ -303,6 +357,8 @@ class MainWindow(QtWidgets.QMainWindow):
         b.log_line.connect(self.log_view.append_line)
         run.mode_changed.connect(self._on_mode)
         run.deploy_changed.connect(lambda _changed: self._show_mode())
+        run.deploy_diff_changed.connect(lambda diff: self.canvas.overlay.set_changes(diff))
+        run.deploy_diff_changed.connect(lambda _diff: self._show_mode())
         run.status.connect(lambda text: self.statusBar().showMessage(text, 8000))
         run.problems_found.connect(self.canvas.overlay.set_problems)
         run.edit_refused.connect(props.rollback)
@@ -350,7 +406,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.mode_label.setText(MODE_TEXT[mode] + (CHANGED_TEXT if changed else ""))
         self.mode_label.setStyleSheet(f"color: {MODE_COLOR[mode]}; padding: 0 8px;")
         self.mode_label.setToolTip(CHANGED_TIP if changed else "")
-        self.a_deploy.setText("&Deploy ●" if changed else "&Deploy")
+        count = self.run.deploy_diff.count if self.run.deploy_diff is not None else 0
+        counted = f" ({count} change{'s' if count != 1 else ''})" if count else ""
+        self.a_deploy.setText(f"&Deploy{counted} ●" if changed else "&Deploy")
         self._apply_access()
 
     def _apply_access(self) -> None:
@@ -378,6 +436,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.problems_panel.setFocus()
 
     def _jump_to(self, ids: list[str]) -> None:
+        for item_id in ids:
+            self.canvas.subgraphs.reveal(item_id)  # a node inside a collapsed subgraph
         self.canvas.select(ids)
         self.canvas.fit(ids)
 
@@ -431,6 +491,52 @@ class MainWindow(QtWidgets.QMainWindow):
                 return
             path = chosen
         self.run.spawn(self.run.use_credentials(Path(path)))
+
+    def ask_fresh_store(self) -> None:
+        """Run > Start with a Fresh NATS Store…: asked first, it stops and wipes the store."""
+        store = self.run.studio_store()
+        answer = QtWidgets.QMessageBox.question(
+            self, "Fresh NATS store",
+            f"Stop the embedded NATS server and the services Studio started, and delete "
+            f"Studio's NATS store {store} (deployed graphs, state and identities)?")
+        if answer == QtWidgets.QMessageBox.StandardButton.Yes:
+            self.run.spawn(self.run.fresh_store())
+
+    def set_theme(self, theme: Theme) -> None:
+        """View > Theme: the palette and the canvas colours, now and in the settings."""
+        app = QtWidgets.QApplication.instance()
+        assert isinstance(app, QtWidgets.QApplication)
+        apply_palette(app, theme)
+        apply_canvas(self.canvas.graph, theme)
+        if self.settings.theme != theme.value:
+            self.settings.theme = theme.value
+            self.settings.save()
+
+    def _toggle_minimap(self, on: bool) -> None:
+        self.minimap.setVisible(on)
+        self.settings.minimap = on
+        self.settings.save()
+
+    def show_shortcuts(self) -> None:
+        """Help > Keyboard Shortcuts (F1): every shortcut, read from the actions themselves."""
+        if self.shortcut_sheet is not None:
+            self.shortcut_sheet.close()
+            self.shortcut_sheet.deleteLater()
+        self.shortcut_sheet = QtShortcutSheet(all_shortcuts(self), self)
+        self.shortcut_sheet.show()
+        self.shortcut_sheet.activateWindow()
+        self.shortcut_sheet.filter.setFocus()
+
+    def show_deploy_plan(self) -> None:
+        """Run > Preview Deploy Plan… (Ctrl+Shift+D): what a Deploy now would change."""
+        if self.deploy_plan is None:
+            self.deploy_plan = QtDeployPlan(self.run.deploy_plan(), self)
+            self.deploy_plan.deploy_requested.connect(self.run.deploy)
+        else:
+            self.deploy_plan.show_diff(self.run.deploy_plan())
+        self.deploy_plan.deploy_button.setEnabled(self.a_deploy.isEnabled())
+        self.deploy_plan.show()
+        self.deploy_plan.raise_()
 
     def _toggle_launch(self, on: bool) -> None:
         self.settings.launch_local_services = on

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +23,13 @@ from PySide6 import QtCore
 
 from runtime.protocol.envelope import CommandReply
 from runtime.protocol.graph import RunGraph
+from runtime.protocol.graph_diff import DeployDiff, diff_deploy
 from runtime.protocol.problems import GraphError, Problem
 from studio_app.bridge.adapter import SessionBridge
 from studio_app.bridge.modes import RunMode
 from studio_app.bridge.outcome import fault_of
 from studio_app.bridge.sessions import DeployRefused, DeploySession, SimSession
+from studio_app.bridge.store_isolation import StoreBusy, studio_store_dir, wipe_store
 from studio_app.document.catalog import Catalog
 from studio_app.document.editor import Editor, EditRefused
 from studio_app.document.files import graph_of
@@ -45,6 +47,7 @@ class RunController(QtCore.QObject):
     edits_refused = QtCore.Signal(str, str)  # field, why (roll a multi-node edit back)
     move_refused = QtCore.Signal(str, str)  # node id, why
     deploy_changed = QtCore.Signal(bool)  # the document differs from the last deployed graph
+    deploy_diff_changed = QtCore.Signal(object)  # what changed since it (a DeployDiff), or None
 
     def __init__(
         self,
@@ -64,6 +67,7 @@ class RunController(QtCore.QObject):
         self.nats_url = nats_url  # for Deploy; None: the settings' URL or the embedded server
         self.creds = creds  # a seed file; None: $RUNGRAPH_CREDS, else the local store's admin
         self.namespace = namespace  # None: $RUNGRAPH_NAMESPACE, else "default"
+        self.document_path: Callable[[], str | None] = lambda: None  # the window's open file
         self.mode = RunMode.IDLE
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loaded_fingerprint = ""
@@ -73,6 +77,7 @@ class RunController(QtCore.QObject):
         self._reload_timer.timeout.connect(lambda: self.spawn(self.hot_reload()))
         self._deployed: RunGraph | None = None  # the graph the last Deploy sent (None: none)
         self.changed_since_deploy = False
+        self.deploy_diff: DeployDiff | None = None  # what changed since the last Deploy
         self._deploy_check = QtCore.QTimer(self)  # compared once edits settle, not per event
         self._deploy_check.setSingleShot(True)
         self._deploy_check.setInterval(150)
@@ -171,7 +176,7 @@ class RunController(QtCore.QObject):
             self._say(f"{mode} stopped")
 
     def _fingerprint(self) -> str:
-        return json.dumps(self.doc.graph.to_json_dict(), sort_keys=True)
+        return json.dumps(graph_of(self.doc).to_json_dict(), sort_keys=True)
 
     def _doc_changed(self) -> None:
         if isinstance(self.bridge.session, SimSession):
@@ -186,10 +191,20 @@ class RunController(QtCore.QObject):
         self._check_deployed()
 
     def _check_deployed(self) -> None:
-        changed = self._deployed is not None and self.doc.graph != self._deployed
+        running = graph_of(self.doc)  # what a Deploy would send: disabled nodes left out
+        changed = self._deployed is not None and running != self._deployed
+        diff = diff_deploy(self._deployed, running) if changed else None
+        if diff is not None or self.deploy_diff is not None:
+            self.deploy_diff = diff
+            self.deploy_diff_changed.emit(diff)
         if changed != self.changed_since_deploy:
             self.changed_since_deploy = changed
             self.deploy_changed.emit(changed)
+
+    def deploy_plan(self) -> DeployDiff:
+        """What a Deploy now would change: the runtime's diff of the document against the
+        graph Studio last deployed (nothing deployed: every node created, every service new)."""
+        return diff_deploy(self._deployed, graph_of(self.doc))
 
     def stops_on_quit(self) -> list[str]:
         """What leaving the session stops outside Studio's own process: the service processes
@@ -239,15 +254,42 @@ class RunController(QtCore.QObject):
     def make_deploy_session(self) -> DeploySession:
         """A Deploy session as the settings, the credentials and the namespace say (not open)."""
         s = self.settings
+        url = self.nats_url or s.nats_url
         return DeploySession(
             self.catalog.registry,
-            self.nats_url or s.nats_url,
+            url,
+            store_dir=None if url else self.studio_store(),  # a URL's server has its own store
+            studio_store=not url,
             on_log=self.bridge.process_output,
             launch_missing=s.launch_local_services,
             use_mocks=s.use_mocks,
             creds=self.creds,
             namespace=self.namespace,
         )
+
+    def studio_store(self) -> Path:
+        """The store Studio's embedded server uses (the settings' ``store``: per session or
+        per document), apart from the command line's default store."""
+        return studio_store_dir(self.settings.folder, self.settings.store, self.document_path())
+
+    async def fresh_store(self) -> bool:
+        """Stop the Deploy session (its embedded server and the services it started) and
+        delete Studio's store: the next Deploy starts on an empty one. Not for an explicit
+        NATS URL, whose server keeps its own store."""
+        if self.nats_url or self.settings.nats_url:
+            self._say("fresh NATS store: not with an external server (Run > NATS Server…)")
+            return False
+        store = self.studio_store()
+        if isinstance(self.bridge.session, DeploySession):
+            await self.stop_session()
+        try:
+            wiped = wipe_store(store, self.settings.folder)
+        except (StoreBusy, ValueError, OSError) as exc:
+            self.bridge.log("ERROR", "studio", f"fresh NATS store: {exc}")
+            self.status.emit(f"fresh NATS store: {exc}")
+            return False
+        self._say(f"fresh NATS store: {store} " + ("emptied" if wiped else "was empty already"))
+        return True
 
     async def use_credentials(self, path: Path | None) -> bool:
         """Connect as the identity of the seed file ``path`` from now on (None: the usual
@@ -283,6 +325,7 @@ class RunController(QtCore.QObject):
             return False
         await self.bridge.attach(session)
         self._set_mode(RunMode.DEPLOY)
+        self.status.emit(f"NATS at {session.url} ({session.store_note})")
         return True
 
     async def start_deploy(self) -> bool:
@@ -323,6 +366,7 @@ class RunController(QtCore.QObject):
         self._set_mode(RunMode.DEPLOY)
         self._say(
             f"deployed revision {session.revision} to {len(replies)} service(s) at {session.url}"
+            f" ({session.store_note})"
         )
         return True
 

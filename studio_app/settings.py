@@ -32,6 +32,9 @@ class Settings:
     autosave_s: int = 30
     launch_local_services: bool = True
     use_mocks: bool = True
+    store: str = "session"  # Deploy's embedded server: "session" or "document" (store_isolation)
+    minimap: bool = True  # View > Minimap
+    theme: str = "dark"  # View > Theme: "dark" or "light" (studio_app.theme.Theme)
     path: Path | None = None
 
     @classmethod

@@ -34,6 +34,7 @@ from runtime.client.credentials import (
 )
 from runtime.client.directory import sync_directory_from_store
 from runtime.client.errors import RequestTooLarge
+from runtime.client.probe import ProbeCaller, SimulationCaller
 from runtime.nats_server import NatsServer, default_store_dir, ensure_server
 from runtime.protocol.envelope import CommandReply, ErrorCode
 from runtime.protocol.graph import RunGraph
@@ -107,6 +108,7 @@ class RuntimeSession:
         self.client: Client | None = None
         self.graph: RunGraph | None = None
         self.connection: Connection | None = None  # NATS, as whom; None: runs in this process
+        self.last_status: dict[str, dict[str, Any]] = {}  # each service's last status result
 
     async def open(self) -> None:
         raise NotImplementedError
@@ -154,10 +156,22 @@ class RuntimeSession:
             raise RuntimeError(f"the {self.mode} session is not open")
         return await self.client.watch_state(service_id, handler)
 
+    def probe_caller(self) -> ProbeCaller:
+        """What wire probes call the services with and hear samples on (``runtime.client.probe``).
+        """
+        if self.client is None:
+            raise RuntimeError(f"the {self.mode} session is not open")
+        return self.client
+
+    def _keep_status(self, ids: list[str], outcomes: list[Outcome]) -> None:
+        self.last_status = {sid: o.result for sid, o in zip(ids, outcomes, strict=True)
+                            if isinstance(o, CommandReply) and isinstance(o.result, dict)}
+
     async def status_rows(self) -> list[ServiceRow]:
         """One row per service: id, class, version, status, active, last error."""
         ids = self.service_ids()
         outcomes = await asyncio.gather(*(self.call(sid, "status", timeout=1.5) for sid in ids))
+        self._keep_status(ids, outcomes)
         return [row_from_status(sid, o, self.graph) for sid, o in zip(ids, outcomes, strict=True)]
 
 
@@ -205,9 +219,16 @@ class SimSession(RuntimeSession):
     def __init__(self, registry: Registry, on_log: LogFn | None = None) -> None:
         super().__init__(registry, on_log)
         self.sim = Simulation(registry)
+        self._probe_caller: SimulationCaller | None = None
 
     async def open(self) -> None:
         self.client = Client(self.sim.hub.connect(), actor="studio")
+
+    def probe_caller(self) -> ProbeCaller:
+        """Calls answered in process, samples heard on the memory hub."""
+        if self._probe_caller is None:
+            self._probe_caller = SimulationCaller(self.sim)
+        return self._probe_caller
 
     async def load(self, graph: RunGraph) -> dict[str, CommandReply]:
         self.graph = await self.sim.load(graph)
@@ -434,6 +455,7 @@ class DeploySession(RuntimeSession):
         self.records = records
         ids = list(dict.fromkeys([*super().service_ids(), *records]))
         outcomes = await asyncio.gather(*(self.call(sid, "status", timeout=1.5) for sid in ids))
+        self._keep_status(ids, outcomes)
         return [
             row_from_status(sid, outcome, self.graph, records.get(sid))
             for sid, outcome in zip(ids, outcomes, strict=True)

@@ -20,16 +20,27 @@ from NodeGraphQt.base.port import Port
 from NodeGraphQt.constants import NodeEnum
 from NodeGraphQt.qgraphics.node_abstract import AbstractNodeItem
 from NodeGraphQt.qgraphics.node_base import NodeItem
+from NodeGraphQt.widgets.viewer import NodeViewer
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from studio_app.canvas.pins import PALETTE, PORT_H, StudioPortItem, font, metrics
+from studio_app.canvas.node_text import error_line_h, subtitle_h, value_w, wrap
+from studio_app.canvas.pins import (
+    PALETTE,
+    PORT_H,
+    StudioPortItem,
+    font,
+    hover_docs_of,
+    metrics,
+)
 
+# Nodes, titles and pin labels keep a pixmap of themselves at the view's scale: panning blits
+# them (twice the frames at 100 %); a zoom draws them again. A node showing live values stops
+# caching (set_values): its pixmap would be drawn again on every value.
+_CACHE = QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache
 _NO_CACHE = QtWidgets.QGraphicsItem.CacheMode.NoCache
+CACHE_KB = 64 * 1024  # QPixmapCache room for them: ~400 nodes at 100 % (the canvas sets it)
 _NO_CONTENTS = QtWidgets.QGraphicsItem.GraphicsItemFlag.ItemHasNoContents
-SUBTITLE_H = 15.0
 PORT_BOX_W = 37.0  # its bounding box: the port plus the click fall-off
-ERROR_H = 17.0
-VALUE_W = 74.0
 BODY = (38, 42, 48, 255)
 
 
@@ -56,6 +67,14 @@ class _TitleItem(QtWidgets.QGraphicsSimpleTextItem):
         self.setBrush(color)
 
 
+def _header_color(accent: QtGui.QColor, alpha: int) -> QtGui.QColor:
+    """``accent`` at ``alpha`` over the body, as one opaque colour."""
+    a = alpha / 255
+    return QtGui.QColor(
+        *(round(c * a + b * (1 - a)) for c, b in zip(accent.getRgb()[:3], BODY[:3], strict=True))
+    )
+
+
 class StudioNodeItem(NodeItem):  # type: ignore[misc]  # NodeGraphQt is untyped
     """The graphics item of one rungraph node (operator or service)."""
 
@@ -69,6 +88,7 @@ class StudioNodeItem(NodeItem):  # type: ignore[misc]  # NodeGraphQt is untyped
         # panel, which a double-click on the node opens.
         self._text_item = _TitleItem(self.name, self)
         self._text_item.setFont(font("title"))
+        self._text_item.setCacheMode(_CACHE)
         self._x_item = _NoItem()
         self._input_items: OrderedDict[Any, Any] = OrderedDict()
         self._output_items: OrderedDict[Any, Any] = OrderedDict()
@@ -82,7 +102,9 @@ class StudioNodeItem(NodeItem):  # type: ignore[misc]  # NodeGraphQt is untyped
         self.problem: str | None = None
         self.is_service = False
         self.live = False
-        self.setCacheMode(_NO_CACHE)  # live values repaint the node: a cache would be redrawn too
+        self.message_lines: list[str] = []  # the error or problem as drawn (wrapped, cut)
+        self.setAcceptHoverEvents(True)  # the tooltip is written when the pointer comes in
+        self.setCacheMode(_CACHE)
 
     # -- ports --------------------------------------------------------------------------------
     def _add_port(self, port: Any) -> Any:
@@ -90,7 +112,7 @@ class StudioNodeItem(NodeItem):  # type: ignore[misc]  # NodeGraphQt is untyped
         # the label is the pin's name without its kind ("exec:in" shows "in")
         text = QtWidgets.QGraphicsSimpleTextItem(port.name.partition(":")[2] or port.name, self)
         text.setFont(font("port"))
-        text.setCacheMode(_NO_CACHE)
+        text.setCacheMode(_CACHE)
         text.setVisible(port.display_name)
         if port.port_type == "in":
             self._input_items[port] = text
@@ -121,6 +143,14 @@ class StudioNodeItem(NodeItem):  # type: ignore[misc]  # NodeGraphQt is untyped
         for port in [*self._input_items, *self._output_items]:
             # zoomed far out a pin is a dot nobody can hit: do not even paint it
             port.setFlag(_NO_CONTENTS, mode)
+        if not mode:
+            self._hide_doubled_labels()  # NodeGraphQt just showed every pin label again
+
+    def _hide_doubled_labels(self) -> None:
+        """A state field with two pins shows its name once (on the left)."""
+        for _, pin_in, pin_out in self._rows()[2]:
+            if pin_in is not None and pin_out is not None:
+                self._label(pin_out).setVisible(False)
 
     def redraw_pipes(self) -> None:
         for port in [*self._input_items, *self._output_items]:
@@ -156,24 +186,52 @@ class StudioNodeItem(NodeItem):  # type: ignore[misc]  # NodeGraphQt is untyped
     def set_values(self, values: dict[str, str]) -> None:
         if values != self.values:
             self.values = values
+            if values and self.cacheMode() != _NO_CACHE:
+                # live values repaint the node often: its pixmap would be drawn again each time
+                self.setCacheMode(_NO_CACHE)
             self.update()
 
     def set_error(self, error: str | None, problem: str | None = None) -> None:
+        """The runtime error (red) or validation problem (orange) shown under the pins."""
         if (error, problem) != (self.error, self.problem):
-            grow = bool(error or problem) != bool(self.error or self.problem)
             self.error, self.problem = error, problem
-            tip = [f"<b>{self.name}</b>", self.subtitle]
-            if problem:
-                tip.append(f"<font color='#f0a040'>{problem}</font>")
-            if error:
-                tip.append(f"<font color='#ff6060'>{error}</font>")
-            self.setToolTip("<br/>".join(tip))
-            if grow and self.scene():
-                self.draw_node()
+            message = error or problem
+            lines = wrap("⚠ " + message, self._width - 16) if message else []
+            if len(lines) != len(self.message_lines) and self.scene():
+                self.draw_node()  # a line more or less: the node grows or shrinks
+            else:
+                self.message_lines = lines
             self.update()
+
+    def hoverEnterEvent(self, event: Any) -> None:
+        docs = hover_docs_of(self)
+        if docs is not None:
+            self.setToolTip(docs.node_tip(self))
+        super().hoverEnterEvent(event)
 
     def set_dimmed(self, dimmed: bool) -> None:
         self.setOpacity(0.35 if dimmed else 1.0)
+
+    changed = False  # changed since the last deploy (set by the canvas overlay)
+
+    def set_changed(self, changed: bool) -> None:
+        """Mark the node changed since the last deploy: an amber outline and a "Δ" badge."""
+        if changed != self.changed:
+            self.changed = changed
+            self.update()
+
+    def _paint_changed(self, painter: QtGui.QPainter, rect: QtCore.QRectF) -> None:
+        amber = QtGui.QColor(240, 170, 40)
+        if not (self.selected or self.error or self.problem):
+            painter.setPen(QtGui.QPen(amber, 2.0))
+            painter.drawRoundedRect(rect, 5.0, 5.0)
+        badge = QtCore.QRectF(rect.right() - 18, rect.top() + 3, 14, 14)
+        painter.setPen(QtCore.Qt.PenStyle.NoPen)
+        painter.setBrush(amber)
+        painter.drawEllipse(badge)
+        painter.setPen(QtGui.QColor(30, 30, 30))
+        painter.setFont(font("small"))
+        painter.drawText(badge, QtCore.Qt.AlignmentFlag.AlignCenter, "Δ")
 
     # -- layout -------------------------------------------------------------------------------
     # Rows: exec and data pins first (inputs left, outputs right, side by side), then one row
@@ -194,6 +252,11 @@ class StudioNodeItem(NodeItem):  # type: ignore[misc]  # NodeGraphQt is untyped
     def _label(self, port: Any) -> Any:
         return self._input_items.get(port) or self._output_items.get(port)
 
+    def pin_label(self, port: Any) -> QtWidgets.QGraphicsSimpleTextItem | None:
+        """The text item naming pin ``port`` (None for a pin of another node)."""
+        label: QtWidgets.QGraphicsSimpleTextItem | None = self._label(port)
+        return label
+
     def _calc_size_horizontal(self) -> tuple[float, float]:
         ins, outs, states = self._rows()
         title_w = self._text_item.boundingRect().width() + 20
@@ -204,41 +267,48 @@ class StudioNodeItem(NodeItem):  # type: ignore[misc]  # NodeGraphQt is untyped
             (self._label(i or o).boundingRect().width() for _, i, o in states), default=0.0
         )
         pins_w = in_w + out_w + 40 if (ins or outs) else 0.0
-        states_w = state_w + VALUE_W + 30 if states else 0.0
+        states_w = state_w + value_w() + 30 if states else 0.0
         width = max(NodeEnum.WIDTH.value, title_w, sub_w, pins_w, states_w)
         rows = max(len(ins), len(outs)) + len(states)
         height = rows * (PORT_H + 1) + 4.0
-        if self.error or self.problem:
-            height += ERROR_H
+        message = self.error or self.problem
+        self.message_lines = wrap("⚠ " + message, width - 16) if message else []
+        if self.message_lines:
+            height += len(self.message_lines) * error_line_h() + 4.0
         return width, height
+
+    @staticmethod
+    def _label_dy() -> float:
+        """How far below its pin's top a label sits: centred on the pin."""
+        return float((PORT_H - metrics("port").height()) / 2)
 
     def _align_ports_horizontal(self, v_offset: float) -> None:
         ins, outs, states = self._rows()
         half = PORT_BOX_W / 2
         for i, p in enumerate(ins):
             p.setPos(-half, v_offset + i * (PORT_H + 1))
-            self._label(p).setPos(10.0, p.y() + 4)
+            self._label(p).setPos(10.0, p.y() + self._label_dy())
         for i, p in enumerate(outs):
             p.setPos(self._width - half, v_offset + i * (PORT_H + 1))
             label = self._label(p)
-            label.setPos(self._width - label.boundingRect().width() - 10, p.y() + 4)
+            label.setPos(self._width - label.boundingRect().width() - 10, p.y() + self._label_dy())
         y = v_offset + max(len(ins), len(outs)) * (PORT_H + 1)
         self._state_rows: dict[str, float] = {}
         for field, pin_in, pin_out in states:
             name = self._label(pin_in or pin_out)
             name.setVisible(True)
-            name.setPos(10.0, y + 4)
+            name.setPos(10.0, y + self._label_dy())
             if pin_in is not None:
                 pin_in.setPos(-half, y)
             if pin_out is not None:
                 pin_out.setPos(self._width - half, y)
                 if pin_in is not None:
-                    self._label(pin_out).setVisible(False)
+                    self._label(pin_out).setVisible(False)  # the name shows once
             self._state_rows[field] = y
             y += PORT_H + 1
 
     def _draw_node_horizontal(self) -> None:
-        header = self._text_item.boundingRect().height() + SUBTITLE_H
+        header = self._text_item.boundingRect().height() + subtitle_h()
         for port, text in [*self._input_items.items(), *self._output_items.items()]:
             text.setVisible(port.display_name)
         self._set_base_size(add_h=header)
@@ -249,7 +319,7 @@ class StudioNodeItem(NodeItem):  # type: ignore[misc]  # NodeGraphQt is untyped
         self.update()
 
     def _tooltip_disable(self, state: bool) -> None:
-        pass  # the tooltip names the node, its service and its error (set_error)
+        pass  # the tooltip is written on hover (hoverEnterEvent)
 
     # -- painting -----------------------------------------------------------------------------
     def paint(self, painter: QtGui.QPainter, option: Any, widget: Any) -> None:
@@ -258,23 +328,23 @@ class StudioNodeItem(NodeItem):  # type: ignore[misc]  # NodeGraphQt is untyped
         lod = QtWidgets.QStyleOptionGraphicsItem.levelOfDetailFromTransform(
             painter.worldTransform()
         )
-        self.set_proxy_mode(self._width * lod < self._proxy_mode_threshold)
+        if widget is not None and isinstance(widget.parentWidget(), NodeViewer):
+            # only the canvas decides: a picture taken by another view (the minimap renders
+            # the scene small) would switch every node's texts off, and the canvas on again
+            self.set_proxy_mode(self._width * lod < self._proxy_mode_threshold)
         painter.save()
         rect = self.boundingRect().adjusted(1, 1, -1, -1)
         radius = 5.0
         painter.setPen(QtCore.Qt.PenStyle.NoPen)
         painter.setBrush(QtGui.QColor(*BODY))
         painter.drawRoundedRect(rect, radius, radius)
-        header_h = self._text_item.boundingRect().height() + SUBTITLE_H
+        header_h = self._text_item.boundingRect().height() + subtitle_h()
         head = QtCore.QRectF(rect.left(), rect.top(), rect.width(), header_h)
-        path = QtGui.QPainterPath()
-        path.addRoundedRect(head, radius, radius)
-        painter.save()
-        painter.setClipRect(head)
-        tint = QtGui.QColor(self.accent)
-        tint.setAlpha(200 if self.is_service else 120)
-        painter.fillPath(path, tint)
-        painter.restore()
+        # rounded at the top, square below, in the accent mixed into the body colour: opaque,
+        # so two plain shapes can overlap (a clipped translucent path cost ~10x as much)
+        painter.setBrush(_header_color(self.accent, 200 if self.is_service else 120))
+        painter.drawRoundedRect(head, radius, radius)
+        painter.fillRect(head.adjusted(0, radius, 0, 0), painter.brush())
         if self.selected:
             painter.setBrush(QtGui.QColor(255, 255, 255, 18))
             painter.drawRoundedRect(rect, radius, radius)
@@ -292,6 +362,8 @@ class StudioNodeItem(NodeItem):  # type: ignore[misc]  # NodeGraphQt is untyped
         )
         painter.setBrush(QtCore.Qt.BrushStyle.NoBrush)
         painter.drawRoundedRect(rect, radius, radius)
+        if self.changed:
+            self._paint_changed(painter, rect)
         if not self._proxy_mode:
             self._paint_texts(painter, rect)
         painter.restore()
@@ -301,7 +373,7 @@ class StudioNodeItem(NodeItem):  # type: ignore[misc]  # NodeGraphQt is untyped
         painter.setFont(font("small"))
         painter.setPen(QtGui.QColor(225, 228, 235, 200))
         sub = QtCore.QRectF(
-            rect.left() + 10, rect.top() + title_h - 2, rect.width() - 20, SUBTITLE_H
+            rect.left() + 10, rect.top() + title_h - 2, rect.width() - 20, subtitle_h()
         )
         painter.drawText(
             sub,
@@ -317,29 +389,27 @@ class StudioNodeItem(NodeItem):  # type: ignore[misc]  # NodeGraphQt is untyped
             for field, y in rows.items():
                 text = self.values.get(field)
                 if text:
-                    box = QtCore.QRectF(rect.right() - VALUE_W - 11, y, VALUE_W, PORT_H)
+                    w = value_w()
+                    box = QtCore.QRectF(rect.right() - w - 11, y, w, PORT_H)
                     painter.drawText(
                         box,
                         QtCore.Qt.AlignmentFlag.AlignRight | QtCore.Qt.AlignmentFlag.AlignVCenter,
                         text,
                     )
-        message = self.error or self.problem
-        if message:
+        if self.message_lines and (self.error or self.problem):
             painter.setFont(font("small"))
             painter.setPen(
                 QtGui.QColor(255, 110, 110) if self.error else QtGui.QColor(240, 170, 80)
             )
-            box = QtCore.QRectF(
-                rect.left() + 8, rect.bottom() - ERROR_H, rect.width() - 16, ERROR_H - 2
-            )
-            elided = metrics("small").elidedText(
-                "⚠ " + message, QtCore.Qt.TextElideMode.ElideRight, box.width()
-            )
-            painter.drawText(
-                box,
-                QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter,
-                elided,
-            )
+            line_h = error_line_h()
+            top = rect.bottom() - len(self.message_lines) * line_h - 3.0
+            for i, line in enumerate(self.message_lines):
+                box = QtCore.QRectF(rect.left() + 8, top + i * line_h, rect.width() - 16, line_h)
+                painter.drawText(
+                    box,
+                    QtCore.Qt.AlignmentFlag.AlignLeft | QtCore.Qt.AlignmentFlag.AlignVCenter,
+                    line,
+                )
 
 
 class StudioNode(BaseNode):  # type: ignore[misc]  # NodeGraphQt is untyped

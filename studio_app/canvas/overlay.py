@@ -1,16 +1,20 @@
-"""What the canvas shows over the nodes: live values, runtime errors, validation problems and
-inactive services. Live state comes from the ``LiveState`` model (the bridge writes it); values
-are formatted and set per node, and each node repaints once per refresh.
+"""What the canvas shows over the nodes: live values, runtime errors, validation problems,
+inactive services, and what changed since the last deploy. Live state comes from the
+``LiveState`` model (the bridge writes it); values are formatted and set per node, and each node
+repaints once per refresh. Changes since the deploy come as the runtime's ``DeployDiff``: changed
+nodes get a "Δ" badge, changed links an amber tint.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6 import QtCore
 
+from runtime.protocol.graph_diff import DeployDiff, EdgeKey
 from runtime.protocol.problems import Problem
+from studio_app.canvas.nodes import StudioNode
 from studio_app.canvas.pins import format_value
 from studio_app.document.live_state import LiveChange, LiveState
 
@@ -18,6 +22,7 @@ if TYPE_CHECKING:
     from studio_app.canvas.view import QtGraphCanvas
 
 BIG_GRAPH = 300  # nodes; from here on the validator runs off the GUI thread
+CHANGED_WIRE = (240, 170, 40, 255)  # amber, like the nodes' "changed since deploy" badge
 
 
 class CanvasOverlay:
@@ -26,6 +31,9 @@ class CanvasOverlay:
         self.live = live if live is not None else LiveState()
         self.problems: dict[str, str] = {}
         self.auto_problems = True
+        self.changed_nodes: frozenset[str] = frozenset()  # since the last deploy
+        self.changed_edges: frozenset[EdgeKey] = frozenset()
+        self._tinted: dict[Any, tuple[int, ...]] = {}  # a changed link: its own colour
         self._timer = QtCore.QTimer(canvas)
         self._timer.setSingleShot(True)
         self._timer.setInterval(400)
@@ -70,6 +78,7 @@ class CanvasOverlay:
         error = self.live.error(item_id)
         view.set_error(str(error) if error else None, self.problems.get(item_id))
         view.set_dimmed(self.live.active(item.serviceId) is False)
+        view.set_changed(item_id in self.changed_nodes)
 
     def reapply(self) -> None:
         for item_id in self.canvas.doc.ids():
@@ -140,3 +149,47 @@ class CanvasOverlay:
                 self.set_problems(f.result())
 
         future.add_done_callback(done)
+
+    # -- changes since the last deploy --------------------------------------------------------
+    def set_changes(self, diff: DeployDiff | None) -> None:
+        """Mark what ``diff`` says changed since the deploy (None: nothing deployed, or nothing
+        changed): nodes new, moved or with changed values, and links new or changed. Called
+        again after the scene rebuilt items, it marks the new ones."""
+        nodes = frozenset(diff.changed_nodes) if diff is not None else frozenset()
+        edges = frozenset(diff.changed_edges) if diff is not None else frozenset()
+        for item_id in nodes | self.changed_nodes:
+            view = self.canvas.item(item_id)
+            if view is not None:
+                view.set_changed(item_id in nodes)
+        self.changed_nodes, self.changed_edges = nodes, edges
+        wanted = {p: k for k in edges if (p := self._pipe(k)) is not None}
+        for pipe in [p for p in self._tinted if p not in wanted]:
+            color = self._tinted.pop(pipe)
+            if pipe.scene() is not None:
+                self._paint_pipe(pipe, color)
+        for pipe in wanted:
+            if pipe not in self._tinted:
+                self._tinted[pipe] = tuple(pipe.color)
+                self._paint_pipe(pipe, CHANGED_WIRE)
+
+    def changed_pipes(self) -> list[Any]:
+        """The links shown as changed since the deploy (still in the scene)."""
+        return [p for p in self._tinted if p.scene() is not None]
+
+    @staticmethod
+    def _paint_pipe(pipe: Any, color: tuple[int, ...]) -> None:
+        pipe.color = color  # what ``reset`` (after a selection highlight) paints it with
+        if not pipe.highlighted():
+            pipe.reset()
+
+    def _pipe(self, key: EdgeKey) -> Any | None:
+        """The link item of the edge ``key`` (None when the scene does not show it)."""
+        kind, src_id, src_port, dst_id, dst_port = key
+        src, dst = self.canvas.node(src_id), self.canvas.node(dst_id)
+        if not isinstance(src, StudioNode) or not isinstance(dst, StudioNode):
+            return None
+        out = src.outputs().get(f"{kind}:{src_port}")
+        inp = dst.inputs().get(f"{kind}:{dst_port}")
+        if out is None or inp is None:
+            return None
+        return next((p for p in out.view.connected_pipes if p.input_port is inp.view), None)

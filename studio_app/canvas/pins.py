@@ -10,12 +10,15 @@ from studio_app import qt_env  # noqa: F401  (selects the Qt binding before Node
 # isort: on
 
 import hashlib
-from typing import Any
+from typing import Any, Protocol
 
+import shiboken6
 from NodeGraphQt.constants import Z_VAL_PIPE, Z_VAL_PORT
 from NodeGraphQt.qgraphics.pipe import PipeItem
 from NodeGraphQt.qgraphics.port import CustomPortItem
 from PySide6 import QtCore, QtGui, QtWidgets
+
+from studio_app.canvas.wire_route import needs_route, rounded_path, route_points
 
 TYPE_COLORS: dict[str | None, tuple[int, int, int]] = {
     "number": (110, 200, 120),
@@ -28,6 +31,12 @@ TYPE_COLORS: dict[str | None, tuple[int, int, int]] = {
     None: (165, 165, 175),
 }
 EXEC_COLOR = (240, 240, 240)
+PROBLEM_COLOR = (240, 64, 64)
+"""Wires the validator finds fault with (and the stubs of wires to missing nodes)."""
+HINT_OK = (120, 230, 120)
+"""The ring around a pin a dragged wire may be dropped on."""
+DIMMED = 0.25
+"""Opacity of a pin a dragged wire may not be dropped on."""
 PORT_H = 22.0  # NodeGraphQt's port size
 PALETTE = [
     (66, 133, 244),
@@ -41,13 +50,15 @@ PALETTE = [
     (92, 107, 192),
     (141, 110, 99),
 ]
+FONT_PT = {"title": 11.0, "port": 10.0, "small": 10.0, "value": 10.0}
+"""Point sizes of node texts: title, pin labels, the service line and error line, live values."""
 _fonts: dict[str, QtGui.QFont] = {}
 
 
 def font(kind: str) -> QtGui.QFont:
     if kind not in _fonts:
         f = QtGui.QFont()
-        f.setPointSizeF({"title": 9.5, "port": 8.0, "small": 7.5, "value": 8.0}[kind])
+        f.setPointSizeF(FONT_PT[kind])
         if kind == "title":
             f.setBold(True)
         if kind == "value":
@@ -64,6 +75,12 @@ def metrics(kind: str) -> QtGui.QFontMetricsF:
     if kind not in _metrics:
         _metrics[kind] = QtGui.QFontMetricsF(font(kind))
     return _metrics[kind]
+
+
+def alive(item: QtWidgets.QGraphicsItem) -> bool:
+    """False once Qt has deleted the item (its node was rebuilt or removed, say)."""
+    valid: bool = shiboken6.isValid(item)  # type: ignore[no-untyped-call]
+    return valid
 
 
 def service_color(service_id: str) -> tuple[int, int, int]:
@@ -160,6 +177,8 @@ class StudioPortItem(CustomPortItem):  # type: ignore[misc]  # NodeGraphQt is un
         QtWidgets.QGraphicsItem.__init__(self, parent)
         self.setAcceptHoverEvents(True)
         self.setZValue(Z_VAL_PORT)
+        # a pixmap of itself at the view's scale: panning blits it instead of calling paint
+        self.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self._port_painter = paint_func
         self._pipes: list[Any] = []
         self._width = self._height = PORT_H
@@ -172,9 +191,55 @@ class StudioPortItem(CustomPortItem):  # type: ignore[misc]  # NodeGraphQt is un
         self._port_type = port_type
         self._multi_connection = True  # the validator decides, not the pin
         self._locked = False
+        self.hint: bool | None = None
 
     # The C++ default: Qt then never calls into Python for this pin's item changes.
     itemChange = QtWidgets.QGraphicsItem.itemChange
+
+    def set_hint(self, hint: bool | None) -> None:
+        """While a wire is dragged: True lights the pin as a place to drop it, False dims it,
+        None draws it as usual."""
+        if hint is not self.hint:
+            self.hint = hint
+            self.update()
+
+    def paint(self, painter: QtGui.QPainter, option: Any, widget: Any) -> None:
+        if self.hint is None:
+            super().paint(painter, option, widget)
+            return
+        painter.save()
+        if self.hint:
+            c = self.boundingRect().center()
+            r = PORT_H / 2 - 1
+            painter.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
+            painter.setPen(QtGui.QPen(QtGui.QColor(*HINT_OK), 2.0))
+            painter.setBrush(QtGui.QColor(*HINT_OK, 70))
+            painter.drawEllipse(c, r, r)
+        else:
+            painter.setOpacity(painter.opacity() * DIMMED)
+        super().paint(painter, option, widget)
+        painter.restore()
+
+    def hoverEnterEvent(self, event: Any) -> None:
+        docs = hover_docs_of(self)
+        if docs is not None:
+            self.setToolTip(docs.pin_tip(self))
+        super().hoverEnterEvent(event)
+
+
+class HoverDocs(Protocol):
+    """What a node or pin shows on hover; the canvas provides it (``StudioViewer.docs``)."""
+
+    def node_tip(self, item: Any) -> str: ...
+
+    def pin_tip(self, port: Any) -> str: ...
+
+
+def hover_docs_of(item: QtWidgets.QGraphicsItem) -> HoverDocs | None:
+    scene: Any = item.scene()  # NodeGraphQt's scene, which knows its viewer
+    viewer = scene.viewer() if scene is not None else None
+    docs: HoverDocs | None = getattr(viewer, "docs", None)  # a StudioViewer's, else none
+    return docs
 
 
 class StudioPipeItem(PipeItem):  # type: ignore[misc]  # NodeGraphQt is untyped
@@ -193,6 +258,7 @@ class StudioPipeItem(PipeItem):  # type: ignore[misc]  # NodeGraphQt is untyped
         self._highlight = False
         self._input_port = None
         self._output_port = None
+        self.problem: str | None = None
         size = 6.0
         self._poly = QtGui.QPolygonF(
             [
@@ -206,3 +272,45 @@ class StudioPipeItem(PipeItem):  # type: ignore[misc]  # NodeGraphQt is untyped
         self.reset()
 
     itemChange = QtWidgets.QGraphicsPathItem.itemChange
+
+    def set_problem(self, problem: str | None) -> None:
+        """Red, with ``problem`` as its tooltip, while the validator finds fault with the link;
+        None restores its own look."""
+        if problem == self.problem:
+            return
+        self.problem = problem
+        self.setToolTip(problem or "")
+        if not self._highlight:
+            self.reset()
+
+    def reset(self) -> None:
+        if self.problem is None:
+            super().reset()
+            return
+        self._active = self._highlight = False
+        self.set_pipe_styling(color=(*PROBLEM_COLOR, 255), width=3, style=1)
+        self._draw_direction_pointer()
+
+    def draw_path(self, start_port: Any, end_port: Any = None, cursor_pos: Any = None) -> None:
+        """NodeGraphQt's curve, except for a link whose input lies left of its output: that one
+        goes around both nodes (``wire_route``)."""
+        if start_port is None or end_port is None or cursor_pos is not None:
+            super().draw_path(start_port, end_port, cursor_pos)
+            return
+        out, inp = (
+            (start_port, end_port) if start_port.port_type == "out" else (end_port, start_port)
+        )
+        # every pin's box has one size: comparing the corners compares the centres
+        if not needs_route(out.scenePos(), inp.scenePos()):
+            super().draw_path(start_port, end_port, cursor_pos)
+            return
+        out_pos = out.sceneBoundingRect().center()
+        in_pos = inp.sceneBoundingRect().center()
+        src, dst = out.parentItem(), inp.parentItem()
+        visible = all(i.isVisible() for i in (out, inp, src, dst))
+        self.setVisible(visible)
+        if not visible:
+            return
+        points = route_points(out_pos, in_pos, src.sceneBoundingRect(), dst.sceneBoundingRect())
+        self.setPath(rounded_path(points[::-1]))  # input to output, as NodeGraphQt draws
+        self._draw_direction_pointer()

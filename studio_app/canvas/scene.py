@@ -65,6 +65,7 @@ class SceneBuilder:
         scene.blockSignals(True)
         self.viewer.setUpdatesEnabled(False)
         scene.setItemIndexMethod(QtWidgets.QGraphicsScene.ItemIndexMethod.NoIndex)
+        self.canvas.subgraphs.refresh()
         try:
             for item_id in list(self.graph.model.nodes):
                 self.remove(item_id)
@@ -72,6 +73,7 @@ class SceneBuilder:
                 self.build_backdrop(b.id)
             for item_id in self.doc.ids():
                 self.build_node(item_id)
+            self.canvas.subgraphs.build_all()  # collapsed groups' nodes, open groups' frames
             for edge in self.doc.graph.edges:
                 self.connect(edge)
         finally:
@@ -85,6 +87,8 @@ class SceneBuilder:
     def build_node(self, item_id: str) -> None:
         item = self.doc.item(item_id)
         assert item is not None
+        if self.canvas.subgraphs.hidden(item_id):
+            return  # inside a collapsed subgraph: its group's node stands for it
         class_name = self.doc.class_of(item_id)
         spec = self.catalog.spec(class_name)
         is_service = isinstance(item, GraphService)
@@ -108,6 +112,7 @@ class SceneBuilder:
         self.viewer.scene().addItem(view)
         view.post_init(self.viewer)
         self.canvas.overlay.decorate(item_id)
+        self.canvas.disabled_marks.decorate(item_id)
 
     def build_backdrop(self, backdrop_id: str) -> None:
         b = self.doc.backdrops[backdrop_id]
@@ -134,17 +139,23 @@ class SceneBuilder:
         node.view.delete()
 
     def ports(self, edge: GraphEdge) -> tuple[Any, Any] | None:
-        src, dst = self.node(edge.source.node), self.node(edge.target.node)
+        # an end inside a collapsed subgraph is drawn to its group's node
+        src_id, out_key = self.canvas.subgraphs.end(edge.source.node, edge.source.port, edge.kind)
+        dst_id, in_key = self.canvas.subgraphs.end(edge.target.node, edge.target.port, edge.kind)
+        src, dst = self.node(src_id), self.node(dst_id)
         if not isinstance(src, StudioNode) or not isinstance(dst, StudioNode):
             return None
-        out = src.outputs().get(f"{edge.kind}:{edge.source.port}")
-        inp = dst.inputs().get(f"{edge.kind}:{edge.target.port}")
+        out = src.outputs().get(out_key)
+        inp = dst.inputs().get(in_key)
         return (out, inp) if out is not None and inp is not None else None
 
     def connect(self, edge: GraphEdge) -> None:
+        if self.canvas.subgraphs.internal(edge):
+            return  # inside one collapsed subgraph: not drawn
         ports = self.ports(edge)
         if ports is None:
-            log.warning("canvas: no ports for %s", edge.describe())
+            # a missing end: drawn red to a placeholder by edge_marks once the problems are in
+            log.debug("canvas: no ports for %s", edge.describe())
             return
         out, inp = ports
         if out in inp.connected_ports():

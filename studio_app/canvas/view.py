@@ -19,13 +19,22 @@ from NodeGraphQt import NodeGraph
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from runtime.protocol.graph import GraphEdge
+from studio_app.canvas import placement
 from studio_app.canvas.actions import CanvasActions
-from studio_app.canvas.nodes import StudioNodeItem
+from studio_app.canvas.disabled import DisabledMarks
+from studio_app.canvas.drag_hints import DragHints
+from studio_app.canvas.edge_marks import EdgeMarks
+from studio_app.canvas.groups import CanvasGroups
+from studio_app.canvas.hover_docs import CanvasHoverDocs
+from studio_app.canvas.nodes import CACHE_KB, StudioNodeItem
+from studio_app.canvas.notes import NoteLayer, TextPopup
 from studio_app.canvas.overlay import CanvasOverlay
+from studio_app.canvas.overview import Overview
 from studio_app.canvas.scene import SceneBuilder
 from studio_app.canvas.viewer import QuickSearch, StudioViewer
 from studio_app.document.catalog import Catalog, parse_pin_key
 from studio_app.document.editor import Editor, EditRefused
+from studio_app.document.groups import resolve
 from studio_app.document.model import GraphDocument, make_edge
 
 log = logging.getLogger(__name__)
@@ -56,6 +65,15 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
         self.graph.set_pipe_collision(False)
         self.viewer.gate = self._gate
         self.overlay = CanvasOverlay(self)
+        self.edge_marks = EdgeMarks(self)
+        self.problems_changed.connect(self.edge_marks.set_problems)
+        self.drag_hints = DragHints(
+            self.viewer.scene(),
+            self.why_not,
+            lambda: (n.view for n in self.graph.model.nodes.values()),
+        )
+        self.viewer.wire_watcher = self.drag_hints
+        self.viewer.docs = CanvasHoverDocs(self)
         self.search = QuickSearch(self.viewer)
         self.search.chosen.connect(self._on_search_chosen)
         self._applying = False
@@ -63,7 +81,13 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
         self._hinted = False  # a refusal was shown while the current link was dragged
         self._drop_refused = False  # ... and the drop itself was refused
         self._wire_from = None
+        self.notes = NoteLayer(doc, editor, self.viewer)
+        self.viewer.overview = Overview(self)
+        if QtGui.QPixmapCache.cacheLimit() < CACHE_KB:  # the nodes' pixmaps (nodes.py)
+            QtGui.QPixmapCache.setCacheLimit(CACHE_KB)
+        self.disabled_marks = DisabledMarks(self)
         self.scene = SceneBuilder(self)
+        self.subgraphs = CanvasGroups(self)
         self._unplug_nodegraph_handlers()
         v = self.viewer
         v.connection_changed.connect(self._on_connection_changed)
@@ -77,6 +101,7 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
         v.key_command.connect(self.run_key_command)
         v.quick_search_requested.connect(self.open_quick_search)
         v.menu_requested.connect(self._context_menu)
+        v.node_double_clicked.connect(self._on_double_clicked)
         self._selection_timer = QtCore.QTimer(self, singleShot=True, interval=0)
         self._selection_timer.timeout.connect(self._emit_selection)
         v.scene().selectionChanged.connect(self._selection_timer.start)
@@ -92,6 +117,8 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
         ev.service.connect(self._rebuild_item)
         ev.backdrop.connect(self._on_backdrop)
         ev.backdrop_removed.connect(self._on_item_removed)
+        ev.group.connect(self.subgraphs.on_group)
+        v.node_double_clicked.connect(self.subgraphs.on_double_click)
         ev.changed.connect(self.overlay.refresh_problems_later)
         ev.changed.connect(self._update_hint)
         catalog.changed.connect(self._refresh_search)
@@ -152,16 +179,19 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
         self.scene.remove(item_id)
 
     def _on_edge_added(self, edge: GraphEdge) -> None:
-        self.scene.connect(edge)
+        if not self.subgraphs.on_edge(edge):
+            self.scene.connect(edge)
 
     def _on_edge_removed(self, edge: GraphEdge) -> None:
-        self.scene.disconnect(edge)
+        if not self.subgraphs.on_edge(edge):
+            self.scene.disconnect(edge)
 
     def _on_moved(self, item_id: str, x: float, y: float) -> None:
         node = self.node(item_id)
         if node is not None and node.view.xy_pos != [x, y]:
             node.view.xy_pos = [x, y]
             node.view.redraw_pipes()
+        self.subgraphs.on_moved(item_id)  # an open subgraph's frame follows its nodes
 
     def _on_state_value(self, item_id: str, field: str) -> None:
         if self.catalog.dynamic_field(self.doc.class_of(item_id)) == field:
@@ -179,6 +209,7 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
             self.scene.build_backdrop(backdrop_id)
             return
         node.view.name = b.title
+        node.view.color = (*b.color, 255)
         node.view.width, node.view.height = b.width, b.height
         if node.view.xy_pos != [b.x, b.y]:
             node.view.xy_pos = [b.x, b.y]
@@ -192,17 +223,31 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
         (k1, n1), (k2, n2) = parse_pin_key(out.name), parse_pin_key(inp.name)
         if k1 != k2:
             return None
-        return make_edge(k1, (out.node.id, n1), (inp.node.id, n2))
+        # a pin of a collapsed subgraph's node stands for its member's pin
+        return resolve(self.doc, make_edge(k1, (out.node.id, n1), (inp.node.id, n2)))
 
-    def _gate(self, start: Any, end: Any, detached: Any) -> bool:
+    def why_not(self, start: Any, end: Any, detached: Any) -> str | None:
+        """Why a wire dragged from pin ``start`` may not end on pin ``end`` (with the link into
+        ``detached``, if one was picked up, gone first); None when it may."""
+        if start.port_type == end.port_type:
+            return (
+                "an output links to an input, not to another output"
+                if start.port_type == "out"
+                else "an input links to an output, not to another input"
+            )
         edge = self._edge_for(start, end)
         if edge is None:
-            self._refuse("Can't connect: exec, data and state pins only link to their own kind")
-            return False
+            return "exec, data and state pins only link to their own kind"
         removing = [e for e in [self._edge_for(start, detached)] if e] if detached else []
-        why = self.editor.check_edge(edge, removing)
+        return self.editor.check_edge(edge, removing)
+
+    def _gate(self, start: Any, end: Any, detached: Any) -> bool:
+        why = self.why_not(start, end, detached)
         if why:
             self._refuse(f"Can't connect: {why}")
+        elif self._hinted and not self.viewer.releasing:
+            self.message.emit("")  # over a pin that takes it now: the last refusal is stale
+            self._hinted = False
         return why is None
 
     def _refuse(self, text: str) -> None:
@@ -247,7 +292,7 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
                 (float(prev[0]), float(prev[1])),
                 (float(view.xy_pos[0]), float(view.xy_pos[1])),
             )
-        self.editor.move(moves)
+        self.editor.move({**moves, **self.notes.pending_moves()})  # notes dragged along
 
     def _on_name_changed(self, item_id: str, name: str) -> None:
         if item_id in self.doc.backdrops:
@@ -283,8 +328,13 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
             self.add_node(class_name, (float(pos.x()), float(pos.y())))
 
     def add_node(self, class_name: str, pos: tuple[float, float]) -> str | None:
+        service_pos = None
+        if not self.doc.service_ids():  # the first node brings its service: both in view
+            node = QtCore.QRectF(QtCore.QPointF(*pos), placement.NEW_NODE)
+            spot = placement.beside(node, placement.visible_rect(self.viewer))
+            service_pos = (spot.x(), spot.y())
         try:
-            new = self.editor.add_node(class_name, pos)
+            new = self.editor.add_node(class_name, pos, service_pos=service_pos)
         except EditRefused as exc:
             self.message.emit(str(exc))
             return None
@@ -307,7 +357,30 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
             self.place_and_wire(class_name, (scene_pos.x(), scene_pos.y()))
             self._refresh_search()
         else:
-            self.add_node(class_name, (scene_pos.x(), scene_pos.y()))
+            spot = placement.node_spot(scene_pos, placement.visible_rect(self.viewer))
+            self.add_node(class_name, (spot.x(), spot.y()))
+
+    # -- backdrop titles ------------------------------------------------------------------------
+    def _on_double_clicked(self, item_id: str) -> None:
+        if item_id in self.doc.backdrops:
+            self.rename_backdrop(item_id)
+
+    def rename_backdrop(self, backdrop_id: str) -> TextPopup | None:
+        """Edit the backdrop's title in place (Enter keeps it, Esc drops it): one undo step."""
+        node = self.node(backdrop_id)
+        b = self.doc.backdrops.get(backdrop_id)
+        if node is None or b is None:
+            return None
+        top = node.view.sceneBoundingRect()
+        title = QtCore.QRectF(top.left(), top.top(), max(top.width(), 160.0), 26.0)
+        rect = self.viewer.mapFromScene(title).boundingRect()
+
+        def done(text: str | None) -> None:
+            now = self.doc.backdrops.get(backdrop_id)
+            if text is not None and text.strip() and now is not None:
+                self.editor.set_backdrop(type(now)(**{**vars(now), "title": text.strip()[:200]}))
+
+        return TextPopup(self.viewer.viewport(), rect, b.title, done)
 
     # -- queries and view -------------------------------------------------------------------------
     def size_of(self, item_id: str) -> tuple[float, float]:
@@ -349,6 +422,8 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
         """Zoom to the given items (default: everything), never closer than 1:1."""
         nodes = self.graph.model.nodes
         views = [nodes[i].view for i in (ids or list(nodes)) if i in nodes]
+        if not ids:
+            views += list(self.notes.items.values())
         if not views:
             return
         # NodeGraphQt's zoom_to_nodes groups the items to measure them, which re-parents

@@ -9,20 +9,32 @@ from studio_app import qt_env  # noqa: F401  (selects the Qt binding before Node
 # isort: on
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from NodeGraphQt.qgraphics.node_abstract import AbstractNodeItem
 from NodeGraphQt.qgraphics.port import PortItem
 from NodeGraphQt.widgets.viewer import NodeViewer
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from studio_app.canvas.pins import StudioPipeItem
+from studio_app.canvas.pins import HoverDocs, StudioPipeItem
 
 Gate = Callable[[Any, Any, Any], bool]
+
+
+class WireWatcher(Protocol):
+    """Follows a wire being dragged (``drag_hints.DragHints``)."""
+
+    def start(self, start_port: Any, detached: Any, area: QtCore.QRectF) -> None: ...
+
+    def move(self, scene_pos: QtCore.QPointF) -> None: ...
+
+    def end(self) -> None: ...
+
+
 _KEYS: dict[tuple[int, QtCore.Qt.KeyboardModifier], str] = {}
 
 
-def _key_table() -> dict[tuple[int, Any], str]:
+def key_table() -> dict[tuple[int, Any], str]:
     if not _KEYS:
         K, M = QtCore.Qt.Key, QtCore.Qt.KeyboardModifier
         ctrl, shift, none = M.ControlModifier, M.ShiftModifier, M.NoModifier
@@ -39,7 +51,11 @@ def _key_table() -> dict[tuple[int, Any], str]:
                 (K.Key_D, ctrl): "duplicate",
                 (K.Key_A, ctrl): "select_all",
                 (K.Key_L, ctrl): "layout",
+                (K.Key_G, ctrl): "group",
+                (K.Key_G, ctrl | shift): "ungroup",
                 (K.Key_F, none): "fit",
+                (K.Key_N, none): "note",
+                (K.Key_E, ctrl): "disable",
             }
         )
     return _KEYS
@@ -64,9 +80,18 @@ class StudioViewer(NodeViewer):  # type: ignore[misc]  # NodeGraphQt is untyped
     ) -> None:
         super().__init__(parent, undo_stack=undo_stack)
         self.gate: Gate | None = None
+        self.wire_watcher: WireWatcher | None = None  # lights and dims pins while a wire drags
+        self.docs: HoverDocs | None = None  # what nodes and pins say on hover
         self.hint = ""  # shown in the middle of an empty canvas
         self.releasing = False  # the gate is asked about the drop, not about a pin passed over
         self._pressed_wire: StudioPipeItem | None = None  # selected once the press is handled
+        self.overview: Any = None  # zoomed far out, paints the graph as one picture (overview.py)
+
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:
+        if self.overview is not None and self.overview.active():
+            self.overview.paint(event)
+            return
+        super().paintEvent(event)
 
     def drawForeground(self, painter: QtGui.QPainter, rect: QtCore.QRectF) -> None:
         super().drawForeground(painter, rect)
@@ -101,6 +126,22 @@ class StudioViewer(NodeViewer):  # type: ignore[misc]  # NodeGraphQt is untyped
             self.drag_ended.emit()
             if start is not None and detached is None and not on_pin:
                 self.wire_dropped.emit(start, event.scenePos())
+
+    def start_live_connection(self, selected_port: Any) -> None:
+        super().start_live_connection(selected_port)
+        if self.wire_watcher is not None and self._start_port is not None:
+            area = self.mapToScene(self.viewport().rect()).boundingRect()
+            self.wire_watcher.start(self._start_port, self._detached_port, area)
+
+    def end_live_connection(self) -> None:
+        super().end_live_connection()
+        if self.wire_watcher is not None:
+            self.wire_watcher.end()
+
+    def sceneMouseMoveEvent(self, event: QtWidgets.QGraphicsSceneMouseEvent) -> None:
+        super().sceneMouseMoveEvent(event)
+        if self.wire_watcher is not None and self._LIVE_PIPE.isVisible():
+            self.wire_watcher.move(event.scenePos())
 
     def contextMenuEvent(self, event: QtGui.QContextMenuEvent) -> None:
         self.RMB_state = False
@@ -171,9 +212,12 @@ class StudioViewer(NodeViewer):  # type: ignore[misc]  # NodeGraphQt is untyped
             pipe.highlight()
 
     def cursor_scene_pos(self) -> QtCore.QPointF:
-        local = self.mapFromGlobal(QtGui.QCursor.pos())
-        if not self.rect().contains(local):
-            local = self.rect().center()
+        """The scene point under the cursor, or the middle of the view when the cursor is
+        elsewhere (over a dock, say)."""
+        viewport = self.viewport()
+        local = viewport.mapFromGlobal(QtGui.QCursor.pos())
+        if not viewport.rect().contains(local):
+            local = viewport.rect().center()
         scene_pos: QtCore.QPointF = self.mapToScene(local)
         return scene_pos
 
@@ -186,7 +230,7 @@ class StudioViewer(NodeViewer):  # type: ignore[misc]  # NodeGraphQt is untyped
             event, QtGui.QKeyEvent
         ):
             # the canvas handles its editing keys itself, before any window shortcut
-            if (event.key(), _mods(event)) in _key_table() and not self._editing_text():
+            if (event.key(), _mods(event)) in key_table() and not self._editing_text():
                 event.accept()
                 return True
         handled: bool = super().event(event)
@@ -200,7 +244,7 @@ class StudioViewer(NodeViewer):  # type: ignore[misc]  # NodeGraphQt is untyped
         )
 
     def keyPressEvent(self, event: QtGui.QKeyEvent) -> None:
-        command = _key_table().get((event.key(), _mods(event)))
+        command = key_table().get((event.key(), _mods(event)))
         if command and not self._editing_text():
             self.key_command.emit(command)
             event.accept()

@@ -17,10 +17,13 @@ from runtime.protocol.graph import GraphEdge, GraphNode, GraphService, RunGraph
 from runtime.protocol.problems import Problem, ProblemKind
 from runtime.validate import validate_graph
 from studio_app.document import undo as edits
+from studio_app.document.bypass import bypassed
 from studio_app.document.catalog import Catalog
 from studio_app.document.edge_check import check_edge, refusal_text
+from studio_app.document.group_edits import GroupEditor
 from studio_app.document.layout import Size, auto_layout
 from studio_app.document.model import UNSET, Backdrop, GraphDocument, edge_key
+from studio_app.document.notes import MAX_TEXT, Note
 
 FRAGMENT = "rungraph-studio-fragment/1"
 DEFAULT_SERVICE = "rungraph.service"
@@ -49,6 +52,8 @@ class Editor:
         self.doc = doc
         self.catalog = catalog
         self.undo = undo
+        self.groups = GroupEditor(doc, undo)
+        """Subgraph gestures (group, ungroup, open, collapse, rename)."""
         self.current_service: str | None = None
         self._problems: tuple[int, list[Problem]] | None = None
         self._edge_checks: dict[tuple[Any, ...], Problem | None] = {}
@@ -58,8 +63,10 @@ class Editor:
         return validate_graph(graph or self.doc.graph, self.catalog.registry, simulate=True)
 
     def validate_for_deploy(self) -> list[Problem]:
-        """As ``rungraph deploy`` will: real service classes, not their CPU mocks."""
-        return validate_graph(self.doc.graph, self.catalog.registry, simulate=False)
+        """As ``rungraph deploy`` will: real service classes, not their CPU mocks, on the graph
+        Deploy sends (disabled nodes left out)."""
+        graph = bypassed(self.doc.graph, self.doc.disabled)
+        return validate_graph(graph, self.catalog.registry, simulate=False)
 
     def problems(self) -> list[Problem]:
         """The current graph's problems (cached until the next change)."""
@@ -104,9 +111,14 @@ class Editor:
 
     # -- gestures ---------------------------------------------------------------------------
     def add_node(
-        self, class_name: str, pos: tuple[float, float], service_id: str | None = None
+        self,
+        class_name: str,
+        pos: tuple[float, float],
+        service_id: str | None = None,
+        service_pos: tuple[float, float] | None = None,
     ) -> str:
-        """Place a node of ``class_name`` (a service class makes a new service)."""
+        """Place a node of ``class_name`` (a service class makes a new service). The first node
+        of a graph brings a "Main" service, placed at ``service_pos`` (default: left of it)."""
         if self.catalog.spec(class_name) is None:
             raise EditRefused(f"unknown node class {class_name!r}")
         if self.catalog.is_service_class(class_name):
@@ -117,7 +129,7 @@ class Editor:
         if sid is None:
             sid = "main"
             services.append(GraphService(serviceId=sid, serviceClass=DEFAULT_SERVICE, label="Main"))
-            positions[sid] = (pos[0] - 260.0, pos[1])
+            positions[sid] = service_pos or (pos[0] - 260.0, pos[1])
         nid = self.doc.new_id(self._base_id(class_name))
         positions[nid] = pos
         node = GraphNode(nodeId=nid, serviceId=sid, class_=class_name)
@@ -153,16 +165,31 @@ class Editor:
             self.undo.push(edits.ChangeEdgesEdit(self.doc, remove=present))
 
     def delete(self, ids: Iterable[str], edges: Iterable[GraphEdge] = ()) -> None:
-        command = edits.RemoveItemsEdit(self.doc, list(ids), list(edges))
-        if not command.empty:
-            self.undo.push(command)
+        """Remove items (a collapsed subgraph's id stands for its nodes); removed nodes leave
+        their subgraphs in the same undo step."""
+        items, leave = self.groups.removal(ids)
+        command = edits.RemoveItemsEdit(self.doc, items, list(edges))
+        if leave is None:
+            if not command.empty:
+                self.undo.push(command)
+            return
+        self.undo.beginMacro(command.text())
+        try:
+            self.undo.push(leave)
+            if not command.empty:
+                self.undo.push(command)
+        finally:
+            self.undo.endMacro()
 
     def move(self, moves: dict[str, tuple[tuple[float, float], tuple[float, float]]]) -> None:
         moves = {
             k: (old, new)
             for k, (old, new) in moves.items()
-            if (self.doc.item(k) is not None or k in self.doc.backdrops) and old != new
+            if (self.doc.item(k) is not None or k in self.doc.backdrops or k in self.doc.notes
+                or k in self.doc.groups)
+            and old != new
         }
+        moves = self.groups.with_members(moves)
         if moves:
             self.undo.push(edits.MoveItemsEdit(self.doc, moves))
 
@@ -237,7 +264,7 @@ class Editor:
     def move_to_service(self, node_ids: Iterable[str], service_id: str) -> None:
         ids = [
             n
-            for n in node_ids
+            for n in self.groups.expand(node_ids)  # a collapsed subgraph moves as a whole
             if self.doc.item(n) is not None
             and not self.doc.is_service(n)
             and self.doc.service_of(n) != service_id
@@ -246,6 +273,9 @@ class Editor:
             return
         if not self.doc.is_service(service_id):
             raise EditRefused(f"no service {service_id!r}")
+        split = self.groups.split_by(ids)
+        if split is not None:
+            raise EditRefused(split)
         moved = set(ids)
         # Only links that touch a moved node can change verdict: validate that neighbourhood.
         touching = self.doc.edges_touching(moved)
@@ -272,7 +302,7 @@ class Editor:
 
     # -- clipboard ----------------------------------------------------------------------------
     def copy(self, ids: Iterable[str]) -> dict[str, Any]:
-        chosen = [i for i in ids if self.doc.item(i) is not None]
+        chosen = [i for i in self.groups.expand(ids) if self.doc.item(i) is not None]
         inside = set(chosen)
         items = [self.doc.item(i) for i in chosen]
         return {
@@ -375,3 +405,38 @@ class Editor:
             backdrop
         ):
             self.undo.push(edits.SetBackdropEdit(self.doc, backdrop))
+
+    # -- notes and disabled nodes ---------------------------------------------------------------
+    def add_note(self, pos: tuple[float, float], text: str = "") -> str:
+        nid = self.doc.new_id("note")
+        note = Note(nid, text[:MAX_TEXT], pos[0], pos[1])
+        self.undo.push(edits.AddItemsEdit(self.doc, "Add note", notes=[note]))
+        return nid
+
+    def set_note(self, note: Note, text: str = "Edit note") -> None:
+        old = self.doc.notes.get(note.id)
+        if old is not None and vars(old) != vars(note):
+            self.undo.push(edits.SetNoteEdit(self.doc, note.copy(text=note.text[:MAX_TEXT]), text))
+
+    def set_disabled(self, ids: Iterable[str], disabled: bool) -> list[str]:
+        """Disable or enable operator nodes (services cannot be); returns the ids changed."""
+        wanted = [
+            i
+            for i in dict.fromkeys(ids)
+            if self.doc.item(i) is not None
+            and not self.doc.is_service(i)
+            and (i in self.doc.disabled) != disabled
+        ]
+        if wanted:
+            self.undo.push(edits.SetDisabledEdit(self.doc, wanted, disabled))
+        return wanted
+
+    def toggle_disabled(self, ids: Iterable[str]) -> bool | None:
+        """Disable the nodes unless all are disabled already, then enable them; returns the
+        new state (None: no operator node among ``ids``)."""
+        nodes = [i for i in ids if self.doc.item(i) is not None and not self.doc.is_service(i)]
+        if not nodes:
+            return None
+        disable = not all(i in self.doc.disabled for i in nodes)
+        self.set_disabled(nodes, disable)
+        return disable

@@ -18,14 +18,23 @@ A file is one JSON object::
       "layout": {
         "a": {"x": 660, "y": -80}
       },
-      "backdrops": [...]
+      "backdrops": [...],
+      "notes": [...],
+      "disabled": ["a"]
     }
 
 One line per service, node, edge and position; lists sorted by id; keys in a fixed order; positions
-rounded to whole pixels. Saving the same document twice gives the same bytes. Files are read by
-the runtime's one graph-file reader (``runtime.protocol.graph_file``), so ``rungraph sim FILE``
-reads them too (it takes the ``rungraph`` member); Studio adds the layout on top. A plain
-rungraph (with optional ``ui: {x, y}`` per node) opens as well.
+rounded to whole pixels; ``notes`` and ``disabled`` only when there are any. Saving the same
+document twice gives the same bytes. Files are read by the runtime's one graph-file reader
+(``runtime.protocol.graph_file``), so ``rungraph sim FILE`` reads them too (it takes the
+``rungraph`` member); Studio adds the layout on top. A plain rungraph
+(with optional ``ui: {x, y}`` per node) opens as well.
+
+Subgraphs (``studio_app.document.groups``) are saved as the rungraph's ``subgraphs``
+(``runtime.protocol.subgraph``): each holds its member nodes and the edges between them, while
+crossing edges stay at the top level. Whether each is collapsed and where its node sits go in a
+``groups`` member beside ``layout`` (``{"subgraph1": {"collapsed": true, "x": 0, "y": 0}}``), in
+a plain rungraph in each subgraph's ``ui``; both only when there are subgraphs.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -41,7 +51,11 @@ from typing import Any
 from runtime.protocol.graph import ID_PATTERN, GraphEdge, RunGraph
 from runtime.protocol.graph_file import GraphFileError, graph_member, parse_graph, read_graph_file
 from runtime.protocol.problems import GraphError, Problem
+from runtime.protocol.subgraph import Subgraph, flatten
+from studio_app.document.bypass import bypassed
+from studio_app.document.groups import group_ui, groups_from, subgraph_entries
 from studio_app.document.model import Backdrop, GraphDocument, edge_key
+from studio_app.document.notes import Note
 
 FORMAT = "rungraph-studio/1"
 SUFFIX = ".rungraph.json"
@@ -87,6 +101,10 @@ def document_dict(doc: GraphDocument) -> dict[str, Any]:
         e.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
         for e in sorted(graph.edges, key=edge_key)
     ]
+    subgraphs: list[dict[str, Any]] = []
+    if doc.groups:
+        pairs = list(zip(sorted(graph.edges, key=edge_key), edges, strict=True))
+        nodes, edges, subgraphs = subgraph_entries(doc, nodes, pairs)
     layout = {
         nid: {"x": round(x), "y": round(y)}
         for nid, (x, y) in sorted(doc.layout.items())
@@ -100,10 +118,42 @@ def document_dict(doc: GraphDocument) -> dict[str, Any]:
             "services": services,
             "nodes": nodes,
             "edges": edges,
+            **({"subgraphs": subgraphs} if subgraphs else {}),
         },
         "layout": layout,
+        **({"groups": {k: group_ui(g) for k, g in sorted(doc.groups.items())}}
+           if doc.groups else {}),
         "backdrops": [b.to_dict() for b in sorted(doc.backdrops.values(), key=lambda b: b.id)],
+        **_notes_and_disabled(doc),
     }
+
+
+def _notes_and_disabled(doc: GraphDocument) -> dict[str, Any]:
+    """The sticky notes and the disabled nodes, when there are any (older files stay as
+    they were)."""
+    extra: dict[str, Any] = {}
+    if doc.notes:
+        extra["notes"] = [n.to_dict() for n in sorted(doc.notes.values(), key=lambda n: n.id)]
+    disabled = sorted(i for i in doc.disabled if doc.item(i) is not None)
+    if disabled:
+        extra["disabled"] = disabled
+    return extra
+
+
+def _subgraphs_text(entries: list[dict[str, Any]], indent: str) -> str:
+    """``subgraphs`` entries written like the rungraph: one line per node and edge."""
+    out = []
+    for e in entries:
+        head = {k: e[k] for k in ("subgraphId", "label") if k in e}
+        lines = [f"{indent}    {_line(head)[1:-1]}"]
+        lines += [f'{indent}    "{k}": {_block(e[k], indent + "    ")}' for k in ("nodes", "edges")]
+        if "subgraphs" in e:
+            nested = _subgraphs_text(e["subgraphs"], indent + "    ")
+            lines.append(f'{indent}    "subgraphs": {nested}')
+        if "ui" in e:
+            lines.append(f'{indent}    "ui": {_line(e["ui"])}')
+        out.append(f"{indent}  {{\n" + ",\n".join(lines) + f"\n{indent}  }}")
+    return "[\n" + ",\n".join(out) + f"\n{indent}]"
 
 
 def _ids(doc: GraphDocument) -> set[str]:
@@ -131,12 +181,35 @@ def document_text(doc: GraphDocument) -> str:
         f'    "revision": {g["revision"]},\n'
         f'    "services": {_block(g["services"], "    ")},\n'
         f'    "nodes": {_block(g["nodes"], "    ")},\n'
-        f'    "edges": {_block(g["edges"], "    ")}\n'
-        "  },\n"
+        f'    "edges": {_block(g["edges"], "    ")}'
+        + (f',\n    "subgraphs": {_subgraphs_text(g["subgraphs"], "    ")}'
+           if "subgraphs" in g else "")
+        + "\n  },\n"
         f'  "layout": {layout},\n'
-        f'  "backdrops": {_block(data["backdrops"], "  ")}\n'
-        "}\n"
+        + (f'  "groups": {{\n{_groups_lines(data["groups"])}\n  }},\n' if "groups" in data else "")
+        + f'  "backdrops": {_block(data["backdrops"], "  ")}'
+        + (f',\n  "notes": {_block(data["notes"], "  ")}' if "notes" in data else "")
+        + (f',\n  "disabled": {_line(data["disabled"])}' if "disabled" in data else "")
+        + "\n}\n"
     )
+
+
+def _groups_lines(groups: dict[str, Any]) -> str:
+    return ",\n".join(f"    {json.dumps(k)}: {_line(v)}" for k, v in groups.items())
+
+
+def _plain_subgraphs(entries: list[dict[str, Any]], data: dict[str, Any]) -> None:
+    """In a plain rungraph, a subgraph's nodes carry their ``ui`` positions and the subgraph
+    its own ``ui`` (collapsed, where its node sits)."""
+    for e in entries:
+        e["nodes"] = _with_ui(e["nodes"], data["layout"])
+        e.pop("ui", None)
+        e["ui"] = data["groups"][e["subgraphId"]]
+        _plain_subgraphs(e.get("subgraphs", []), data)
+
+
+def _with_ui(nodes: list[dict[str, Any]], layout: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{**n, "ui": layout[n["nodeId"]]} if n["nodeId"] in layout else n for n in nodes]
 
 
 def plain_text(doc: GraphDocument) -> str:
@@ -144,15 +217,17 @@ def plain_text(doc: GraphDocument) -> str:
     service positions and backdrops have no place in it."""
     data = document_dict(doc)
     g, layout = data["rungraph"], data["layout"]
-    nodes = [{**n, "ui": layout[n["nodeId"]]} if n["nodeId"] in layout else n for n in g["nodes"]]
+    nodes = _with_ui(g["nodes"], layout)
+    _plain_subgraphs(g.get("subgraphs", []), data)
     return (
         "{\n"
         f'  "graphId": {json.dumps(g["graphId"])},\n'
         f'  "revision": {g["revision"]},\n'
         f'  "services": {_block(g["services"], "  ")},\n'
         f'  "nodes": {_block(nodes, "  ")},\n'
-        f'  "edges": {_block(g["edges"], "  ")}\n'
-        "}\n"
+        f'  "edges": {_block(g["edges"], "  ")}'
+        + (f',\n  "subgraphs": {_subgraphs_text(g["subgraphs"], "  ")}' if "subgraphs" in g else "")
+        + "\n}\n"
     )
 
 
@@ -165,7 +240,9 @@ def text_in(doc: GraphDocument, fmt: FileFormat) -> str | None:
     back = parse_document(json.loads(text))
     kept = document_dict(back)
     want = document_dict(doc)
-    return text if kept["layout"] == want["layout"] and not want["backdrops"] else None
+    lost = want["backdrops"] or "notes" in want or "disabled" in want
+    same = kept["layout"] == want["layout"] and kept.get("groups") == want.get("groups")
+    return text if same and not lost else None
 
 
 def graph_id_for(path: str | os.PathLike[str]) -> str:
@@ -192,13 +269,19 @@ def parse_document(raw: Any, source: str = "document") -> GraphDocument:
         raise DocumentError(f"{source}: expected a JSON object, got {type(raw).__name__}")
     graph_raw, studio = graph_member(raw)
     try:
-        graph = parse_graph(graph_raw)
+        flat, subgraphs = flatten(graph_raw)
+        graph = parse_graph(flat)
     except GraphError as exc:
         raise DocumentError(f"{source}: {_joined(exc.problems)}") from None
-    return _with_layout(graph, raw if studio else None, source)
+    return _with_layout(graph, raw if studio else None, source, subgraphs)
 
 
-def _with_layout(graph: RunGraph, studio: dict[str, Any] | None, source: str) -> GraphDocument:
+def _with_layout(
+    graph: RunGraph,
+    studio: dict[str, Any] | None,
+    source: str,
+    subgraphs: Iterable[Subgraph] = (),
+) -> GraphDocument:
     """The document of ``graph``: positions from its nodes' ``ui`` and, in a Studio document,
     from its layout and backdrops."""
     layout: dict[str, tuple[float, float]] = {}
@@ -208,6 +291,8 @@ def _with_layout(graph: RunGraph, studio: dict[str, Any] | None, source: str) ->
             layout[node.nodeId] = (float(ui["x"]), float(ui["y"]))
         node.ui = None
     backdrops: list[Backdrop] = []
+    notes: list[Note] = []
+    disabled: set[str] = set()
     if studio is not None:
         for nid, pos in (studio.get("layout") or {}).items():
             if isinstance(pos, dict):
@@ -217,8 +302,19 @@ def _with_layout(graph: RunGraph, studio: dict[str, Any] | None, source: str) ->
                 backdrops.append(Backdrop.from_dict(b))
             except (KeyError, TypeError, ValueError) as exc:
                 raise DocumentError(f"{source}: bad backdrop {b!r}: {exc}") from None
+        for n in studio.get("notes") or []:
+            try:
+                notes.append(Note.from_dict(n))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise DocumentError(f"{source}: bad note {n!r:.200}: {exc}") from None
+        raw_disabled = studio.get("disabled") or []
+        if not isinstance(raw_disabled, list):
+            raise DocumentError(f"{source}: 'disabled' must be a list of node ids")
+        disabled = {str(i) for i in raw_disabled}
     place_missing(graph, layout)
-    return GraphDocument(graph, layout, backdrops)
+    saved = studio.get("groups") if studio is not None else None
+    groups = groups_from(subgraphs, layout, saved if isinstance(saved, dict) else None)
+    return GraphDocument(graph, layout, backdrops, notes, disabled, groups=groups)
 
 
 def place_missing(graph: RunGraph, layout: dict[str, tuple[float, float]]) -> None:
@@ -260,7 +356,7 @@ def load_document_as(path: str | os.PathLike[str]) -> tuple[GraphDocument, FileF
         raise DocumentError(f"{Path(path)}: {_joined(exc.problems)}") from None
     studio = read.document if read.wrapped and isinstance(read.document, dict) else None
     fmt = FileFormat.STUDIO if studio is not None else FileFormat.PLAIN
-    return _with_layout(read.graph, studio, str(read.path)), fmt
+    return _with_layout(read.graph, studio, str(read.path), read.subgraphs), fmt
 
 
 def write_atomic(path: str | os.PathLike[str], text: str) -> None:
@@ -292,8 +388,9 @@ def autosave_path(path: str | os.PathLike[str] | None, autosave_dir: Path) -> Pa
 
 
 def graph_of(doc: GraphDocument) -> RunGraph:
-    """The rungraph to run or deploy: a copy, with nothing of the layout in it."""
-    return doc.graph.model_copy(deep=True)
+    """The rungraph to run or deploy: a copy, with nothing of the layout in it, and without
+    the disabled nodes (their exec flow joined through them, see ``bypass``)."""
+    return bypassed(doc.graph, doc.disabled)
 
 
 def problems_text(problems: list[Problem]) -> str:

@@ -8,12 +8,17 @@ canvas treats both as "items".
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runtime.protocol.graph import GraphEdge, GraphNode, GraphService, PortRef, RunGraph
 from studio_app.document.events import Event
+from studio_app.document.notes import Note
+
+if TYPE_CHECKING:
+    from studio_app.document.groups import Group
 
 Item = GraphNode | GraphService
 _UNSET: Any = object()
@@ -70,6 +75,10 @@ class DocumentEvents:
     service: Event = field(default_factory=lambda: Event("service"))  # id
     backdrop: Event = field(default_factory=lambda: Event("backdrop"))  # id
     backdrop_removed: Event = field(default_factory=lambda: Event("backdrop_removed"))
+    note: Event = field(default_factory=lambda: Event("note"))  # id (added or changed)
+    note_removed: Event = field(default_factory=lambda: Event("note_removed"))  # id
+    disabled: Event = field(default_factory=lambda: Event("disabled"))  # ids (toggled)
+    group: Event = field(default_factory=lambda: Event("group"))  # id: added, changed or gone
     changed: Event = field(default_factory=lambda: Event("changed"))  # any change
 
 
@@ -79,11 +88,20 @@ class GraphDocument:
         graph: RunGraph | None = None,
         layout: dict[str, tuple[float, float]] | None = None,
         backdrops: list[Backdrop] | None = None,
+        notes: list[Note] | None = None,
+        disabled: set[str] | None = None,
+        *,
+        groups: list[Group] | None = None,
     ) -> None:
         self.events = DocumentEvents()
         self.graph = graph or RunGraph(graphId="untitled")
         self.layout: dict[str, tuple[float, float]] = dict(layout or {})
         self.backdrops: dict[str, Backdrop] = {b.id: b for b in backdrops or []}
+        self.notes: dict[str, Note] = {n.id: n for n in notes or []}
+        self.disabled: set[str] = set(disabled or ())
+        """Nodes left out of what Simulate and Deploy run (see ``bypass``); layout only."""
+        self.groups: dict[str, Group] = {g.id: g for g in groups or []}
+        """Subgraphs (``studio_app.document.groups``): which nodes are grouped, and how shown."""
         self.revision = 0
         """Bumped on every change: caches (validation, autosave) key on it."""
         self._index: dict[str, Item] = {}
@@ -131,13 +149,18 @@ class GraphDocument:
         if item_id in self.backdrops:
             b = self.backdrops[item_id]
             return b.x, b.y
+        if item_id in self.notes:
+            return self.notes[item_id].x, self.notes[item_id].y
+        if item_id in self.groups:
+            return self.groups[item_id].x, self.groups[item_id].y
         return self.layout.get(item_id, (0.0, 0.0))
 
     def new_id(self, base: str, taken: set[str] | None = None) -> str:
         """A readable unique id: ``counter1``, ``counter2``... (ids stay stable once given)."""
         base = re.sub(r"[^A-Za-z0-9_-]", "_", base).strip("_") or "node"
         base = base[:56]
-        used = set(self._index) | set(self.backdrops) | (taken or set())
+        used = set(self._index) | set(self.backdrops) | set(self.notes) | self.disabled
+        used |= set(self.groups) | (taken or set())
         m = _SUFFIX.match(base)
         stem = m.group(1) if m and m.group(1) else base
         n = 1
@@ -212,6 +235,12 @@ class GraphDocument:
             b = self.backdrops[item_id]
             b.x, b.y = x, y
             self.events.backdrop.emit(item_id)
+        elif item_id in self.notes:
+            self.set_note(self.notes[item_id].copy(x=x, y=y))
+            return
+        elif item_id in self.groups:
+            self.set_group(self.groups[item_id].copy(x=x, y=y))
+            return
         else:
             self.layout[item_id] = (x, y)
             self.events.moved.emit(item_id, x, y)
@@ -254,11 +283,47 @@ class GraphDocument:
         self._changed()
         return backdrop
 
+    def set_note(self, note: Note) -> None:
+        self.notes[note.id] = note
+        self.events.note.emit(note.id)
+        self._changed()
+
+    def remove_note(self, note_id: str) -> Note:
+        note = self.notes.pop(note_id)
+        self.events.note_removed.emit(note_id)
+        self._changed()
+        return note
+
+    def set_disabled(self, ids: list[str], disabled: bool) -> None:
+        """Disable (or enable) operator nodes; a removed node's id stays reserved by ``new_id``
+        while it is in the set, so undoing its removal brings it back disabled."""
+        changed = [i for i in ids if (i in self.disabled) != disabled]
+        if not changed:
+            return
+        (self.disabled.update if disabled else self.disabled.difference_update)(changed)
+        self.events.disabled.emit(changed)
+        self._changed()
+
+    def set_group(self, group: Group) -> None:
+        """Add or change a group (see ``studio_app.document.groups``)."""
+        self.groups[group.id] = group
+        self.events.group.emit(group.id)
+        self._changed()
+
+    def remove_group(self, group_id: str) -> Group:
+        group = self.groups.pop(group_id)
+        self.events.group.emit(group_id)
+        self._changed()
+        return group
+
     def replace(self, other: GraphDocument) -> None:
         """Take over another document's content (File > Open into this window)."""
         self.graph = other.graph
         self.layout = dict(other.layout)
         self.backdrops = dict(other.backdrops)
+        self.notes = dict(other.notes)
+        self.disabled = set(other.disabled)
+        self.groups = dict(other.groups)
         self._reindex()
         self.events.reset.emit()
         self._changed()
@@ -269,6 +334,9 @@ class GraphDocument:
             self.graph.model_copy(deep=True),
             dict(self.layout),
             [Backdrop(**vars(b)) for b in self.backdrops.values()],
+            [n.copy() for n in self.notes.values()],
+            set(self.disabled),
+            groups=[dataclasses.replace(g) for g in self.groups.values()],
         )
 
 

@@ -14,6 +14,7 @@ from PySide6.QtGui import QUndoCommand
 
 from runtime.protocol.graph import GraphEdge, GraphNode, GraphService
 from studio_app.document.model import UNSET, Backdrop, GraphDocument, Item, edge_key
+from studio_app.document.notes import Note
 
 
 class AddItemsEdit(QUndoCommand):
@@ -29,11 +30,13 @@ class AddItemsEdit(QUndoCommand):
         edges: Sequence[GraphEdge] = (),
         positions: dict[str, tuple[float, float]] | None = None,
         backdrops: Sequence[Backdrop] = (),
+        notes: Sequence[Note] = (),
     ) -> None:
         super().__init__(text)
         self.doc = doc
         self.services, self.nodes = list(services), list(nodes)
         self.edges, self.backdrops = list(edges), list(backdrops)
+        self.notes = list(notes)
         self.positions = dict(positions or {})
 
     def redo(self) -> None:
@@ -45,8 +48,12 @@ class AddItemsEdit(QUndoCommand):
             self.doc.insert_edge(edge)
         for b in self.backdrops:
             self.doc.set_backdrop(b)
+        for n in self.notes:
+            self.doc.set_note(n.copy())
 
     def undo(self) -> None:
+        for n in reversed(self.notes):
+            self.doc.remove_note(n.id)
         for b in reversed(self.backdrops):
             self.doc.remove_backdrop(b.id)
         for edge in reversed(self.edges):
@@ -82,15 +89,17 @@ class RemoveItemsEdit(QUndoCommand):
             )
         )
         self.backdrop_ids = [i for i in ids if i in doc.backdrops]
+        self.note_ids = [i for i in ids if i in doc.notes]
         keys = {edge_key(e) for e in [*doc.edges_touching(self.ids), *edges]}
         self.edge_keys = keys
         self._removed_edges: list[tuple[GraphEdge, int]] = []
         self._removed_items: list[tuple[Item, int, tuple[float, float] | None]] = []
         self._removed_backdrops: list[Backdrop] = []
+        self._removed_notes: list[Note] = []
 
     @property
     def empty(self) -> bool:
-        return not (self.ids or self.edge_keys or self.backdrop_ids)
+        return not (self.ids or self.edge_keys or self.backdrop_ids or self.note_ids)
 
     def redo(self) -> None:
         self._removed_edges = []
@@ -98,8 +107,11 @@ class RemoveItemsEdit(QUndoCommand):
             self._removed_edges.append(self.doc.remove_edge(edge))
         self._removed_items = [self.doc.remove_item(i) for i in self.ids]
         self._removed_backdrops = [self.doc.remove_backdrop(b) for b in self.backdrop_ids]
+        self._removed_notes = [self.doc.remove_note(n) for n in self.note_ids]
 
     def undo(self) -> None:
+        for n in self._removed_notes:
+            self.doc.set_note(n)
         for b in self._removed_backdrops:
             self.doc.set_backdrop(b)
         for item, index, pos in reversed(self._removed_items):
@@ -247,6 +259,37 @@ class SetBackdropEdit(QUndoCommand):
         self.doc.set_backdrop(Backdrop(**vars(self.old)))
 
 
+class SetNoteEdit(QUndoCommand):
+    """Change a note's text, place or size."""
+
+    def __init__(self, doc: GraphDocument, new: Note, text: str = "Edit note") -> None:
+        super().__init__(text)
+        self.doc = doc
+        self.old, self.new = doc.notes[new.id].copy(), new.copy()
+
+    def redo(self) -> None:
+        self.doc.set_note(self.new.copy())
+
+    def undo(self) -> None:
+        self.doc.set_note(self.old.copy())
+
+
+class SetDisabledEdit(QUndoCommand):
+    """Disable or enable nodes (a Studio flag: Simulate and Deploy leave disabled nodes out)."""
+
+    def __init__(self, doc: GraphDocument, ids: list[str], disabled: bool) -> None:
+        verb = "Disable" if disabled else "Enable"
+        super().__init__(f"{verb} {ids[0]}" if len(ids) == 1 else f"{verb} {len(ids)} nodes")
+        self.doc, self.disabled = doc, disabled
+        self.ids = [i for i in ids if (i in doc.disabled) != disabled]
+
+    def redo(self) -> None:
+        self.doc.set_disabled(self.ids, self.disabled)
+
+    def undo(self) -> None:
+        self.doc.set_disabled(self.ids, not self.disabled)
+
+
 __all__ = [
     "UNSET",
     "AddItemsEdit",
@@ -255,6 +298,8 @@ __all__ = [
     "MoveToServiceEdit",
     "RemoveItemsEdit",
     "SetBackdropEdit",
+    "SetDisabledEdit",
     "SetLabelEdit",
+    "SetNoteEdit",
     "SetStateValueEdit",
 ]

@@ -21,7 +21,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 COLORS = {
     "ERROR": "#ff7070",
     "WARNING": "#e0b050",
-    "INFO": "#c8ccd4",
+    "INFO": "",  # the palette's text colour: readable in the dark and the light theme
     "DEBUG": "#8a93a0",
     "REPLY": "#7fc8ff",
 }
@@ -93,7 +93,8 @@ class LogEntry:
             .replace("\n", "<br/>")
         )
         # one paragraph per line: the widget's block count then bounds lines, not batches
-        return f'<p style="color:{color}; white-space:pre-wrap">{safe}</p>'
+        style = f"color:{color}; " if color else ""
+        return f'<p style="{style}white-space:pre-wrap">{safe}</p>'
 
 
 class LogSignals(QtCore.QObject):
