@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from PySide6 import QtCore
+
 if TYPE_CHECKING:
     from studio_app.main_window import MainWindow
 
@@ -137,6 +139,24 @@ async def quick_search(window: MainWindow) -> None:
     canvas.open_quick_search(below)
     canvas.search.line.setText("count")
     await asyncio.sleep(0.2)
+
+
+@scene("subgraph")
+async def subgraph(window: MainWindow) -> None:
+    """Delay and Counter a grouped (Ctrl+G) into one collapsed subgraph node, with a note."""
+    open_graph(window, EXAMPLES / "tick_sequence.json")
+    window.canvas.select(["delay", "a"])
+    if window.canvas.subgraphs.group_selected() is None:
+        raise SceneFailed("grouping delay and a was refused")
+    seq = window.canvas.item("seq")
+    if seq is None:
+        raise SceneFailed("no node 'seq' in tick_sequence")
+    corner = seq.sceneBoundingRect().bottomLeft()
+    note_id = window.canvas.add_note(QtCore.QPointF(corner.x(), corner.y() + 60))
+    text = "Branch 0 waits for its Delay:\ndouble-click the subgraph to open it"
+    window.editor.set_note(window.doc.notes[note_id].copy(text=text))
+    window.canvas.fit()
+    await asyncio.sleep(0.3)
 
 
 # -- the runner -----------------------------------------------------------------------------------
