@@ -15,6 +15,9 @@ trips, Studio responsiveness, ...), write a module with ``FIGURES`` and ``run()`
 MODULES = [
     "exec_pass",
     "probe_bench",
+    "history_bench",
+    "debug_bench",
+    "stats_bench",
     "state_writes",
     "set_rungraph",
     "rss",
@@ -25,4 +28,5 @@ MODULES = [
     "fuzz",
     "replicas_bench",
     "cluster_bench",
+    "node_costs",
 ]

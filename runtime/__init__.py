@@ -44,6 +44,12 @@ from runtime.service.events import (
 from runtime.service.executor import ExecContext, SourceContext
 from runtime.service.peers import ServiceClient
 from runtime.service.process import Service
+from runtime.service.subjects import (
+    SubjectMessage,
+    SubjectRefused,
+    SubjectStream,
+    check_subject,
+)
 
 __all__ = [
     "Busy",
@@ -81,8 +87,12 @@ __all__ = [
     "ServiceNode",
     "SourceContext",
     "State",
+    "SubjectMessage",
+    "SubjectRefused",
+    "SubjectStream",
     "UnknownCall",
     "async_on_start",
+    "check_subject",
     "command",
     "default_registry",
     "error_for",

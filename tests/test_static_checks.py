@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RUFF_PATHS = ["runtime", "node_library", "studio_app", "benchmarks", "packaging", "tests"]
+RUFF_PATHS = ["runtime", "node_library", "studio_app", "benchmarks", "packaging", "tests",
+              "examples"]
 MYPY_PATHS = ["runtime", "node_library", "studio_app"]
 
 

@@ -51,6 +51,7 @@ VIEWER_PUBLISH: tuple[str, ...] = (
     "svc.*.cmd.{K}",
     "svc.*.probe.{K}",
     "svc.*.unprobe.{K}",
+    "svc.*.stats.{K}",
     *JS_READ_API,
 )
 VIEWER_SUBSCRIBE: tuple[str, ...] = ("svc.*.nodes.>", "svc.*.events.>", "svc.*.probes.>")
@@ -62,6 +63,11 @@ OPERATOR_PUBLISH: tuple[str, ...] = (
     "svc.*.set_state.{K}",
     "svc.*.activate.{K}",
     "svc.*.deactivate.{K}",
+    "svc.*.break.{K}",
+    "svc.*.unbreak.{K}",
+    "svc.*.breaks.{K}",
+    "svc.*.step.{K}",
+    "svc.*.continue.{K}",
 )
 ADMIN_PUBLISH: tuple[str, ...] = (*OPERATOR_PUBLISH, "svc.*.set_rungraph.{K}")
 
@@ -69,6 +75,13 @@ ADMIN_PUBLISH: tuple[str, ...] = (*OPERATOR_PUBLISH, "svc.*.set_rungraph.{K}")
 def kv_stream(bucket: str) -> str:
     """The JetStream stream that holds KV bucket ``bucket``."""
     return f"KV_{bucket}"
+
+
+def history_stream(service_id: str) -> str:
+    """The stream that keeps service ``service_id``'s state history (``runtime.service.history``):
+    it sources the bucket's node state keys and has no subjects of its own. Viewers read it with
+    ``JS_READ_API``; the keeper makes and updates it."""
+    return f"HIST_{naming.bucket_name(service_id)}"
 
 
 def _stream_api(stream: str) -> tuple[str, ...]:
@@ -113,7 +126,8 @@ KEEPER_PUBLISH: tuple[str, ...] = (
     *_stream_api(kv_stream(DIRECTORY_BUCKET)),
     *VIEWER_PUBLISH,
 )
-"""Plus ``$JS.API.STREAM.CREATE`` of each service's bucket in the keeper's namespace."""
+"""Plus ``$JS.API.STREAM.CREATE`` of each service's bucket in the keeper's namespace, and
+``CREATE`` and ``UPDATE`` of each service's history stream."""
 KEEPER_SUBSCRIBE: tuple[str, ...] = VIEWER_SUBSCRIBE
 
 
@@ -185,8 +199,11 @@ def permissions_for(identity: Identity, service_ids: Iterable[str] = ()) -> Perm
 
     publish = fill(_PUBLISH[identity.role])
     if identity.role is Role.keeper:
+        sids = sorted(sid for sid in set(service_ids) if naming.is_token(sid))
         publish += tuple(f"$JS.API.STREAM.CREATE.{kv_stream(naming.bucket_name(sid))}"
-                         for sid in sorted(set(service_ids)) if naming.is_token(sid))
+                         for sid in sids)
+        publish += tuple(f"$JS.API.STREAM.{verb}.{history_stream(sid)}"
+                         for sid in sids for verb in ("CREATE", "UPDATE"))
     return Permissions(
         publish=publish,
         subscribe=fill((INBOX_SUBSCRIBE, *_SUBSCRIBE[identity.role])),

@@ -34,6 +34,15 @@ def build_parser() -> argparse.ArgumentParser:
         from runtime.cli import probe
 
         probe.add_command(sub)
+        from runtime.cli import stats
+
+        stats.add_command(sub)
+        from runtime.cli import debug
+
+        debug.add_commands(sub)
+        from runtime.cli import history
+
+        history.add_commands(sub)
     from runtime.cli import auth
 
     auth.add_commands(sub)

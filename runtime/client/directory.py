@@ -26,6 +26,7 @@ from runtime.auth.directory import (
 )
 from runtime.auth.identity import DEFAULT_NAMESPACE
 from runtime.service.keeper import (
+    KeeperConnection,
     connect_keeper,
     keeper_connection,
     publish_identities,
@@ -75,7 +76,7 @@ async def issue_identity(
         return identity, False
     keeper = await connect_keeper(target, store, namespace)
     try:
-        await publish_identity(keeper, identity)
+        await publish_identity(KeeperConnection(keeper), identity)  # bucket and history
     finally:
         await keeper.close()
     return identity, True

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from runtime.component.commands import _Command, async_on_start, command
 from runtime.component.links import BoundEvent, Depends, Event, EventOutlet
+from runtime.component.node_state import NodeStateError, write_node_state
 from runtime.component.ports import (
     Access,
     DataIn,
@@ -46,8 +47,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Access", "BoundEvent", "DataIn", "DataOut", "Depends", "Event", "EventOutlet", "ExecIn",
-    "ExecOut", "Inputs", "Node", "Operator", "ServiceNode", "State", "_Command", "_Declared",
-    "_schema_of", "async_on_start", "command",
+    "ExecOut", "Inputs", "Node", "NodeStateError", "Operator", "ServiceNode", "State",
+    "_Command", "_Declared", "_schema_of", "async_on_start", "command",
 ]
 
 RESERVED = {"class_name", "label", "category", "version", "kind", "namespace", "resources",
@@ -226,6 +227,14 @@ class Node:
             self._state[name] = value
             return
         self._bus.write_state_nowait(self.node_id, name, value, actor=self.node_id)
+
+    def set_node_state(self, node_id: str, field: str, value: Any) -> Any:
+        """Write state field ``field`` of another node of this service, checked as the built-in
+        ``set_state`` checks it (the field's access, type and bounds, the service's
+        ``on_set_state`` with this node's id as the actor); returns the value written. Raises
+        ``NodeStateError`` (a ValueError naming the node and field) for a node of another
+        service, an unknown or read-only field, or a refused value, and changes nothing."""
+        return write_node_state(self, node_id, field, value)
 
     # -- lifecycle hooks (DESIGN.md order) ----------------------------------------------------
     # Each may be ``async def``: the service awaits it (one hook of a node at a time, in

@@ -19,6 +19,12 @@ BUILTIN_CALLS = (
     "get_rungraph",
     "probe",
     "unprobe",
+    "stats",
+    "break",
+    "unbreak",
+    "breaks",
+    "step",
+    "continue",
 )
 READ_ONLY_CALLS = frozenset({"status", "get_state", "get_rungraph", "describe"})
 """Calls that change nothing: any caller may make them, also on the plain v1 subjects."""
@@ -31,6 +37,8 @@ by this reply and by its subject, which stays the stored one."""
 KEY_RUNGRAPH = "rungraph"
 KEY_READY = "ready"
 KEY_ACTIVE = "active"
+KEY_BREAKS = "breaks"
+"""The breakpoints set with ``persist`` (``runtime.service.breakpoints``): a v1.1 extension."""
 STATE_KEYS = "nodes.>"
 ERROR_FIELD = "_error"
 

@@ -6,24 +6,35 @@ caller is known by the public key its identity subject ends in, resolved through
 directory; the actor recorded for its calls is the identity's ``role:name``, never the envelope's
 ``meta.actor`` claim (a differing claim is kept beside it as ``claimedActor``).
 
-  viewer, keeper  status, get_state, get_rungraph, describe; probe, unprobe (with an identity)
-  operator        + set_state, activate, deactivate, user commands
+  viewer, keeper  status, get_state, get_rungraph, describe; stats, probe, unprobe (with an
+                  identity)
+  operator        + set_state, activate, deactivate, user commands; break, unbreak, breaks,
+                  step, continue (breakpoints pause the service's passes)
   admin           + set_rungraph
   service S       every call of service S; of another service: the read-only calls and user
                   commands (a typed client's calls), never its admin calls
+
+A state field declared ``State(..., admin=True)`` (a Python Script's ``code``: trusted code the
+service runs) changes only by an admin's ``set_rungraph`` or ``set_state`` (or the service's own
+identity's): an operator's ``set_state`` of it is FORBIDDEN (``authorize_field``).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Protocol
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 from runtime.protocol import naming
 from runtime.protocol.envelope import CommandError, ErrorCode
 from runtime.protocol.values import encode_state as _encode_state
 
-OPERATOR_CALLS = frozenset({"set_state", "activate", "deactivate"})
-VIEWER_CALLS = frozenset({"probe", "unprobe"})
+if TYPE_CHECKING:
+    from runtime.component import Node
+
+OPERATOR_CALLS = frozenset({"set_state", "activate", "deactivate",
+                            "break", "unbreak", "breaks", "step", "continue"})
+VIEWER_CALLS = frozenset({"stats", "probe", "unprobe"})
 """Calls that change no graph and no state, yet need a known identity (a viewer at least): they
 start or stop work in the service (a wire probe publishes until its lease ends)."""
 ADMIN_CALLS = frozenset({"set_rungraph"})
@@ -145,3 +156,30 @@ def authorize(identity: KnownIdentity | None, public_key: str | None, call: str,
             f"it needs {needs}"),
             {"call": call, "role": role, "actor": identity.actor, "needs": needs})
     return Actor(identity.actor, claimed)
+
+
+def admin_only(node: Node, field: str) -> bool:
+    """Whether ``field`` of ``node`` is declared ``State(..., admin=True)``."""
+    declared = type(node)._fields.get(field)
+    return declared is not None and declared.extra.get("admin") is True
+
+
+def authorize_field(identity: KnownIdentity | None, call: str, args: Mapping[str, Any],
+                    nodes: Mapping[str, Node], service_id: str) -> None:
+    """With authentication on, after ``authorize``: a ``set_state`` of an admin-only field
+    needs the admin role (or the service's own identity); raises FORBIDDEN naming the node,
+    the field and the role otherwise."""
+    if call != "set_state" or identity is None:
+        return
+    node_id, field = args.get("nodeId"), args.get("field")
+    node = nodes.get(node_id) if isinstance(node_id, str) else None
+    if node is None or not isinstance(field, str) or not admin_only(node, field):
+        return
+    role = str(identity.role)
+    if role == "admin" or (role == "service" and identity.service_id == service_id):
+        return
+    raise CommandError(ErrorCode.FORBIDDEN, (
+        f"role {role} ({identity.actor}) may not change {node_id}.{field} on service "
+        f"{service_id!r}: the field holds code the service runs, only an admin may change it"),
+        {"call": call, "role": role, "actor": identity.actor, "needs": "admin",
+         "nodeId": node_id, "field": field})

@@ -280,6 +280,9 @@ class Applier:
         on its node and the rest goes on."""
         host = self.host
         bus = host.bus
+        if plan.full and bus.executor.debug.paused is not None:
+            # a pass paused at a breakpoint must not resume into nodes this apply replaces
+            bus.executor.debug.resume("continue")
         for nid in plan.removed:
             self._isolated(nid, "destroy", host.destroy_node, nid, True)
         for nid, k, v in plan.writes:

@@ -17,6 +17,13 @@ Argument shapes (``args``) and results:
   probe         {"node", "port", "maxRateHz"?, "ttlS"?, "probeId"?} -> {"probeId", "subject", ...}
   unprobe       {"probeId"}                            -> {"probeId", "removed": bool}
                 (wire probes: ``probes.py``)
+  break         {"node", "when"?, "persist"?}          -> {"breakpoints", "paused", ...}
+  unbreak       {"node"} or {"all": true}              -> the same
+  breaks        {}                                     -> the same
+  step / continue {}                                   -> {"resumed": {"node", "ctxId"}, "action"}
+                (breakpoints: ``breakpoints.py``; ``status`` has ``paused`` and ``breakpoints``)
+  stats         {"top"?}                               -> {"nodes", "edges", "endpoints", ...}
+                (latency and throughput: ``stats.py``)
                 (``instance.number``: this process's integer instance id, ``Node.instance``)
   describe      {}                                     -> {"service": spec, "operators": [specs]}
 """
@@ -160,6 +167,8 @@ def status(host: ServiceHost) -> dict[str, Any]:
         "nodePasses": dict(islice(((nid, plan.passes) for nid, plan in ex.plans.items()),
                                   MAX_NODE_PASSES)),
         "probes": ex.probes.report(),
+        "paused": ex.debug.paused_report(),
+        "breakpoints": [bp.report() for bp in ex.debug.breaks.values()],
         "running": ex.running,
         "skipped": ex.skipped,
         "errors": list(islice(reversed(host.bus.errors), 5))[::-1],

@@ -22,12 +22,15 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from time import monotonic
+from time import monotonic, perf_counter_ns
 from typing import TYPE_CHECKING, Any
 
 from runtime.component import Inputs, Node
+from runtime.service.breakpoints import Debugger
 from runtime.service.events import STREAM_MAX, EventStream
 from runtime.service.probes import ProbeHub
+from runtime.service.stats import EdgeTiming, ExecTiming, NodeTiming
+from runtime.service.subjects import SUBJECT_STREAM_MAX, SubjectStream, publish_subject
 from runtime.service.watchdog import WATCHDOG, BudgetExceeded
 
 if TYPE_CHECKING:
@@ -39,10 +42,11 @@ TraceFn = Callable[[dict[str, Any]], None]
 
 
 class Pass:
-    __slots__ = ("ctx_id", "cache", "remote")
+    __slots__ = ("ctx_id", "cache", "remote", "timed")
 
     def __init__(self, ctx_id: int):
         self.ctx_id = ctx_id
+        self.timed = 0  # a timed pass (stats.py): its start, perf_counter_ns
         self.cache: dict[str, dict[str, Any]] = {}
         self.remote: dict[tuple[str, str], Any] = {}
 
@@ -61,7 +65,7 @@ class RemoteInput:
     (``problem`` says what the last one was). ``status`` shows these per edge."""
 
     __slots__ = ("key", "strategy", "size", "latest", "queue", "dropped", "received", "default",
-                 "max_bytes", "sizes", "bytes", "source", "undecodable", "problem")
+                 "max_bytes", "sizes", "bytes", "source", "undecodable", "problem", "timing")
 
     def __init__(self, key: tuple[str, str], strategy: str, size: int, default: Any,
                  max_bytes: int = QUEUE_MAX_BYTES, source: str = ""):
@@ -75,6 +79,7 @@ class RemoteInput:
         self.received = 0
         self.undecodable = 0
         self.problem = ""
+        self.timing = EdgeTiming()  # its messages' rate and latency, for ``stats``
 
     def admits(self, weight: int) -> bool:
         """Whether a value of ``weight`` bytes can be held at all. One that cannot (heavier than
@@ -146,6 +151,8 @@ class NodePlan:
     source) since its plan was made (the last deploy); ``status`` shows it in ``nodePasses``."""
     last_ctx: int = 0
     """The ctxId of the last pass counted in ``passes``."""
+    timing: NodeTiming | None = None
+    """Its times in timed passes (``stats.py``), once it ran in one."""
 
 
 class ExecContext:
@@ -166,6 +173,13 @@ class ExecContext:
     async def fire(self, pin: str) -> None:
         """Run the branch on exec output ``pin`` to completion."""
         await self.executor.fire(self.node.node_id, pin, self.pass_)
+
+    async def publish(self, subject: str, data: bytes) -> None:
+        """Publish ``data`` on any ``subject`` over this service's connection (a bridge to
+        another system); raises ``SubjectRefused`` (a ValueError) for a subject it may not
+        use (see ``runtime.service.subjects``)."""
+        bus = self.executor.bus
+        await publish_subject(bus.transport, bus.service_id, subject, data)
 
 
 class SourceContext:
@@ -195,6 +209,19 @@ class SourceContext:
         ValueError unless both are subject tokens."""
         return EventStream(self.executor.bus.transport, service_id, name, tp, maxsize=maxsize)
 
+    def subscribe(self, subject: str, *, maxsize: int = SUBJECT_STREAM_MAX) -> SubjectStream:
+        """The messages on any ``subject`` (wildcards allowed) over this service's connection,
+        a bounded queue that drops the oldest: ``async with ctx.subscribe("sensors.>") as
+        msgs: async for msg in msgs: ...``. Raises ``SubjectRefused`` (a ValueError) for a
+        subject it may not use (see ``runtime.service.subjects``)."""
+        bus = self.executor.bus
+        return SubjectStream(bus.transport, bus.service_id, subject, maxsize=maxsize)
+
+    def report(self, exc: BaseException) -> None:
+        """Record ``exc`` on this node (its ``_error``), as a failing pass would, while the
+        loop goes on."""
+        self.executor.bus.record_error(self.node.node_id, "run_source", exc, None)
+
 
 class Executor:
     def __init__(self, bus: ServiceBus):
@@ -207,6 +234,10 @@ class Executor:
         self.tracer: TraceFn | None = None
         self.probes = ProbeHub(bus)
         """The wire probes of this service (``probes.py``): looked at only while not empty."""
+        self.debug = Debugger(bus)
+        """Breakpoints and the pause gate (``breakpoints.py``): looked at only when armed."""
+        self.timing = ExecTiming()
+        """Which passes are timed, for the built-in ``stats`` (``stats.py``)."""
         self.passes = 0
         self.running = 0
         self.skipped = 0
@@ -219,11 +250,15 @@ class Executor:
         if not self.bus.active:
             self.skipped += 1
             return None
+        if self.debug.holding:  # paused or stepping (breakpoints.py): no new pass starts
+            self.debug.hold()
+            return None
         plan = self.plans.get(node_id)
         node = plan.node if plan is not None else self.bus.nodes.get(node_id)
         if node is None:
             raise KeyError(f"no node {node_id!r} in service {self.bus.service_id!r}")
         pass_ = Pass(next(_ctx_ids))
+        pass_.timed = self.timing.due()
         if plan is not None:
             plan.passes, plan.last_ctx = plan.passes + 1, pass_.ctx_id
         self.running += 1
@@ -247,23 +282,31 @@ class Executor:
         finally:
             self.running -= 1
             self.passes += 1
+            if self.debug.armed:
+                self.debug.ended(pass_.ctx_id)
+            if pass_.timed:
+                self.timing.done(pass_.timed)
         return pass_.ctx_id
 
     async def fire(self, node_id: str, pin: str, pass_: Pass) -> None:
         links, plans, tracer, probed = self.exec_links, self.plans, self.tracer, self.probes.exec
-        ctx_id = pass_.ctx_id
+        ctx_id, timed, timing = pass_.ctx_id, pass_.timed, self.timing
         if probed:
             for probe in probed.get((node_id, pin), ()):
                 probe.offer(None)
         target = links.get((node_id, pin))
         while target is not None:
             tid, tpin = target
+            if self.debug.armed:  # a breakpoint is set, or a step: may pause before tid runs
+                await self.debug.before(tid, pass_, self)
             plan = plans[tid]
             if plan.last_ctx != ctx_id:
                 plan.passes, plan.last_ctx = plan.passes + 1, ctx_id
             node = plan.node
             if tracer:
                 self._trace(pass_.ctx_id, tid, "exec_start")
+            if timed:
+                started, nested = perf_counter_ns(), timing.nested_ns
             outer = WATCHDOG.running
             mark = WATCHDOG.running = (tid, monotonic(), node.time_budget_s)
             try:
@@ -278,6 +321,8 @@ class Executor:
                 WATCHDOG.running = outer
                 self.bus.record_error(tid, "exec", exc, pass_.ctx_id)
                 nxt = None
+            if timed:
+                timing.record(plan, started, nested)
             if tracer:
                 self._trace(pass_.ctx_id, tid, "exec_done")
             if nxt is None:
@@ -327,6 +372,7 @@ class Executor:
         if done is not None:
             return done
         plans = self.plans
+        compute = self._timed_compute if pass_.timed else self._compute
         stack = [node_id]
         while stack:
             cur = stack[-1]
@@ -342,10 +388,18 @@ class Executor:
             if waiting:
                 continue
             stack.pop()
-            cache[cur] = self._compute(plan, pass_)
+            cache[cur] = compute(plan, pass_)
         if self.probes.data:  # wire probes: the probed ports' values of this pass
             self.probes.seen(cache, pass_.ctx_id)
         return cache[node_id]
+
+    def _timed_compute(self, plan: NodePlan, pass_: Pass) -> dict[str, Any]:
+        """``_compute`` in a timed pass (``stats.py``)."""
+        timing = self.timing
+        started, nested = perf_counter_ns(), timing.nested_ns
+        result = self._compute(plan, pass_)
+        timing.record(plan, started, nested)
+        return result
 
     def _compute(self, plan: NodePlan, pass_: Pass) -> dict[str, Any]:
         cache = pass_.cache

@@ -31,6 +31,7 @@ from runtime.registry import Registry
 from runtime.service import peers, saved_graph
 from runtime.service.apply import Applier
 from runtime.service.bus import ServiceBus
+from runtime.service.history import HistoryOutcome, ensure_history
 from runtime.service.hooks import STOP_HOOKS_TIMEOUT_S, run_start_hooks
 from runtime.service.instances import Instances
 from runtime.service.limits import STOP_FLUSH_TIMEOUT_S, STOP_STEP_TIMEOUT_S, within
@@ -61,6 +62,8 @@ class ServiceHost:
         self.registry = registry
         self.service_cls = service_cls
         self.simulate = simulate
+        self.history = HistoryOutcome.OFF
+        """Whether this service keeps a state history (``runtime.service.history``)."""
         self.autostart_sources = autostart_sources
         self.service_node: ServiceNode | None = None
         self.instance = Instance(identifier=Identifier(namespace=namespace,
@@ -122,6 +125,9 @@ class ServiceHost:
         await bus.open()
         assert bus.kv is not None
         peers.set_process_transport(bus.transport, self.service_id)  # for Worker.client()
+        if serve and not self.simulate:  # optional: a refusal is logged, never fatal
+            self.history = await ensure_history(bus.transport, self.service_id,
+                                                getattr(bus.kv, "replicas", 1))
         if serve and restore and not self.simulate:
             await self.instances.join()
         restored = await self._load_state() if restore else {}
@@ -141,6 +147,8 @@ class ServiceHost:
             await run_start_hooks(node.start_hooks(), self.service_id, node.start_timeout_s)
         finally:
             self._starting = False
+        if restore:
+            await bus.executor.debug.restore()  # persisted breakpoints, before any pass runs
         self.start_sources()
         if serve:
             self.handle = await bus.transport.add_service(self._info(), self.router.endpoints())
@@ -163,6 +171,7 @@ class ServiceHost:
         others = False
         self.instances.stopping()
         self.bus.executor.probes.close()  # no more samples, no lease timers left behind
+        self.bus.executor.debug.close()  # a paused pass goes on, so nothing waits for ever
         try:
             await within(f"service {sid}: closing its instance subjects",
                          self.replication.close(), STOP_STEP_TIMEOUT_S)

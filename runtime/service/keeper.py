@@ -17,19 +17,46 @@ from pathlib import Path
 from typing import Any
 
 from runtime.auth import DEFAULT_NAMESPACE, AuthStore, Identity
-from runtime.auth.directory import publish_store_identities
+from runtime.auth.directory import _Bucket, publish_store_identities
+from runtime.service.history import ensure_history
 from runtime.transport.nats import NatsTransport, connect
 
-__all__ = ["connect_keeper", "keeper_connection", "publish_identities",
+__all__ = ["KeeperConnection", "connect_keeper", "keeper_connection", "publish_identities",
            "publish_identities_blocking"]
 
 
+SERVICE_BUCKET_PREFIX = "svc_"
+
+
+class KeeperConnection:
+    """The keeper's connection as the directory uses it: a service's KV bucket is made with
+    its state-history stream (``runtime.service.history``), which, like the bucket, no service
+    may make itself on a secured server."""
+
+    def __init__(self, transport: NatsTransport) -> None:
+        self.transport = transport
+
+    async def key_value(self, bucket: str, create: bool = True) -> _Bucket:
+        return await self.transport.key_value(bucket, create)
+
+    async def create_key_value(self, bucket: str) -> _Bucket:
+        made = await self.transport.create_key_value(bucket)
+        if bucket.startswith(SERVICE_BUCKET_PREFIX):  # a refusal is logged, never fatal
+            await ensure_history(self.transport, bucket[len(SERVICE_BUCKET_PREFIX):],
+                                 self.transport.bucket_replicas(), create=True)
+        return made
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+
 async def keeper_connection(url: str, seed_file: Path, *, connect_timeout_s: float = 5.0,
-                            **connect_opts: Any) -> NatsTransport:
+                            **connect_opts: Any) -> KeeperConnection:
     """A connection as the keeper whose seed is ``seed_file`` (a ``KeeperConnector``);
     ``connect_opts`` go to ``runtime.transport.nats.connect`` (e.g. ``tls_ca``)."""
-    return await connect(url, name="rungraph-keeper", connect_timeout_s=connect_timeout_s,
-                         nkeys_seed=seed_file, **connect_opts)
+    return KeeperConnection(await connect(url, name="rungraph-keeper",
+                                          connect_timeout_s=connect_timeout_s,
+                                          nkeys_seed=seed_file, **connect_opts))
 
 
 async def connect_keeper(

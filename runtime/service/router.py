@@ -47,8 +47,8 @@ from runtime.protocol.envelope import (
     parse_request,
     validation_message,
 )
-from runtime.service import builtins
-from runtime.service.access import Actor, IdentityDirectory, authorize
+from runtime.service import builtins, stats
+from runtime.service.access import Actor, IdentityDirectory, authorize, authorize_field
 from runtime.service.admission import Admission, Ticket
 from runtime.service.fast_path import FastHandler, run_within
 from runtime.service.policy import CommandPolicy, result_check
@@ -84,6 +84,12 @@ BUILTIN_ARGS: dict[str, frozenset[str]] = {
     "describe": frozenset(),
     "probe": frozenset({"node", "port", "maxRateHz", "ttlS", "probeId"}),
     "unprobe": frozenset({"probeId"}),
+    "break": frozenset({"node", "when", "persist"}),
+    "unbreak": frozenset({"node", "all"}),
+    "breaks": frozenset(),
+    "step": frozenset(),
+    "continue": frozenset(),
+    "stats": frozenset({"top"}),
 }
 """The arg names each built-in call takes (shapes in ``builtins.py``); others are refused.
 ``set_rungraph`` may also take the rungraph itself as its args (no ``rungraph`` member): the
@@ -139,6 +145,7 @@ class CommandRouter:
         """The service node's ``on_command`` (``policy.py``); None when it approves all."""
 
     def endpoints(self) -> list[EndpointDef]:
+        """The endpoints to serve."""
         sid = self.bus.service_id
         subjects: list[tuple[str, str, str | None]] = [("cmd", naming.cmd_subject(sid), None)]
         subjects += [(c, naming.builtin_subject(sid, c), c) for c in naming.BUILTIN_CALLS]
@@ -333,6 +340,7 @@ class CommandRouter:
             if identity is None and req.call not in naming.READ_ONLY_CALLS:
                 identity = await directory.resolve(key)
         actor = authorize(identity, key, req.call, self.bus.service_id, claimed)
+        authorize_field(identity, req.call, req.args, self.bus.nodes, self.bus.service_id)
         if req.call not in naming.READ_ONLY_CALLS:
             log.info("service %s: %s by %s%s", self.bus.service_id, req.call, actor,
                      actor.note())
@@ -462,6 +470,16 @@ class CommandRouter:
                 return host.bus.executor.probes.open(args, actor)
             case "unprobe":
                 return host.bus.executor.probes.close_probe(args)
+            case "break":  # this instance's passes (see breakpoints.py)
+                return await host.bus.executor.debug.set(args, actor)
+            case "unbreak":
+                return await host.bus.executor.debug.clear(args)
+            case "breaks":
+                return host.bus.executor.debug.report()
+            case "step" | "continue":
+                return host.bus.executor.debug.resume(req.call)
+            case "stats":  # this instance's timings (see stats.py)
+                return stats.stats(host, args)
         cmd = self._user_command(req.call)
         if cmd is None:
             node = host.service_node

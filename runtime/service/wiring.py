@@ -85,6 +85,7 @@ class Wiring:
             plan.deps = sorted({s for _, s, _, _, _ in plan.inputs if s is not None})
 
         ex.plans = plans
+        ex.timing.reset()  # the new plans count passes from now (stats.py)
         ex.exec_links = exec_links
         ex.exports = [(n, p, subj) for (n, p), subj in exports.items()]
         ex.before_hooks = [n for n in bus.nodes.values()
@@ -137,7 +138,11 @@ class Wiring:
                             log.warning("bad data message on %s for %s (%d so far): %s",
                                         msg.subject, buffer.key, bad, buffer.problem)
                         return
-                    buffer.push(body.get("value") if isinstance(body, dict) else body, weight)
+                    if isinstance(body, dict):
+                        buffer.timing.arrived(body.get("ts"))
+                        buffer.push(body.get("value"), weight)
+                    else:
+                        buffer.push(body, weight)
 
                 self.remote_inputs[key] = (await transport.subscribe(subject, on_data), buffer)
             self._set_input(plans[nid], port, None, "", self.remote_inputs[key][1])

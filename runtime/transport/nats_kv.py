@@ -44,11 +44,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KV_HISTORY = 16
-"""Revisions a bucket keeps per key. A watch is fed from the stream, and a revision that is
-already replaced when the server gets to deliver it is gone: with history 1, a burst of puts to
-one key would reach watchers coalesced. Keeping a few lets a watcher see every change unless it
-falls more than this many revisions behind on one key."""
+KV_HISTORY = 64
+"""Revisions a bucket keeps per key (64, JetStream's most). A watch is fed from the stream, and a
+revision that is already replaced when the server gets to deliver it is gone: with history 1, a
+burst of puts to one key would reach watchers coalesced. Keeping some lets a watcher, and the
+state-history stream that sources the bucket, see every change unless it falls more than this
+many revisions behind on one key."""
 KV_WRITE_TIMEOUTS_S = (0.5, 1.0, 1.5, 2.0)
 """The timeout of each attempt of one put or delete (5 s in all, nats-py's own timeout): the
 first is short, so that a write sent to a server that died is sent again to the next one at

@@ -56,6 +56,14 @@ class NatsService:
         self._direct = direct
         self.instance_id: str = service.id
 
+    def endpoint_stats(self) -> list[dict[str, Any]]:
+        """Micro's counts of each endpoint that was called (``$SRV.STATS``'s, as a list)."""
+        return [{"name": e.name, "subject": e.subject, "requests": e.num_requests,
+                 "errors": e.num_errors, "processingMs": round(e.processing_time / 1e6, 3),
+                 "averageUs": round(e.average_processing_time / 1e3, 3),
+                 "lastError": e.last_error or None}
+                for e in self._service.stats().endpoints if e.num_requests]
+
     async def stop(self) -> None:
         drained = await asyncio.gather(*(e.drain() for e in self._endpoints),
                                        return_exceptions=True)

@@ -53,7 +53,8 @@ def test_roles_grow_from_viewer_to_admin() -> None:
     operator = set(permissions_for(identity(Role.operator)).publish)
     admin = set(permissions_for(identity(Role.admin)).publish)
     assert operator - viewer == {"svc.*.set_state.UX", "svc.*.activate.UX",
-                                 "svc.*.deactivate.UX"}
+                                 "svc.*.deactivate.UX", "svc.*.break.UX", "svc.*.unbreak.UX",
+                                 "svc.*.breaks.UX", "svc.*.step.UX", "svc.*.continue.UX"}
     assert admin - operator == {"svc.*.set_rungraph.UX"}
 
 
@@ -105,8 +106,11 @@ def test_the_keeper_creates_the_buckets_of_its_namespaces_services_only() -> Non
     creates = [s for s in keeper["permissions"]["publish"]["allow"]
                if s.startswith("$JS.API.STREAM.CREATE.")]
     assert creates == ["$JS.API.STREAM.CREATE.KV_rungraph_identities",
-                       "$JS.API.STREAM.CREATE.KV_svc_cam", "$JS.API.STREAM.CREATE.KV_svc_s1"]
+                       "$JS.API.STREAM.CREATE.KV_svc_cam", "$JS.API.STREAM.CREATE.KV_svc_s1",
+                       "$JS.API.STREAM.CREATE.HIST_svc_cam", "$JS.API.STREAM.CREATE.HIST_svc_s1"]
     assert not [s for s in keeper["permissions"]["publish"]["allow"] if "UPDATE.KV_svc" in s]
+    assert [s for s in keeper["permissions"]["publish"]["allow"] if "UPDATE.HIST_" in s] == [
+        "$JS.API.STREAM.UPDATE.HIST_svc_cam", "$JS.API.STREAM.UPDATE.HIST_svc_s1"]
 
 
 def test_a_service_identity_without_a_service_id_cannot_be_rendered() -> None:
