@@ -27,6 +27,8 @@ from runtime.service.main import log_level_of
 from runtime.transport.base import Watch
 from studio_app.bridge.modes import RunMode
 from studio_app.bridge.outcome import CallFailed, Outcome, fault_of
+from studio_app.bridge.probes import DEFAULT_RATE_HZ as DEFAULT_PROBE_HZ
+from studio_app.bridge.probes import ProbeInfo, ProbeSet, node_passes_of, service_of
 from studio_app.bridge.sessions import DeployRefused, DeploySession, RuntimeSession
 from studio_app.document.live_state import LiveState, ServiceStatus, StateKey, StateUpdate
 from studio_app.document.session_info import SessionInfo
@@ -41,6 +43,11 @@ class SessionBridge(QtCore.QObject):
     session_changed = QtCore.Signal(str)  # a RunMode: IDLE, SIMULATE or DEPLOY
     specs_discovered = QtCore.Signal(list)  # spec dicts of running services (Deploy)
     _incoming = QtCore.Signal(object)  # a StateEvent, possibly from another thread
+    probe_sample = QtCore.Signal(str, object)  # probe id, its latest ProbeSample (~30 Hz at most)
+    probe_samples = QtCore.Signal(str, list)  # probe id, its ProbeSamples since the last refresh
+    probe_started = QtCore.Signal(object)  # a ProbeInfo
+    probe_ended = QtCore.Signal(str)  # probe id (stopped, or its session ended)
+    node_passes = QtCore.Signal(dict)  # node id: passes that ran it (status nodePasses)
 
     def __init__(
         self,
@@ -68,6 +75,7 @@ class SessionBridge(QtCore.QObject):
         self._poll_timer.timeout.connect(self._poll)
         self._polling = False
         self._incoming.connect(self._on_event, QtCore.Qt.ConnectionType.AutoConnection)
+        self.probes = ProbeSet(self._on_probe_batch, self, refresh_hz)
 
     # -- session ------------------------------------------------------------------------------
     @property
@@ -94,6 +102,7 @@ class SessionBridge(QtCore.QObject):
         if not isinstance(session, DeploySession):
             raise RuntimeError("not connected to NATS: Deploy or Connect first")
         await self.detach_watches()
+        await self.stop_probes()  # they listen on the connection that closes
         try:
             await session.reconnect(creds)
         finally:
@@ -145,6 +154,7 @@ class SessionBridge(QtCore.QObject):
         the live state."""
         self._poll_timer.stop()
         await self.detach_watches()
+        await self.stop_probes()
         session, self.session = self.session, None
         self._pending.clear()
         if session is not None:
@@ -232,12 +242,41 @@ class SessionBridge(QtCore.QObject):
         if session is not self.session:
             return  # closed meanwhile: these rows are stale
         self.live.set_services(rows)
+        self.node_passes.emit(node_passes_of(session.last_status))
         specs = session.discovered_specs()
         if specs:
             self.specs_discovered.emit(specs)
         for row in rows:
             if row.service_id not in self._watched and row.status != ServiceStatus.OFFLINE:
                 await self.watch_service(row.service_id)
+
+    # -- wire probes --------------------------------------------------------------------------
+    async def start_probe(
+        self, node: str, port: str, max_rate_hz: float = DEFAULT_PROBE_HZ
+    ) -> ProbeInfo:
+        """Probe ``node``'s output ``port`` in the running session; its samples come as
+        ``probe_samples``/``probe_sample``. Raises ProbeRefused (naming why), LookupError (no
+        such node runs) or RuntimeError (nothing runs)."""
+        if self.session is None:
+            raise RuntimeError("nothing is running: press Simulate or Deploy to probe a wire")
+        sid = service_of(self.session.graph, node)
+        info = await self.probes.start(self.session.probe_caller(), sid, node, port, max_rate_hz)
+        self.probe_started.emit(info)
+        return info
+
+    async def stop_probe(self, probe_id: str) -> bool:
+        stopped = await self.probes.stop(probe_id)
+        if stopped:
+            self.probe_ended.emit(probe_id)
+        return stopped
+
+    async def stop_probes(self) -> None:
+        for probe_id in await self.probes.stop_all():
+            self.probe_ended.emit(probe_id)
+
+    def _on_probe_batch(self, probe_id: str, samples: list[Any]) -> None:
+        self.probe_samples.emit(probe_id, samples)
+        self.probe_sample.emit(probe_id, samples[-1])
 
     def log(self, level: str, source: str, text: str) -> None:
         self.log_line.emit(level, source, text)

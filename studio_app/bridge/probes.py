@@ -14,8 +14,10 @@ The bridge (``SessionBridge``) owns one ``ProbeSet`` and turns its callbacks int
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
 from PySide6 import QtCore
 
 from runtime.client.probe import ProbeCaller, ProbeSample, ProbeStream
@@ -169,3 +171,14 @@ def service_of(graph: RunGraph | None, node_id: str) -> str:
         if node.nodeId == node_id:
             return node.serviceId
     raise LookupError(f"cannot probe {node_id!r}: the running graph has no node {node_id!r}")
+
+
+def node_passes_of(statuses: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """Every node's pass count from the services' ``status`` results (``nodePasses``)."""
+    out: dict[str, int] = {}
+    for result in statuses.values():
+        passes = result.get("nodePasses")
+        if isinstance(passes, Mapping):
+            out.update({str(k): v for k, v in passes.items()
+                        if isinstance(v, int) and not isinstance(v, bool)})
+    return out

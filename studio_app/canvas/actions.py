@@ -5,6 +5,7 @@ backdrops and the right-click menu. Mixed into QtGraphCanvas; every action goes 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from NodeGraphQt.qgraphics.node_backdrop import BackdropNodeItem
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
     from runtime.protocol.graph import GraphEdge
     from studio_app.canvas.groups import CanvasGroups
+    from studio_app.canvas.probe_marks import ProbeMarks
     from studio_app.canvas.viewer import QuickSearch, StudioViewer
     from studio_app.document.catalog import Catalog
     from studio_app.document.editor import Editor
@@ -50,6 +52,11 @@ class CanvasActions:
     _wire_from: tuple[str, Pin] | None  # a new link let go on empty canvas: its node and pin
     notes: NoteLayer
     subgraphs: CanvasGroups
+    probe_marks: ProbeMarks
+    probe_requested: QtCore.SignalInstance[tuple[object]]  # a GraphEdge
+    node_menu_extras: list[Callable[[QtWidgets.QMenu, list[str]], None]] = []
+    """More node actions for the right-click menu (the debugger's "Toggle breakpoint"); set an
+    instance's own list before appending."""
 
     def rename_backdrop(self, backdrop_id: str) -> TextPopup | None:
         raise NotImplementedError
@@ -182,6 +189,9 @@ class CanvasActions:
             menu.addAction("Delete note", lambda: self.editor.delete([note_id]))
         elif isinstance(hit, BackdropNodeItem):
             self._backdrop_menu(menu, hit.id)
+        elif hit is None and (wire := self.probe_marks.edge_at(scene_pos)) is not None:
+            menu.addAction("Probe this wire", lambda: self.probe_requested.emit(wire))
+            return menu
         elif hit is not None:
             if not hit.isSelected():
                 self.select([hit.id])
@@ -194,6 +204,8 @@ class CanvasActions:
             menu.addAction("Duplicate", lambda: self.run_key_command("duplicate"))
             menu.addAction("Copy", self.copy_selected)
             menu.addAction("Delete", self.delete_selected)
+            for extend in self.node_menu_extras:
+                extend(menu, [hit.id, *[i for i in ids if i != hit.id]])
             nodes = [i for i in ids if not self.doc.is_service(i)]
             if nodes:
                 off = all(i in self.doc.disabled for i in nodes)
