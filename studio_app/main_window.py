@@ -19,19 +19,17 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from runtime.protocol.envelope import CommandReply
 from studio_app.bridge.adapter import SessionBridge
-from studio_app.bridge.debug import DebugController, DebugState
 from studio_app.bridge.modes import RunMode
 from studio_app.bridge.outcome import CallFailed, fault_of, summary
 from studio_app.canvas.arrange import arrange_menu
-from studio_app.canvas.debug_marks import DebugMarks
 from studio_app.canvas.view import QtGraphCanvas
+from studio_app.debug_tools import DebugTools
 from studio_app.document.catalog import Catalog
 from studio_app.document.editor import Editor
 from studio_app.document.live_state import LiveState
 from studio_app.document.model import GraphDocument
 from studio_app.document.session_info import SessionInfo
 from studio_app.file_controller import FileController
-from studio_app.panels.debugger import QtDebugPanel
 from studio_app.panels.deploy_plan import QtDeployPlan
 from studio_app.panels.find import QtFindBar
 from studio_app.panels.identity import QtIdentityLabel
@@ -43,8 +41,6 @@ from studio_app.panels.problems import QtProblemsLabel, QtProblemsPanel
 from studio_app.panels.properties import QtPropertiesPanel
 from studio_app.panels.services import QtServicesPanel
 from studio_app.panels.shortcuts import QtShortcutSheet, all_shortcuts
-from studio_app.panels.stats import QtStatsPanel
-from studio_app.panels.timeline import QtTimelinePanel
 from studio_app.run_controller import RunController
 from studio_app.settings import Settings
 from studio_app.theme import Theme, apply_canvas, apply_palette, theme_menu
@@ -163,64 +159,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self.resizeDocks([self.services_dock], [190], QtCore.Qt.Orientation.Vertical)
 
     def _debug_tools(self) -> None:
-        """Breakpoints, stats and state history (issue 14): docks, canvas marks, actions."""
-        A = QtCore.Qt.DockWidgetArea
-        self.debugger = DebugController(self.bridge)
-        self._paused_at: tuple[str, int, str] | None = None
-        self.debug_marks = DebugMarks(self.canvas)
-        self.debug_panel = QtDebugPanel()
-        self.stats_panel = QtStatsPanel()
-        self.timeline_panel = QtTimelinePanel()
-        self.debug_dock = self._dock("Debug", self.debug_panel, A.RightDockWidgetArea)
-        self.tabifyDockWidget(self.properties_dock, self.debug_dock)
-        self.stats_dock = self._dock("Stats", self.stats_panel, A.BottomDockWidgetArea)
-        self.timeline_dock = self._dock("Timeline", self.timeline_panel, A.BottomDockWidgetArea)
-        for dock in (self.stats_dock, self.timeline_dock):
-            self.tabifyDockWidget(self.log_dock, dock)
-        self.properties_dock.raise_()
-        self.log_dock.raise_()
-        spawn = self.run.spawn
-        self.debug_panel.attach(self.debugger, spawn)
-        self.stats_panel.attach(self.debugger, self.stats_dock)
-        self.timeline_panel.attach(self.debugger, self.canvas, self.live, spawn)
-        self.debug_marks.on_toggle = self.debug_panel.toggle
-        self.canvas.node_menu_extras = [*self.canvas.node_menu_extras,
-                                        self.debug_marks.extend_menu]
-        self.debugger.debug_changed.connect(self._on_debug)
-        self.debugger.stats_changed.connect(
-            lambda rows: self.debug_marks.set_heat({r.node: r.time_share for r in rows}))
-        self.debugger.error.connect(lambda msg: self.log_view.append_line("ERROR", "debug", msg))
-        self.a_break = self._act("Toggle &Breakpoint", self._toggle_breakpoint, "F9",
-                                 tip="Pause before the selected node runs (again: clear it)")
-        self.a_step_node = self._act("Step &Node", lambda: self.debug_panel.resume("step"),
-                                     "F11", tip="Run the paused node, pause before the next")
-        self.a_continue = self._act("C&ontinue", lambda: self.debug_panel.resume("continue"),
-                                    "F8", tip="Let the paused pass run on")
-        self.a_heat = self._act("&Heat Overlay", self._toggle_heat,
-                                tip="Colour nodes by their share of the exec time")
-        self.a_heat.setCheckable(True)
-
-    def _on_debug(self, state: object) -> None:
-        assert isinstance(state, DebugState)
-        self.debug_marks.set_breakpoints({b.node: b.when for b in state.breakpoints})
-        paused = state.paused
-        self.debug_marks.set_paused(paused.node if paused is not None else None)
-        where = (paused.service_id, paused.ctx_id, paused.node) if paused is not None else None
-        if where is not None and where != self._paused_at:  # a new pause: show where
-            self.debug_dock.show()
-            self.debug_dock.raise_()
-        self._paused_at = where
-
-    def _toggle_breakpoint(self) -> None:
-        nodes = [i for i in self.canvas.selected_ids() if not self.doc.is_service(i)]
-        if not nodes:
-            self.statusBar().showMessage("Toggle breakpoint: select a node first", 6000)
-            return
-        self.debug_panel.toggle(nodes[0])
-
-    def _toggle_heat(self, on: bool) -> None:
-        self.debug_marks.set_heat_on(on)
-        self.debugger.want_stats("heat", on)
+        """Breakpoints, stats and state history (``debug_tools.py``); the window keeps the
+        docks and actions under the names its menus and tests use."""
+        self.debug_tools = DebugTools(self, self._dock, self._act)
+        t = self.debug_tools
+        self.debugger, self.debug_marks = t.debugger, t.marks
+        self.debug_panel, self.stats_panel, self.timeline_panel = t.panel, t.stats, t.timeline
+        self.debug_dock, self.stats_dock, self.timeline_dock = t.dock, t.stats_dock, t.timeline_dock
+        self.a_break, self.a_step_node, self.a_continue = t.a_break, t.a_step_node, t.a_continue
+        self.a_heat = t.a_heat
 
     def _step(self) -> None:
         """F10: steps the paused node while a service is paused, else fires the sources."""
