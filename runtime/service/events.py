@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -30,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from runtime.protocol import naming
 from runtime.protocol.envelope import MAX_DEPTH, json_depth
+from runtime.service.bounded_queue import BoundedQueue
 from runtime.transport.base import Msg, Subscription, Transport
 
 log = logging.getLogger(__name__)
@@ -227,16 +227,15 @@ class EventStream(Generic[T]):
 
     def __init__(self, transport: Transport, service_id: str, name: str, tp: Any = None, *,
                  maxsize: int = STREAM_MAX, max_bytes: int = STREAM_MAX_BYTES) -> None:
-        if maxsize < 1 or max_bytes < 1:
-            raise ValueError("an event stream holds at least one event and one byte")
+        self._queue: BoundedQueue[EventMessage[T]] = BoundedQueue(maxsize, max_bytes,
+                                                                  "event stream")
         self.decoder: _Decoder[T] = _Decoder(service_id, name, tp)
         self.transport, self.maxsize, self.max_bytes = transport, maxsize, max_bytes
-        self.dropped = 0
-        self._queue: deque[tuple[EventMessage[T], int]] = deque()
-        self._bytes = 0
-        self._ready = asyncio.Event()
         self._sub: Subscription | None = None
-        self._closed = False
+
+    @property
+    def dropped(self) -> int:
+        return self._queue.dropped
 
     @property
     def received(self) -> int:
@@ -253,28 +252,20 @@ class EventStream(Generic[T]):
 
     async def start(self) -> EventStream[T]:
         """Subscribe now (events emitted before are not seen)."""
-        if self._sub is None and not self._closed:
+        if self._sub is None and not self._queue.closed:
             self._sub = await self.transport.subscribe(self.decoder.subject, self._on_msg)
         return self
 
     async def _on_msg(self, msg: Msg) -> None:
         weight = len(msg.data)
-        if self._closed:
+        if self._queue.closed:
             return
-        if weight > self.max_bytes:
+        if not self._queue.fits(weight):
             self.decoder.received += 1
-            self.dropped += 1
             return
         event = self.decoder.decode(msg)
-        if event is None:
-            return
-        while self._queue and (len(self._queue) >= self.maxsize
-                               or self._bytes + weight > self.max_bytes):
-            self._bytes -= self._queue.popleft()[1]
-            self.dropped += 1
-        self._queue.append((event, weight))
-        self._bytes += weight
-        self._ready.set()
+        if event is not None:
+            self._queue.push(event, weight)
 
     def __aiter__(self) -> EventStream[T]:
         return self
@@ -282,21 +273,11 @@ class EventStream(Generic[T]):
     async def __anext__(self) -> EventMessage[T]:
         if self._sub is None:
             await self.start()
-        while not self._queue and not self._closed:
-            self._ready.clear()
-            await self._ready.wait()
-        if self._closed:
-            raise StopAsyncIteration
-        event, weight = self._queue.popleft()
-        self._bytes -= weight
-        return event
+        return await self._queue.get()
 
     def close(self) -> None:
         """End the iteration now (what waits is dropped); ``aclose`` also unsubscribes."""
-        self._closed = True
-        self._queue.clear()
-        self._bytes = 0
-        self._ready.set()
+        self._queue.close()
 
     async def aclose(self) -> None:
         self.close()

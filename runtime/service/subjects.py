@@ -22,12 +22,11 @@ server (no authentication) any subject is reachable.
 
 from __future__ import annotations
 
-import asyncio
-from collections import deque
 from dataclasses import dataclass
 
 from runtime.auth.identity import DEFAULT_NAMESPACE, Identity, Role
 from runtime.auth.roles import permissions_for
+from runtime.service.bounded_queue import BoundedQueue
 from runtime.transport.base import Msg, Subscription, Transport, max_payload
 
 MAX_SUBJECT = 256
@@ -133,18 +132,17 @@ class SubjectStream:
     def __init__(self, transport: Transport, service_id: str, subject: str, *,
                  maxsize: int = SUBJECT_STREAM_MAX,
                  max_bytes: int = SUBJECT_STREAM_MAX_BYTES) -> None:
-        if maxsize < 1 or max_bytes < 1:
-            raise ValueError("a subject stream holds at least one message and one byte")
+        self._queue: BoundedQueue[SubjectMessage] = BoundedQueue(maxsize, max_bytes,
+                                                                 "subject stream")
         self.subject = check_subject(subject, wildcards=True)
         self.transport, self.service_id = transport, service_id
         self.maxsize, self.max_bytes = maxsize, max_bytes
         self.received = 0
-        self.dropped = 0
-        self._queue: deque[SubjectMessage] = deque()
-        self._bytes = 0
-        self._ready = asyncio.Event()
         self._sub: Subscription | None = None
-        self._closed = False
+
+    @property
+    def dropped(self) -> int:
+        return self._queue.dropped
 
     @property
     def depth(self) -> int:
@@ -153,26 +151,18 @@ class SubjectStream:
 
     async def start(self) -> SubjectStream:
         """Subscribe now (messages published before are not seen)."""
-        if self._sub is None and not self._closed:
+        if self._sub is None and not self._queue.closed:
             check_permitted(self.transport, self.service_id, self.subject, subscribe=True)
             self._sub = await self.transport.subscribe(self.subject, self._on_msg)
         return self
 
     async def _on_msg(self, msg: Msg) -> None:
-        if self._closed:
+        if self._queue.closed:
             return
         self.received += 1
         weight = len(msg.data)
-        if weight > self.max_bytes:
-            self.dropped += 1
-            return
-        while self._queue and (len(self._queue) >= self.maxsize
-                               or self._bytes + weight > self.max_bytes):
-            self._bytes -= len(self._queue.popleft().data)
-            self.dropped += 1
-        self._queue.append(SubjectMessage(msg.subject, msg.data))
-        self._bytes += weight
-        self._ready.set()
+        if self._queue.fits(weight):
+            self._queue.push(SubjectMessage(msg.subject, msg.data), weight)
 
     def __aiter__(self) -> SubjectStream:
         return self
@@ -180,21 +170,11 @@ class SubjectStream:
     async def __anext__(self) -> SubjectMessage:
         if self._sub is None:
             await self.start()
-        while not self._queue and not self._closed:
-            self._ready.clear()
-            await self._ready.wait()
-        if self._closed:
-            raise StopAsyncIteration
-        message = self._queue.popleft()
-        self._bytes -= len(message.data)
-        return message
+        return await self._queue.get()
 
     def close(self) -> None:
         """End the iteration now (what waits is dropped); ``aclose`` also unsubscribes."""
-        self._closed = True
-        self._queue.clear()
-        self._bytes = 0
-        self._ready.set()
+        self._queue.close()
 
     async def aclose(self) -> None:
         self.close()

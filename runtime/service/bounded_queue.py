@@ -1,0 +1,67 @@
+"""A bounded queue of received messages, read as an async iterator: the waiting room of
+``EventStream`` (events of a service) and ``SubjectStream`` (any subject, for bridges).
+
+Past ``maxsize`` items or ``max_bytes`` the oldest are dropped and counted (``dropped``), so a
+fast publisher never grows the reader's memory; an item heavier than ``max_bytes`` on its own
+is dropped at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class BoundedQueue(Generic[T]):
+    def __init__(self, maxsize: int, max_bytes: int, what: str = "queue") -> None:
+        if maxsize < 1 or max_bytes < 1:
+            raise ValueError(f"a {what} holds at least one item and one byte")
+        self.maxsize, self.max_bytes = maxsize, max_bytes
+        self.dropped = 0
+        self.closed = False
+        self._items: deque[tuple[T, int]] = deque()
+        self._bytes = 0
+        self._ready = asyncio.Event()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def fits(self, weight: int) -> bool:
+        """Whether an item of ``weight`` bytes can be held at all (else it counts as dropped)."""
+        if weight > self.max_bytes:
+            self.dropped += 1
+            return False
+        return True
+
+    def push(self, item: T, weight: int) -> None:
+        """Add ``item`` (its size ``weight``), dropping the oldest to make room."""
+        if self.closed:
+            return
+        while self._items and (len(self._items) >= self.maxsize
+                               or self._bytes + weight > self.max_bytes):
+            self._bytes -= self._items.popleft()[1]
+            self.dropped += 1
+        self._items.append((item, weight))
+        self._bytes += weight
+        self._ready.set()
+
+    async def get(self) -> T:
+        """The oldest item, waiting for one; ``StopAsyncIteration`` once closed."""
+        while not self._items and not self.closed:
+            self._ready.clear()
+            await self._ready.wait()
+        if self.closed:
+            raise StopAsyncIteration
+        item, weight = self._items.popleft()
+        self._bytes -= weight
+        return item
+
+    def close(self) -> None:
+        """End the iteration now; what waits is dropped."""
+        self.closed = True
+        self._items.clear()
+        self._bytes = 0
+        self._ready.set()
