@@ -57,8 +57,30 @@ class Overview:
         scale: float = self.viewer.transform().m11()
         return scale < THRESHOLD
 
+    def building(self) -> bool:
+        """The canvas is still building a big graph's items (the picture is the document's)."""
+        builder = getattr(self.canvas, "scene", None)
+        return builder is not None and bool(builder.pending)
+
+    def bounds(self) -> QtCore.QRectF:
+        """The scene rect of every node (as the document places them while ``building``)."""
+        if self.building():
+            return self.canvas.scene.sketch.bounds()
+        rect = QtCore.QRectF()
+        for node in self.canvas.graph.model.nodes.values():
+            rect = rect.united(node.view.sceneBoundingRect())
+        return rect
+
+    def pressing(self, scene_pos: QtCore.QPointF) -> None:
+        """A press at ``scene_pos``: while building, the nodes there are built first."""
+        if self.building():
+            self.canvas.scene.ensure_at(
+                QtCore.QRectF(scene_pos - QtCore.QPointF(5, 5), QtCore.QSizeF(10, 10))
+            )
+
     def invalidate(self, *_: Any) -> None:
-        self.stale = True
+        if not self.building():  # while building, the picture is the document's
+            self.stale = True
 
     def redraw(self) -> None:
         self.stale, self.built_at = True, 0.0
@@ -127,8 +149,13 @@ class Overview:
         for view in shown:  # backdrops, under everything
             if not isinstance(view, StudioNodeItem):
                 self._backdrop(painter, view)
-        self._links(painter, nodes)
         disabled = self.canvas.doc.disabled
+        if self.canvas.scene.pending:  # a big graph still being built: drawn from the document
+            self.canvas.scene.sketch.draw(
+                painter, area, lambda view, off: self._node(painter, view, off)
+            )
+            nodes = []
+        self._links(painter, nodes)
         for view in nodes:
             self._node(painter, view, view.id in disabled)
         if scale >= TITLES_FROM:

@@ -13,7 +13,7 @@ import hashlib
 from typing import Any, Protocol
 
 import shiboken6
-from NodeGraphQt.constants import Z_VAL_PIPE, Z_VAL_PORT
+from NodeGraphQt.constants import Z_VAL_PIPE, Z_VAL_PORT, PortEnum
 from NodeGraphQt.qgraphics.pipe import PipeItem
 from NodeGraphQt.qgraphics.port import CustomPortItem
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -38,6 +38,7 @@ HINT_OK = (120, 230, 120)
 DIMMED = 0.25
 """Opacity of a pin a dragged wire may not be dropped on."""
 PORT_H = 22.0  # NodeGraphQt's port size
+_PORT_BOX_W = PORT_H + PortEnum.CLICK_FALLOFF.value  # a pin's box: the pin and its click fall-off
 PALETTE = [
     (66, 133, 244),
     (15, 157, 88),
@@ -195,6 +196,10 @@ class StudioPortItem(CustomPortItem):  # type: ignore[misc]  # NodeGraphQt is un
 
     # The C++ default: Qt then never calls into Python for this pin's item changes.
     itemChange = QtWidgets.QGraphicsItem.itemChange
+
+    def boundingRect(self) -> QtCore.QRectF:
+        # PortItem's, without reading an enum on each of Qt's many calls (pins never resize)
+        return QtCore.QRectF(0.0, 0.0, _PORT_BOX_W, PORT_H)
 
     def set_hint(self, hint: bool | None) -> None:
         """While a wire is dragged: True lights the pin as a place to drop it, False dims it,

@@ -30,6 +30,7 @@ from studio_app.canvas.nodes import CACHE_KB, StudioNodeItem
 from studio_app.canvas.notes import NoteLayer, TextPopup
 from studio_app.canvas.overlay import CanvasOverlay
 from studio_app.canvas.overview import Overview
+from studio_app.canvas.probe_marks import ProbeMarks
 from studio_app.canvas.scene import SceneBuilder
 from studio_app.canvas.viewer import QuickSearch, StudioViewer
 from studio_app.document.catalog import Catalog, parse_pin_key
@@ -46,6 +47,8 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
     selection_changed = QtCore.Signal(list)  # ids of selected nodes and services
     message = QtCore.Signal(str)  # hints and refusals for the status bar
     problems_changed = QtCore.Signal(list)  # the validator's problems (after edits settle)
+    built = QtCore.Signal()  # a big document's sliced build is complete (scene.py)
+    probe_requested = QtCore.Signal(object)  # a GraphEdge: the wire to probe (probe_marks)
 
     def __init__(
         self,
@@ -66,7 +69,8 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
         self.viewer.gate = self._gate
         self.overlay = CanvasOverlay(self)
         self.edge_marks = EdgeMarks(self)
-        self.problems_changed.connect(self.edge_marks.set_problems)
+        self.probe_marks = ProbeMarks(self)
+        self.problems_changed.connect(self._mark_edges)
         self.drag_hints = DragHints(
             self.viewer.scene(),
             self.why_not,
@@ -77,6 +81,7 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
         self.search = QuickSearch(self.viewer)
         self.search.chosen.connect(self._on_search_chosen)
         self._applying = False
+        self.last_problems: list[Any] = []  # the validator's, as last marked on the links
         self._lit: set[Any] = set()
         self._hinted = False  # a refusal was shown while the current link was dragged
         self._drop_refused = False  # ... and the drop itself was refused
@@ -98,6 +103,7 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
         v.node_name_changed.connect(self._on_name_changed)
         v.node_backdrop_updated.connect(self._on_backdrop_updated)
         v.data_dropped.connect(self._on_drop)
+        v.key_command.connect(lambda _c: self.scene.finish())  # keys act on a whole scene
         v.key_command.connect(self.run_key_command)
         v.quick_search_requested.connect(self.open_quick_search)
         v.menu_requested.connect(self._context_menu)
@@ -117,6 +123,7 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
         ev.service.connect(self._rebuild_item)
         ev.backdrop.connect(self._on_backdrop)
         ev.backdrop_removed.connect(self._on_item_removed)
+        ev.group.connect(lambda *_: self.scene.finish())
         ev.group.connect(self.subgraphs.on_group)
         v.node_double_clicked.connect(self.subgraphs.on_double_click)
         ev.changed.connect(self.overlay.refresh_problems_later)
@@ -413,23 +420,31 @@ class QtGraphCanvas(CanvasActions, QtCore.QObject):
                 self.editor.current_service = item.serviceId
         self.selection_changed.emit(ids)
 
+    def _mark_edges(self, problems: list[Any]) -> None:
+        self.last_problems = problems
+        if not self.scene.pending:  # else once all links are built (scene.py)
+            self.edge_marks.set_problems(problems)
+
     def select(self, ids: list[str]) -> None:
+        self.scene.ensure(ids)  # a node still to build is built now
         wanted = set(ids)
         for node_id, node in self.graph.model.nodes.items():
             node.view.setSelected(node_id in wanted)
 
     def fit(self, ids: list[str] | None = None) -> None:
         """Zoom to the given items (default: everything), never closer than 1:1."""
+        self.scene.ensure(ids or [])
         nodes = self.graph.model.nodes
         views = [nodes[i].view for i in (ids or list(nodes)) if i in nodes]
         if not ids:
             views += list(self.notes.items.values())
-        if not views:
+        # while a big graph is built, the nodes not built yet are where the document says
+        rect = self.scene.sketch.bounds() if self.scene.pending and not ids else QtCore.QRectF()
+        if not views and rect.isEmpty():
             return
         # NodeGraphQt's zoom_to_nodes groups the items to measure them, which re-parents
         # every item: seconds on a big graph. A union of bounding rects is the same rect.
-        rect = QtCore.QRectF(views[0].sceneBoundingRect())
-        for v in views[1:]:
+        for v in views:
             rect = rect.united(v.sceneBoundingRect())
         rect.adjust(-40, -40, 40, 40)
         viewer = self.viewer

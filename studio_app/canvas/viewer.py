@@ -195,6 +195,8 @@ class StudioViewer(NodeViewer):  # type: ignore[misc]  # NodeGraphQt is untyped
         pipe.delete()
 
     def mousePressEvent(self, event: QtGui.QMouseEvent) -> None:
+        if self.overview is not None:  # a big graph still being built: the node pressed on
+            self.overview.pressing(self.mapToScene(event.position().toPoint()))
         super().mousePressEvent(event)
         wire, self._pressed_wire = self._pressed_wire, None
         if wire is not None and wire.scene() is self.scene():
