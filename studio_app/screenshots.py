@@ -159,6 +159,30 @@ async def subgraph(window: MainWindow) -> None:
     await asyncio.sleep(0.3)
 
 
+@scene("debugging")
+async def debugging(window: MainWindow) -> None:
+    """Two services simulating: the wire walk.value -> seen.value probed (Probes dock, value on
+    the wire), a breakpoint on ``seen`` that paused worker (Debug dock) while sensor runs on."""
+    open_graph(window, EXAMPLES / "two_services.json")
+    await simulate(window, 0.5)
+    edge = next((e for e in window.doc.graph.edges
+                 if (e.source.node, e.source.port, e.target.node) == ("walk", "value", "seen")),
+                None)
+    if edge is None:
+        raise SceneFailed("no wire walk.value -> seen.value in two_services")
+    if await window.probes_panel.probe_wire(edge) is None:
+        raise SceneFailed("probing walk.value -> seen.value was refused (see the log)")
+    tools = window.debug_tools
+    await tools.debugger.set_breakpoint("seen", when="value < 0")
+    for _ in range(50):  # the next pass of worker that reaches seen pauses there
+        await asyncio.sleep(0.1)
+        if (await tools.debugger.poll()).paused is not None:
+            break
+    else:
+        raise SceneFailed("worker did not pause before seen")
+    await asyncio.sleep(3.0)  # sensor runs on: the probe's plot fills while worker waits
+
+
 # -- the runner -----------------------------------------------------------------------------------
 async def take(
     window: MainWindow, prepare: Callable[[MainWindow], Awaitable[None]], out: Path

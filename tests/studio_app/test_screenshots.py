@@ -47,7 +47,7 @@ def test_a_scene_is_saved_as_a_png_of_the_window_at_the_fixed_size(tmp_path: Pat
 
 def test_the_tour_keeps_the_main_picture_and_names_each_scene() -> None:
     assert "screenshot" in SCENES  # docs/screenshot.png, the README's main picture
-    assert {"properties", "simulate", "problems", "quick_search"} <= set(SCENES)
+    assert {"properties", "simulate", "problems", "quick_search", "debugging"} <= set(SCENES)
 
 
 def test_an_unknown_scene_is_refused_with_the_names_there_are(tmp_path: Path) -> None:
