@@ -1,6 +1,7 @@
 """Editors for state fields, chosen by the field's JSON Schema: numbers with their bounds, bool,
-enum, string, and JSON for everything else. Each emits ``committed(value)`` once per edit and
-can show a value without emitting (live updates, roll-backs).
+enum, string, and JSON for everything else (Python code: ``code_field``). Each emits
+``committed(value)`` once per edit and can show a value without emitting (live updates,
+roll-backs).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ class FieldEditor(QtWidgets.QWidget):
         self._layout.setContentsMargins(0, 0, 0, 0)
 
     widget: Any  # the concrete editor widget (spin box, check box, ...)
+    wide = False
+    """True for an editor that needs the panel's whole width: shown under its label."""
 
     def _put(self, widget: QtWidgets.QWidget) -> None:
         self.widget = widget
@@ -46,6 +49,10 @@ class FieldEditor(QtWidgets.QWidget):
             self._set(value)
         finally:
             self.widget.blockSignals(False)
+
+    def refuse(self, held: Any, message: str) -> None:
+        """A refused edit: show ``held``, the value that holds (the panel shows ``message``)."""
+        self.force_value(held)
 
     def _set(self, value: Any) -> None:
         raise NotImplementedError

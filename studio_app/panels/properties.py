@@ -31,7 +31,8 @@ from studio_app.document.catalog import Catalog
 from studio_app.document.live_state import LiveChange, LiveState
 from studio_app.document.model import GraphDocument
 from studio_app.document.session_info import SessionInfo
-from studio_app.panels.fields import FieldEditor, editor_for, schema_hint
+from studio_app.panels.code_field import editor_for
+from studio_app.panels.fields import FieldEditor, schema_hint
 
 ERROR_STYLE = "color: #ff7070;"
 MAX_IDS_SHOWN = 12
@@ -168,7 +169,7 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
             label = QtWidgets.QLabel(
                 f.name + (f" <span style='color:#7f8ba0'>{mark}</span>" if mark else ""))
             label.setToolTip(tip)
-            self.form.addRow(label, editor)
+            self._add_field_row(label, editor)
             self.editors[f.name] = editor
         self._apply_access()
 
@@ -265,13 +266,20 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
                 + (" <span style='color:#7f8ba0'>(read-only)</span>" if f.access == "ro" else "")
             )
             label.setToolTip(editor.toolTip())
-            self.form.addRow(label, editor)
+            self._add_field_row(label, editor)
             self.editors[f.name] = editor
         if isinstance(item, GraphService) and spec.commands:
             self.form.addRow(self._section("Commands"))
             for c in spec.commands:
                 self._command_row(c.name, c.description)
         self._apply_access()
+
+    def _add_field_row(self, label: QtWidgets.QLabel, editor: FieldEditor) -> None:
+        if editor.wide:  # e.g. a code editor: the whole width, under its label
+            self.form.addRow(label)
+            self.form.addRow(editor)
+        else:
+            self.form.addRow(label, editor)
 
     def _section(self, text: str) -> QtWidgets.QLabel:
         label = QtWidgets.QLabel(text.upper())
@@ -406,7 +414,7 @@ class QtPropertiesPanel(QtWidgets.QScrollArea):
             declared = spec.state_field(field) if spec else None
             default = declared.default if declared else None
             held = self.live.values(item_id).get(field, item.stateValues.get(field, default))
-            editor.force_value(held)
+            editor.refuse(held, message)
         self.show_error(message)
 
     def rollback_many(self, field: str, message: str) -> None:
