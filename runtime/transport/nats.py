@@ -78,6 +78,8 @@ CREATE_TIMEOUTS_S = (0.5, 1.0, 1.5, 2.0)
 """The timeout of each attempt to make a KV bucket (5 s in all, nats-py's own timeout)."""
 DEFAULT_KV_REPLICAS = 3
 """The most replicas a bucket is made with when ``kv_replicas`` is automatic."""
+BIND_RETRY_S = (0.05, 0.1, 0.2, 0.4, 0.8)
+"""Waits before binding a bucket just made is asked again (a cluster catching up)."""
 
 NOT_AUTHORIZED_RETRY_S = 2.0
 """How long ``connect`` keeps trying an identity the server refuses before it gives up: a server
@@ -557,7 +559,7 @@ class NatsTransport:
                 if not create:
                     raise TransportError(self._missing(bucket, wanted)) from None
                 await self._create_bucket(bucket)
-                kv, replicas = await self._bind_bucket(bucket)
+                kv, replicas = await self._bind_created(bucket)
         except nats.errors.NoRespondersError:
             raise TransportError(
                 f"JetStream is not enabled on {self._url} (start nats-server with -js)"
@@ -570,6 +572,16 @@ class NatsTransport:
         except nats.errors.Error as exc:
             raise TransportError(f"KV bucket {bucket}: {exc!r}") from exc
         return PipelinedKV(self, kv, bucket, replicas, self.request_mux)
+
+    async def _bind_created(self, bucket: str) -> tuple[NatsKeyValue, int]:
+        """Bind a bucket just made: in a cluster under load the server that answers may not
+        know the new stream yet for a moment, so a not-found is asked again (bounded)."""
+        for delay in BIND_RETRY_S:
+            try:
+                return await self._bind_bucket(bucket)
+            except nats.js.errors.BucketNotFoundError:
+                await asyncio.sleep(delay)
+        return await self._bind_bucket(bucket)
 
     async def _bind_bucket(self, bucket: str) -> tuple[NatsKeyValue, int]:
         """The bucket as nats-py's ``key_value`` binds it, and its replicas (one request)."""
