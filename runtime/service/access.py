@@ -168,18 +168,34 @@ def authorize_field(identity: KnownIdentity | None, call: str, args: Mapping[str
                     nodes: Mapping[str, Node], service_id: str) -> None:
     """With authentication on, after ``authorize``: a ``set_state`` of an admin-only field
     needs the admin role (or the service's own identity); raises FORBIDDEN naming the node,
-    the field and the role otherwise."""
+    the field and the role otherwise (a batch, ``args.values``: naming every such entry in
+    ``details.refused``, and nothing of it is set)."""
     if call != "set_state" or identity is None:
-        return
-    node_id, field = args.get("nodeId"), args.get("field")
-    node = nodes.get(node_id) if isinstance(node_id, str) else None
-    if node is None or not isinstance(field, str) or not admin_only(node, field):
         return
     role = str(identity.role)
     if role == "admin" or (role == "service" and identity.service_id == service_id):
         return
+    values = args.get("values")
+    entries = values if isinstance(values, list) else [args]
+    refused = []
+    for index, entry in enumerate(entries):
+        node_id = entry.get("nodeId") if isinstance(entry, Mapping) else None
+        field = entry.get("field") if isinstance(entry, Mapping) else None
+        node = nodes.get(node_id) if isinstance(node_id, str) else None
+        if node is not None and isinstance(field, str) and admin_only(node, field):
+            refused.append({"index": index, "nodeId": node_id, "field": field,
+                            "code": ErrorCode.FORBIDDEN.value,
+                            "message": f"only an admin may change {node_id}.{field}"})
+    if not refused:
+        return
+    first = refused[0]
+    details: dict[str, Any] = {"call": call, "role": role, "actor": identity.actor,
+                               "needs": "admin", "nodeId": first["nodeId"],
+                               "field": first["field"]}
+    if isinstance(values, list):
+        details["refused"] = refused
+    more = f" (and {len(refused) - 1} more admin-only field(s))" if len(refused) > 1 else ""
     raise CommandError(ErrorCode.FORBIDDEN, (
-        f"role {role} ({identity.actor}) may not change {node_id}.{field} on service "
-        f"{service_id!r}: the field holds code the service runs, only an admin may change it"),
-        {"call": call, "role": role, "actor": identity.actor, "needs": "admin",
-         "nodeId": node_id, "field": field})
+        f"role {role} ({identity.actor}) may not change {first['nodeId']}.{first['field']}"
+        f"{more} on service {service_id!r}: the field holds code the service runs, only an "
+        "admin may change it"), details)

@@ -5,6 +5,8 @@ its code.
 Argument shapes (``args``) and results:
   set_state     {"nodeId", "field", "value"}          -> {"nodeId", "field", "value"}
                 (a write-only field: "value" null and "sealed": true; the value never comes back)
+                or {"values": [{"nodeId", "field", "value"}, ...]} -> {"set": [[nodeId, field]]}
+                (a batch, all or nothing: ``set_state_batch``)
   get_state     {"nodeId"?, "field"?}                  -> {"<nodeId>": {"<field>": value}} or value
   set_rungraph  {"rungraph": {...}, "expectedRevision"?} -> {"graphId", "revision", "created", ...}
                 (a repeated reqId is answered again with "duplicate": true, not applied twice)
@@ -31,6 +33,8 @@ Argument shapes (``args``) and results:
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -44,11 +48,47 @@ if TYPE_CHECKING:
 
 MAX_NODE_PASSES = 1000
 """How many nodes ``status.nodePasses`` lists (in the plan's order)."""
+MAX_BATCH = 1000
+"""The most values one ``set_state`` batch (``args.values``) may set."""
+ENTRY_KEYS = frozenset({"nodeId", "field", "value"})
+"""The keys of one ``set_state`` value, alone or in a batch."""
+MAX_REFUSAL_CHARS = 300
+"""How much of each refused entry's message a batch's refusal keeps."""
 
 
 async def set_state(host: ServiceHost, args: dict[str, Any], actor: str) -> dict[str, Any]:
     """Write one writable state field, checked against its declaration and the service's
-    ``on_set_state`` policy."""
+    ``on_set_state`` policy (a batch: ``args.values``, see ``set_state_batch``)."""
+    if "values" in args:
+        return await set_state_batch(host, args, actor)
+    entry = check_entry(host, args, actor)
+    try:  # a value KV could not keep is refused before anything changes
+        await host.bus.set_state(entry.node_id, entry.field, entry.value, actor,
+                                 origin="set_state", notify=True)
+    except ValueTooLarge as exc:
+        raise _too_large(entry.node_id, entry.field, entry.secret, exc) from None
+    # an async on_state has run when the caller hears
+    await host.bus.hooks.settle_node(entry.node_id)
+    if entry.secret:
+        return {"nodeId": entry.node_id, "field": entry.field, "value": None, "sealed": True}
+    return {"nodeId": entry.node_id, "field": entry.field, "value": entry.value}
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedEntry:
+    """One ``set_state`` value that passed every check, ready to write."""
+
+    node_id: str
+    field: str
+    value: Any
+    secret: bool
+    """A write-only field: its value is never echoed."""
+
+
+def check_entry(host: ServiceHost, args: Mapping[str, Any], actor: str) -> CheckedEntry:
+    """Every check of one ``set_state`` value, nothing written: the node and field exist, the
+    field is writable, the value fits its declaration, the service's ``on_set_state`` takes it
+    (it may sanitize it) and KV could keep it; raises ``CommandError`` naming the field."""
     nid, field = args.get("nodeId"), args.get("field")
     if not isinstance(nid, str) or not isinstance(field, str) or "value" not in args:
         raise CommandError(ErrorCode.INVALID_ARGS,
@@ -75,18 +115,82 @@ async def set_state(host: ServiceHost, args: dict[str, Any], actor: str) -> dict
                            f"bad value {args['value']!r} for {nid}.{field}: {msg}") from None
     assert host.service_node is not None
     value = host.service_node.on_set_state(nid, field, value, actor)
-    try:  # a value KV could not keep is refused before anything changes
-        await host.bus.set_state(nid, field, value, actor, origin="set_state", notify=True)
+    try:
+        host.bus.encode_checked(nid, field, value, actor, "set_state")
     except ValueTooLarge as exc:
-        what = "the value of write-only field" if secret else "the value for"
-        raise CommandError(ErrorCode.INVALID_ARGS,
-                           f"{what} {nid}.{field} is {exc.size} bytes as KV keeps it, more "
-                           f"than the server's max_payload of {exc.limit} bytes allows",
-                           {"maxPayload": exc.limit, "size": exc.size}) from None
-    await host.bus.hooks.settle_node(nid)  # an async on_state has run when the caller hears
-    if secret:
-        return {"nodeId": nid, "field": field, "value": None, "sealed": True}
-    return {"nodeId": nid, "field": field, "value": value}
+        raise _too_large(nid, field, secret, exc) from None
+    return CheckedEntry(nid, field, value, secret)
+
+
+def _too_large(nid: str, field: str, secret: bool, exc: ValueTooLarge) -> CommandError:
+    what = "the value of write-only field" if secret else "the value for"
+    return CommandError(ErrorCode.INVALID_ARGS,
+                        f"{what} {nid}.{field} is {exc.size} bytes as KV keeps it, more "
+                        f"than the server's max_payload of {exc.limit} bytes allows",
+                        {"maxPayload": exc.limit, "size": exc.size})
+
+
+def refused_entry(index: int, entry: Any, code: ErrorCode, message: str) -> dict[str, Any]:
+    """One entry of a refused batch's ``details.refused``."""
+    nid = entry.get("nodeId") if isinstance(entry, dict) else None
+    field = entry.get("field") if isinstance(entry, dict) else None
+    return {"index": index, "nodeId": nid if isinstance(nid, str) else None,
+            "field": field if isinstance(field, str) else None, "code": code.value,
+            "message": message[:MAX_REFUSAL_CHARS]}
+
+
+def refuse_batch(refused: list[dict[str, Any]], of: int) -> CommandError:
+    """The refusal of a whole batch: FORBIDDEN when any entry is forbidden, else
+    INVALID_ARGS; ``details.refused`` names each refused entry."""
+    forbidden = any(r["code"] == ErrorCode.FORBIDDEN.value for r in refused)
+    named = "; ".join(f"{r['nodeId']}.{r['field']}: {r['message']}" for r in refused[:3])
+    more = f" (and {len(refused) - 3} more)" if len(refused) > 3 else ""
+    return CommandError(ErrorCode.FORBIDDEN if forbidden else ErrorCode.INVALID_ARGS,
+                        f"set_state: {len(refused)} of {of} value(s) refused, none set: "
+                        f"{named}{more}", {"refused": refused})
+
+
+async def set_state_batch(host: ServiceHost, args: dict[str, Any],
+                          actor: str) -> dict[str, Any]:
+    """Write several state fields as one: every entry of ``args.values`` is checked first as a
+    single ``set_state`` is (``check_entry``); one refused entry refuses the batch and nothing
+    changes, else every value is written (provenance per value) -> ``{"set": [[nodeId,
+    field], ...]}``. At most ``MAX_BATCH`` entries, each (nodeId, field) once."""
+    values = args.get("values")
+    if set(args) != {"values"} or not isinstance(values, list) \
+            or not 1 <= len(values) <= MAX_BATCH:
+        raise CommandError(ErrorCode.INVALID_ARGS, (
+            f"set_state takes either {{nodeId, field, value}} or {{values: [{{nodeId, field, "
+            f"value}}, ...]}} with 1 to {MAX_BATCH} entries, nothing beside it"),
+            {"maxEntries": MAX_BATCH})
+    checked: list[CheckedEntry] = []
+    refused: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for index, entry in enumerate(values):
+        if not isinstance(entry, dict) or set(entry) != ENTRY_KEYS:
+            refused.append(refused_entry(index, entry, ErrorCode.INVALID_ARGS,
+                                         "an entry is {nodeId: str, field: str, value}"))
+            continue
+        try:
+            ok = check_entry(host, entry, actor)
+        except CommandError as exc:
+            refused.append(refused_entry(index, entry, exc.code, exc.message))
+            continue
+        if (ok.node_id, ok.field) in seen:
+            refused.append(refused_entry(index, entry, ErrorCode.INVALID_ARGS,
+                                         f"{ok.node_id}.{ok.field} is set twice in one batch"))
+            continue
+        seen.add((ok.node_id, ok.field))
+        checked.append(ok)
+    if refused:
+        raise refuse_batch(refused, len(values))
+    bus = host.bus
+    for ok in checked:  # the single set_state's write (bus.set_state), flushed once
+        bus.write_state_nowait(ok.node_id, ok.field, ok.value, actor, "set_state", notify=True)
+    await bus.flush()
+    for node_id in dict.fromkeys(ok.node_id for ok in checked):
+        await bus.hooks.settle_node(node_id)
+    return {"set": [[ok.node_id, ok.field] for ok in checked]}
 
 
 def get_state(host: ServiceHost, args: dict[str, Any]) -> Any:

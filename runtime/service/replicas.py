@@ -6,7 +6,8 @@ instance: micro endpoints are a queue group. A follower forwards it to the leade
 ``svc.{sid}.instance.{leaderId}.forward`` (the envelope, with the authenticated actor in
 ``meta.actor``: only the service's own identity may publish under ``svc.{sid}.>``); the leader
 applies it (it alone writes KV) and then asks each other live instance to apply it too on
-``svc.{sid}.instance.{id}.follow``. While no instance leads (one is being elected) a call waits
+``svc.{sid}.instance.{id}.follow`` (a ``set_state`` batch is forwarded and followed whole).
+While no instance leads (one is being elected) a call waits
 for the new leader, within its ``timeoutMs``. With more than one instance the result says how
 many applied it: ``"instances": {"applied": n, "of": m, "refused": {instanceId: code}}``.
 
@@ -212,7 +213,11 @@ class Replication:
                        deadline: float) -> dict[str, Any]:
         """Ask every other live instance to apply what this leader applied; how many did."""
         args: dict[str, Any] = {}
-        if req.call == "set_state":
+        if req.call == "set_state" and "set" in result:  # a batch: followed whole
+            state = self.host.bus.state
+            args = {"values": [{"nodeId": nid, "field": field, "value": state[nid][field]}
+                               for nid, field in result["set"]]}
+        elif req.call == "set_state":
             nid, field = result["nodeId"], result["field"]
             args = {"nodeId": nid, "field": field, "value": self.host.bus.state[nid][field]}
         elif req.call == "set_rungraph":
@@ -318,16 +323,25 @@ class Replication:
                 changed = await bus.set_active(req.call == "activate", req.meta.actor or "leader")
                 return CommandReply.success(req.reqId, {"active": bus.active, "changed": changed})
             if req.call == "set_state":
-                node = bus.nodes.get(str(args.get("nodeId")))
-                field = str(args.get("field"))
-                if node is None or field not in type(node)._fields:
-                    raise CommandError(ErrorCode.NOT_FOUND, f"no {args.get('nodeId')}.{field} "
-                                                            "on this instance")
-                value = type(node).check_value(field, args.get("value"))
-                if bus.state[node.node_id].get(field, _MISSING) != value:
-                    bus.write_state_nowait(node.node_id, field, value, req.meta.actor or "leader",
-                                           "set_state", notify=True)
-                return CommandReply.success(req.reqId, {"nodeId": node.node_id, "field": field})
+                values = args.get("values")
+                entries = values if isinstance(values, list) else [args]
+                checked = []
+                for entry in entries:  # all checked before any is taken
+                    node = bus.nodes.get(str(entry.get("nodeId")))
+                    field = str(entry.get("field"))
+                    if node is None or field not in type(node)._fields:
+                        raise CommandError(ErrorCode.NOT_FOUND, (
+                            f"no {entry.get('nodeId')}.{field} on this instance"))
+                    checked.append((node.node_id, field,
+                                    type(node).check_value(field, entry.get("value"))))
+                for nid, field, value in checked:
+                    if bus.state[nid].get(field, _MISSING) != value:
+                        bus.write_state_nowait(nid, field, value, req.meta.actor or "leader",
+                                               "set_state", notify=True)
+                if isinstance(values, list):
+                    return CommandReply.success(req.reqId, {"set": [[n, f] for n, f, _ in checked]})
+                return CommandReply.success(req.reqId, {"nodeId": checked[0][0],
+                                                        "field": checked[0][1]})
             await self.sync_rungraph()
             if host.graph.revision != args.get("revision"):
                 raise CommandError(ErrorCode.CONFLICT, (

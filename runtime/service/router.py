@@ -74,7 +74,7 @@ refusal then has a null ``reqId``, a call then counts as an unnamed one)."""
 
 
 BUILTIN_ARGS: dict[str, frozenset[str]] = {
-    "set_state": frozenset({"nodeId", "field", "value"}),
+    "set_state": frozenset({"nodeId", "field", "value", "values"}),
     "get_state": frozenset({"nodeId", "field"}),
     "set_rungraph": frozenset({"rungraph", "expectedRevision"}),
     "get_rungraph": frozenset(),
@@ -92,6 +92,7 @@ BUILTIN_ARGS: dict[str, frozenset[str]] = {
     "stats": frozenset({"top"}),
 }
 """The arg names each built-in call takes (shapes in ``builtins.py``); others are refused.
+``set_state`` takes one value (``nodeId``, ``field``, ``value``) or a batch (``values`` alone).
 ``set_rungraph`` may also take the rungraph itself as its args (no ``rungraph`` member): the
 rungraph's own schema checks those."""
 

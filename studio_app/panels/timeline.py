@@ -115,7 +115,7 @@ class QtTimelinePanel(QtWidgets.QWidget):
         self.restore_button.setEnabled(has and self.viewing is not None and refusal is None)
         self.restore_button.setToolTip(
             refusal
-            or "Set every state value back to this moment's (one set_state per field that differs)"
+            or "Set every state value back to this moment's (one set_state batch per service)"
         )
         self.load_button.setToolTip(reason or "Read the last changes of every service's state")
 
@@ -244,7 +244,7 @@ class QtTimelinePanel(QtWidgets.QWidget):
             return
         if not self.confirm(
             f"Set every service's state back to its values at {clock(at)}? "
-            "Fields that differ now get one set_state each."
+            "Each service sets the fields that differ now in one batch, all or none."
         ):
             return
         self._run(self._restore(at))
