@@ -54,6 +54,8 @@ class DebugTools:
         self.debugger.debug_changed.connect(self._on_debug)
         self.debugger.stats_changed.connect(
             lambda rows: self.marks.set_heat({r.node: r.time_share for r in rows}))
+        self.debugger.traffic_changed.connect(lambda rows: self.marks.wires.set_traffic(
+            [(t.service_id, t.edge) for t in rows if t.edge is not None]))
         self.debugger.error.connect(
             lambda msg: window.log_view.append_line("ERROR", "debug", msg))
         self.a_break = act("Toggle &Breakpoint", self._toggle_breakpoint, "F9",
@@ -63,7 +65,8 @@ class DebugTools:
         self.a_continue = act("C&ontinue", lambda: self.panel.resume("continue"), "F8",
                               tip="Let the paused pass run on")
         self.a_heat = act("&Heat Overlay", self._toggle_heat,
-                          tip="Colour nodes by their share of the exec time")
+                          tip="Colour nodes by their share of the exec time, and "
+                          "cross-service wires by their messages a second")
         self.a_heat.setCheckable(True)
 
     def _on_debug(self, state: Any) -> None:

@@ -22,6 +22,7 @@ from PySide6 import QtCore
 
 from runtime.auth.identity import Role
 from runtime.client.history import Change, HistoryError, Restored, changes, restore_moment, state_at
+from runtime.client.stats import EdgeStat, EndpointStat
 from runtime.protocol.envelope import CommandReply, ErrorCode
 from runtime.protocol.graph import RunGraph
 from studio_app.bridge.outcome import Outcome, fault_of
@@ -35,6 +36,7 @@ __all__ = [
     "DebugCallFailed",
     "DebugController",
     "DebugState",
+    "EdgeTraffic",
     "HistoryEntry",
     "HistoryError",
     "NodeStats",
@@ -183,6 +185,28 @@ class NodeStats:
 
 
 @dataclass(frozen=True)
+class EdgeTraffic:
+    """One cross-service data edge's row of ``stats`` (the receiving ``service_id``'s), or one
+    endpoint's counts (``endpoint``): the bridge's copy of every service's, the busiest first."""
+
+    service_id: str
+    edge: EdgeStat | None = None
+    endpoint: EndpointStat | None = None
+
+    @classmethod
+    def parse(cls, service_id: str, result: dict[str, Any]) -> list[EdgeTraffic]:
+        """The edges and endpoints of a ``stats`` result; ValueError names what is wrong."""
+        try:
+            edges = [cls(service_id, edge=EdgeStat.from_dict(r)) for r in result.get("edges", [])]
+            ends = [cls(service_id, endpoint=EndpointStat.from_dict(r))
+                    for r in result.get("endpoints", [])]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"the edges or endpoints of service {service_id!r}'s stats: "
+                             f"{type(exc).__name__} {exc}") from None
+        return edges + ends
+
+
+@dataclass(frozen=True)
 class HistoryEntry:
     """One change of the scrubbed history, with the service that kept it."""
 
@@ -228,12 +252,20 @@ def restore_refusal(connection: Connection | None) -> str | None:
     return None
 
 
+def _busiest(t: EdgeTraffic) -> tuple[int, float, str]:
+    if t.edge is not None:
+        return (0, -t.edge.messages_per_s, f"{t.edge.node}.{t.edge.port}")
+    assert t.endpoint is not None
+    return (1, -float(t.endpoint.requests), t.endpoint.name)
+
+
 # -- the controller ---------------------------------------------------------------------------
 class DebugController(QtCore.QObject):
     """Breakpoints, stats and history of the bridge's session."""
 
     debug_changed = QtCore.Signal(object)  # a DebugState (after every poll)
     stats_changed = QtCore.Signal(list)  # NodeStats of every service, costliest first
+    traffic_changed = QtCore.Signal(list)  # EdgeTraffic: edges by messages/s, then endpoints
     error = QtCore.Signal(str)  # a failed call, in a sentence
 
     def __init__(self, bridge: SessionBridge, parent: QtCore.QObject | None = None) -> None:
@@ -241,6 +273,7 @@ class DebugController(QtCore.QObject):
         self.bridge = bridge
         self.state = DebugState()
         self.stats: list[NodeStats] = []
+        self.traffic: list[EdgeTraffic] = []
         self._stats_wanted: set[str] = set()
         self._polling = self._stats_polling = False
         self._pause_timer = QtCore.QTimer(self, interval=int(1000 / PAUSE_POLL_HZ))
@@ -257,7 +290,9 @@ class DebugController(QtCore.QObject):
             self._stats_timer.stop()
             self.state = DebugState()
             self.stats = []
+            self.traffic = []
             self.debug_changed.emit(self.state)
+            self.traffic_changed.emit([])
             self.stats_changed.emit([])
         elif self._stats_wanted:
             self._stats_timer.start()
@@ -402,6 +437,7 @@ class DebugController(QtCore.QObject):
         finally:
             self._stats_polling = False
         rows: list[NodeStats] = []
+        traffic: list[EdgeTraffic] = []
         for sid, outcome in zip(ids, outcomes, strict=True):
             fault = fault_of(outcome)
             if fault is not None:
@@ -411,9 +447,16 @@ class DebugController(QtCore.QObject):
             assert isinstance(outcome, CommandReply)
             nodes = outcome.result.get("nodes") if isinstance(outcome.result, dict) else None
             rows += [NodeStats.from_wire(sid, n) for n in nodes or [] if isinstance(n, dict)]
+            try:
+                traffic += EdgeTraffic.parse(
+                    sid, outcome.result if isinstance(outcome.result, dict) else {})
+            except ValueError as exc:
+                self.error.emit(str(exc))
         rows.sort(key=lambda r: (-r.time_share, r.node))
         if session is self.bridge.session:
             self.stats = rows
+            self.traffic = sorted(traffic, key=_busiest)
+            self.traffic_changed.emit(self.traffic)
             self.stats_changed.emit(rows)
         return rows
 
@@ -468,8 +511,9 @@ class DebugController(QtCore.QObject):
         return out
 
     async def restore(self, at: datetime) -> dict[str, Restored]:
-        """Set every service's state back to its values at ``at`` (admin). Raises
-        HistoryError (RestoreRefused: this identity may not)."""
+        """Set every service's state back to its values at ``at`` (admin): one ``set_state``
+        batch per service, each set whole or not at all. Raises HistoryError (RestoreRefused:
+        this identity may not, or a service refused its batch; services before it are set)."""
         session = self._deployed()
         assert session.client is not None
         done: dict[str, Restored] = {}

@@ -1,6 +1,7 @@
 """The debugger on the canvas: a red dot on each node with a breakpoint, an amber frame around the
 node a service is paused before, and (View > Heat overlay) a halo behind each node coloured by
-its share of the exec time.
+its share of the exec time, and each cross-service wire tinted by its traffic (``wires``,
+``wire_heat.py``).
 
 All are decorations, never document items: child items of the node they mark (so they move with
 it), made again when the node's view was rebuilt. The right-click menu's "Toggle breakpoint" is
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from studio_app.canvas.pins import alive
+from studio_app.canvas.wire_heat import WireHeat
 
 if TYPE_CHECKING:
     from studio_app.canvas.view import QtGraphCanvas
@@ -50,6 +52,8 @@ class DebugMarks(QtCore.QObject):
         """What "Toggle breakpoint" calls with the node id (the window sets it)."""
         self.heat_on = False
         self._shares: dict[str, float] = {}
+        self.wires = WireHeat(canvas)
+        """The cross-service wires' traffic (``set_traffic``), shown with the halos."""
 
     def _view(self, node_id: str) -> QtWidgets.QGraphicsItem | None:
         node = self.canvas.node(node_id)
@@ -125,6 +129,7 @@ class DebugMarks(QtCore.QObject):
     def set_heat_on(self, on: bool) -> None:
         self.heat_on = on
         self._paint_heat()
+        self.wires.set_on(on)
 
     def set_heat(self, shares: Mapping[str, float]) -> None:
         """Each node's share of the exec time (0..1), shown while the heat overlay is on."""
@@ -160,3 +165,4 @@ class DebugMarks(QtCore.QObject):
         self.set_paused(None)
         self._shares = {}
         self._paint_heat()
+        self.wires.clear()
