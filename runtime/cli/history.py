@@ -22,8 +22,8 @@ from runtime.client.history import (
     Change,
     HistoryError,
     changes,
-    restore_moment,
 )
+from runtime.client.restore import restore_moment
 from runtime.protocol import naming
 from runtime.service.history import parse_duration
 from runtime.service.main import service_id_arg

@@ -22,9 +22,9 @@ from runtime.client.history import (
     HistoryUnavailable,
     changes,
     history,
-    restore_moment,
     state_at,
 )
+from runtime.client.restore import restore_moment
 from runtime.protocol import naming
 from runtime.protocol.graph import RunGraph
 from runtime.protocol.values import encode_state

@@ -10,7 +10,8 @@ from runtime import Service
 from runtime.auth import Role
 from runtime.client import Client
 from runtime.client.directory import issue_identity
-from runtime.client.history import RestoreRefused, history, restore_moment
+from runtime.client.history import history
+from runtime.client.restore import RestoreRefused, restore_moment
 from runtime.protocol.envelope import ErrorCode
 from runtime.service.bus import ServiceBus
 from runtime.service.history import HistoryOutcome, ensure_history

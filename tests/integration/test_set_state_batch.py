@@ -11,7 +11,8 @@ import nats
 import pytest
 
 from runtime.client import Client
-from runtime.client.history import history, restore_moment
+from runtime.client.history import history
+from runtime.client.restore import restore_moment
 from runtime.protocol import naming
 from runtime.protocol.graph import RunGraph
 from runtime.protocol.values import encode_state
