@@ -29,4 +29,5 @@ MODULES = [
     "replicas_bench",
     "cluster_bench",
     "node_costs",
+    "mixed_graph",
 ]
