@@ -25,7 +25,7 @@ def progress(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def figure(figures: dict[str, tuple[str, float, float, str]], name: str, value: float,
+def figure(figures: dict[str, tuple[str, float, float | None, str]], name: str, value: float,
            **extra: Any) -> dict[str, Any]:
     """One figure record: value beside its target and the reference, plus any details."""
     unit, target, reference, direction = figures[name]
