@@ -7,6 +7,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from runtime.component import DataIn, ExecIn, ExecOut, Operator
@@ -25,7 +26,7 @@ def progress(msg: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def figure(figures: dict[str, tuple[str, float, float | None, str]], name: str, value: float,
+def figure(figures: Mapping[str, tuple[str, float, float | None, str]], name: str, value: float,
            **extra: Any) -> dict[str, Any]:
     """One figure record: value beside its target and the reference, plus any details."""
     unit, target, reference, direction = figures[name]
