@@ -184,6 +184,7 @@ async def _upgrade(url: str, logs: Path) -> dict[str, Any]:
     samples: list[float] = []
     codes: list[int | None] = []
     calls = failed = 0
+    why: list[str] = []  # the first failures, for the sanity record
     stop = asyncio.Event()
 
     async def caller() -> None:
@@ -193,9 +194,14 @@ async def _upgrade(url: str, logs: Path) -> dict[str, Any]:
                 calls += 1
                 try:
                     reply = await client.call(sid, call, timeout=5.0)
-                    failed += not reply.ok
-                except ServiceUnavailable:
+                    if not reply.ok:
+                        failed += 1
+                        if len(why) < 3 and reply.error is not None:
+                            why.append(f"{call}: {reply.error.code}: {reply.error.message}"[:200])
+                except ServiceUnavailable as exc:
                     failed += 1
+                    if len(why) < 3:
+                        why.append(f"{call}: {type(exc).__name__}: {exc}"[:200])
             await asyncio.sleep(0.02)
 
     try:
@@ -243,6 +249,7 @@ async def _upgrade(url: str, logs: Path) -> dict[str, Any]:
         "replicas_upgrade_handover_p50_s", statistics.median(samples),
         samples=summary(samples), max_s=round(max(samples), 3),
         sanity={"ok": ok, "counter_never_went_back": monotonic, "failed_calls": failed,
+                "failures": why,
                 "calls": calls, "old_exit_codes": codes},
         what=f"a new version started with --upgrade beside the one instance of a service "
              f"ticking every {TICK_MS} ms: the longest gap between two counter writes around "
