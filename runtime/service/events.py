@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from runtime.protocol import naming
 from runtime.protocol.envelope import MAX_DEPTH, json_depth
-from runtime.service.bounded_queue import BoundedQueue
+from runtime.service.bounded_queue import QueuedStream
 from runtime.transport.base import Msg, Subscription, Transport
 
 log = logging.getLogger(__name__)
@@ -220,22 +220,15 @@ async def subscribe_event(transport: Transport, service_id: str, name: str,
     return await EventSubscription(transport, service_id, name, handler, tp)
 
 
-class EventStream(Generic[T]):
+class EventStream(QueuedStream[EventMessage[T]]):
     """The events ``name`` of one service as an async iterator over a bounded queue: past
     ``maxsize`` events or ``max_bytes`` the oldest are dropped (``dropped``). It subscribes on
     first use (or ``start()``; ``async with`` does) and ends when closed."""
 
     def __init__(self, transport: Transport, service_id: str, name: str, tp: Any = None, *,
                  maxsize: int = STREAM_MAX, max_bytes: int = STREAM_MAX_BYTES) -> None:
-        self._queue: BoundedQueue[EventMessage[T]] = BoundedQueue(maxsize, max_bytes,
-                                                                  "event stream")
         self.decoder: _Decoder[T] = _Decoder(service_id, name, tp)
-        self.transport, self.maxsize, self.max_bytes = transport, maxsize, max_bytes
-        self._sub: Subscription | None = None
-
-    @property
-    def dropped(self) -> int:
-        return self._queue.dropped
+        super().__init__(transport, self.decoder.subject, maxsize, max_bytes, "event stream")
 
     @property
     def received(self) -> int:
@@ -244,17 +237,6 @@ class EventStream(Generic[T]):
     @property
     def malformed(self) -> int:
         return self.decoder.malformed
-
-    @property
-    def depth(self) -> int:
-        """Events waiting to be read."""
-        return len(self._queue)
-
-    async def start(self) -> EventStream[T]:
-        """Subscribe now (events emitted before are not seen)."""
-        if self._sub is None and not self._queue.closed:
-            self._sub = await self.transport.subscribe(self.decoder.subject, self._on_msg)
-        return self
 
     async def _on_msg(self, msg: Msg) -> None:
         weight = len(msg.data)
@@ -266,30 +248,6 @@ class EventStream(Generic[T]):
         event = self.decoder.decode(msg)
         if event is not None:
             self._queue.push(event, weight)
-
-    def __aiter__(self) -> EventStream[T]:
-        return self
-
-    async def __anext__(self) -> EventMessage[T]:
-        if self._sub is None:
-            await self.start()
-        return await self._queue.get()
-
-    def close(self) -> None:
-        """End the iteration now (what waits is dropped); ``aclose`` also unsubscribes."""
-        self._queue.close()
-
-    async def aclose(self) -> None:
-        self.close()
-        sub, self._sub = self._sub, None
-        if sub is not None:
-            await sub.unsubscribe()
-
-    async def __aenter__(self) -> EventStream[T]:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
 
 def event_stream(transport: Transport, service_id: str, name: str, *, tp: Any = None,

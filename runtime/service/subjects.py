@@ -26,8 +26,8 @@ from dataclasses import dataclass
 
 from runtime.auth.identity import DEFAULT_NAMESPACE, Identity, Role
 from runtime.auth.roles import permissions_for
-from runtime.service.bounded_queue import BoundedQueue
-from runtime.transport.base import Msg, Subscription, Transport, max_payload
+from runtime.service.bounded_queue import QueuedStream
+from runtime.transport.base import Msg, Transport, max_payload
 
 MAX_SUBJECT = 256
 """The longest subject a bridge may name."""
@@ -123,7 +123,7 @@ class SubjectMessage:
     data: bytes
 
 
-class SubjectStream:
+class SubjectStream(QueuedStream[SubjectMessage]):
     """The messages on a subject (wildcards allowed) as an async iterator over a bounded
     queue: past ``maxsize`` messages or ``max_bytes`` the oldest are dropped (``dropped``).
     ``start()`` (or ``async with``) subscribes, raising ``SubjectRefused`` for a subject the
@@ -132,29 +132,13 @@ class SubjectStream:
     def __init__(self, transport: Transport, service_id: str, subject: str, *,
                  maxsize: int = SUBJECT_STREAM_MAX,
                  max_bytes: int = SUBJECT_STREAM_MAX_BYTES) -> None:
-        self._queue: BoundedQueue[SubjectMessage] = BoundedQueue(maxsize, max_bytes,
-                                                                 "subject stream")
         self.subject = check_subject(subject, wildcards=True)
-        self.transport, self.service_id = transport, service_id
-        self.maxsize, self.max_bytes = maxsize, max_bytes
+        super().__init__(transport, self.subject, maxsize, max_bytes, "subject stream")
+        self.service_id = service_id
         self.received = 0
-        self._sub: Subscription | None = None
 
-    @property
-    def dropped(self) -> int:
-        return self._queue.dropped
-
-    @property
-    def depth(self) -> int:
-        """Messages waiting to be read."""
-        return len(self._queue)
-
-    async def start(self) -> SubjectStream:
-        """Subscribe now (messages published before are not seen)."""
-        if self._sub is None and not self._queue.closed:
-            check_permitted(self.transport, self.service_id, self.subject, subscribe=True)
-            self._sub = await self.transport.subscribe(self.subject, self._on_msg)
-        return self
+    def _check(self) -> None:
+        check_permitted(self.transport, self.service_id, self.subject, subscribe=True)
 
     async def _on_msg(self, msg: Msg) -> None:
         if self._queue.closed:
@@ -163,27 +147,3 @@ class SubjectStream:
         weight = len(msg.data)
         if self._queue.fits(weight):
             self._queue.push(SubjectMessage(msg.subject, msg.data), weight)
-
-    def __aiter__(self) -> SubjectStream:
-        return self
-
-    async def __anext__(self) -> SubjectMessage:
-        if self._sub is None:
-            await self.start()
-        return await self._queue.get()
-
-    def close(self) -> None:
-        """End the iteration now (what waits is dropped); ``aclose`` also unsubscribes."""
-        self._queue.close()
-
-    async def aclose(self) -> None:
-        self.close()
-        sub, self._sub = self._sub, None
-        if sub is not None:
-            await sub.unsubscribe()
-
-    async def __aenter__(self) -> SubjectStream:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
