@@ -178,7 +178,12 @@ async def test_no_kv_value_a_reader_can_fetch_holds_a_write_only_value(vault):
     values = await kv_values(hub)
 
     assert naming.state_key("main", "token") in values
-    assert all(SECRET.encode() not in v and b"1234" not in v for v in values.values())
+    assert all(SECRET.encode() not in v for v in values.values())
+    # the pin is a number: look for it as a value, not as digits (a timestamp may hold "1234")
+    pin = json.loads(values[naming.state_key("lock", "pin")])
+    assert pin["value"] is None
+    assert "sealed" in pin
+    assert all(b'"value":1234' not in v.replace(b" ", b"") for v in values.values())
     token = json.loads(values[naming.state_key("main", "token")])
     assert set(token) == {"value", "sealed", "ts", "actor", "origin"}
     assert token["value"] is None
