@@ -101,6 +101,22 @@ class DirectClient(Client):
                                    headers)  # type: ignore[arg-type] # its parser passes None
 
     # -- writing -------------------------------------------------------------------------------
+    async def _send_ping(self, future: asyncio.Future[Any] | None = None) -> None:
+        """A PING (``flush``, a subscription's ``drain``, the keep-alive) goes out after
+        every command still queued, as a flush promises.
+
+        nats-py writes the PING to the socket at once, ahead of what its pending buffer still
+        holds for the flusher task: a ``drain`` then got its PONG before the server had seen
+        the UNSUB queued just before it, removed the subscription, and dropped the requests the
+        server still routed to it meanwhile (one command in ~1,300 was lost so during a
+        rolling upgrade). The pending commands go first, in the same write."""
+        transport = self._transport
+        if self.direct_ok and self._pending and self.is_connected and transport is not None:
+            transport.writelines(self._pending)
+            self._pending = []
+            self._pending_data_size = 0
+        await super()._send_ping(future)
+
     def send_now(self, subject: str, payload: bytes, reply: str = "",
                  headers: bytes | None = None) -> None:
         """Publish without suspending: written to the socket now, or queued for nats-py's
