@@ -184,7 +184,9 @@ class CanvasGroups:
         frame = self.frames.get(gid)
         views = []
         if group is not None and not group.collapsed and not self.ms.hidden(gid):
-            views = [v for m in sorted(self.ms.inside(gid)) if (v := self.canvas.item(m))]
+            nested = sorted(g for g in self.ms.groups if gid in self.ms.chain(g))
+            views = [v for m in [*sorted(self.ms.inside(gid)), *nested]
+                     if (v := self.canvas.item(m))]
         if not views or group is None:
             if frame is not None:
                 self._drop_frame(self.frames.pop(gid))
@@ -194,7 +196,8 @@ class CanvasGroups:
             rect = rect.united(v.sceneBoundingRect())
         rect.adjust(-FRAME_MARGIN, -FRAME_MARGIN - 18, FRAME_MARGIN, FRAME_MARGIN)
         if frame is None:
-            sid = self.doc.service_of(views[0].id)
+            sid = next((self.doc.service_of(m) for m in sorted(self.ms.inside(gid))
+                        if self.doc.item(m) is not None), "")
             frame = GroupFrame(gid, group.title, QtGui.QColor(*service_color(sid)))
             self.canvas.viewer.scene().addItem(frame)
             self.frames[gid] = frame
@@ -219,10 +222,20 @@ class CanvasGroups:
         before = self.ms
         self.refresh()
         scene = self.canvas.scene
-        touched = before.inside(gid) if gid in before.groups else set()
-        touched |= self.ms.inside(gid) if gid in self.ms.groups else set()
-        group_ids = {gid} | {g for g in self.doc.groups if gid in self.ms.chain(g)}
-        group_ids |= {g for g in before.groups if gid in before.chain(g)}
+        if (gid in before.groups and gid in self.ms.groups and before.hidden(gid)
+                and self.ms.hidden(gid) and vars(before.groups[gid].copy(
+                    x=self.doc.groups[gid].x, y=self.doc.groups[gid].y)) == vars(
+                        self.doc.groups[gid])):
+            return  # a hidden group's node moved along with the group around it: nothing shows
+        # Nested groups: the outermost group around it (before and after) is drawn again whole.
+        roots = {gid} | {ms.chain(gid)[-1] for ms in (before, self.ms)
+                         if gid in ms.groups and ms.chain(gid)}
+        touched: set[str] = set()
+        group_ids = set(roots)
+        for ms in (before, self.ms):
+            for root in roots & set(ms.groups):
+                touched |= ms.inside(root)
+                group_ids |= {g for g in ms.groups if root in ms.chain(g)}
         position_only = (
             gid in before.groups and gid in self.ms.groups and touched
             and all(before.shown_as(m) == self.ms.shown_as(m) for m in touched)
@@ -231,7 +244,8 @@ class CanvasGroups:
         if position_only:
             old = before.groups[gid]
             new = self.doc.groups[gid]
-            if (old.title, tuple(old.members)) == (new.title, tuple(new.members)):
+            if (old.title, tuple(old.members), old.parent) == (
+                    new.title, tuple(new.members), new.parent):
                 view = self.canvas.node(gid).view
                 if view.xy_pos != [new.x, new.y]:
                     view.xy_pos = [new.x, new.y]
@@ -268,7 +282,7 @@ class CanvasGroups:
         return bool(groups)
 
     def on_moved(self, item_id: str) -> None:
-        gid = self.ms.group_of.get(item_id) if self.ms.groups else None
+        gid = self.ms.chain(item_id)[0] if self.ms.groups and self.ms.chain(item_id) else None
         while gid is not None:
             self.update_frame(gid)
             gid = self.ms.groups[gid].parent if gid in self.ms.groups else None

@@ -16,11 +16,12 @@ from PySide6.QtGui import QUndoStack
 from runtime.protocol.graph import GraphEdge, GraphNode, GraphService, RunGraph
 from runtime.protocol.problems import Problem, ProblemKind
 from runtime.validate import validate_graph
+from studio_app.document import group_clipboard as clip
 from studio_app.document import undo as edits
 from studio_app.document.bypass import bypassed
 from studio_app.document.catalog import Catalog
 from studio_app.document.edge_check import check_edge, refusal_text
-from studio_app.document.group_edits import GroupEditor
+from studio_app.document.group_edits import GroupEditor, GroupRefused, SetGroupsEdit
 from studio_app.document.layout import Size, auto_layout
 from studio_app.document.model import UNSET, Backdrop, GraphDocument, edge_key
 from studio_app.document.notes import MAX_TEXT, Note
@@ -302,6 +303,7 @@ class Editor:
 
     # -- clipboard ----------------------------------------------------------------------------
     def copy(self, ids: Iterable[str]) -> dict[str, Any]:
+        ids = list(ids)
         chosen = [i for i in self.groups.expand(ids) if self.doc.item(i) is not None]
         inside = set(chosen)
         items = [self.doc.item(i) for i in chosen]
@@ -321,6 +323,7 @@ class Editor:
                 if e.source.node in inside and e.target.node in inside
             ],
             "layout": {i: list(self.doc.position(i)) for i in chosen},
+            clip.SUBGRAPHS: clip.copied_groups(self.doc, ids),
         }
 
     def paste(self, fragment: dict[str, Any], at: tuple[float, float] | None = None) -> list[str]:
@@ -329,6 +332,10 @@ class Editor:
         services = [GraphService.model_validate(s) for s in fragment.get("services", [])]
         nodes = [GraphNode.model_validate(n) for n in fragment.get("nodes", [])]
         layout = {k: (float(v[0]), float(v[1])) for k, v in fragment.get("layout", {}).items()}
+        try:
+            groups = clip.read_groups(fragment.get(clip.SUBGRAPHS))
+        except GroupRefused as exc:
+            raise EditRefused(str(exc)) from exc
         taken: set[str] = set()
         remap: dict[str, str] = {}
         for old in [s.serviceId for s in services] + [n.nodeId for n in nodes]:
@@ -357,21 +364,27 @@ class Editor:
             for e in edges
             if e.source.node in remap and e.target.node in remap
         ]
-        xs = [p[0] for p in layout.values()] or [0.0]
-        ys = [p[1] for p in layout.values()] or [0.0]
+        spots = clip.shown_spots(groups, layout)
+        xs, ys = [p[0] for p in spots] or [0.0], [p[1] for p in spots] or [0.0]
         dx, dy = (at[0] - min(xs), at[1] - min(ys)) if at else (40.0, 40.0)
         positions = {remap[k]: (x + dx, y + dy) for k, (x, y) in layout.items() if k in remap}
-        self.undo.push(
-            edits.AddItemsEdit(
-                self.doc,
-                f"Paste {len(remap)} items",
-                services=new_services,
-                nodes=new_nodes,
-                edges=new_edges,
-                positions=positions,
-            )
-        )
-        return list(remap.values())
+        try:
+            new_groups = clip.pasted_groups(self.doc, groups, remap,
+                                            {n.nodeId: n.serviceId for n in new_nodes}, (dx, dy),
+                                            taken)
+        except GroupRefused as exc:
+            raise EditRefused(str(exc)) from exc
+        text = f"Paste {len(remap)} items"
+        self.undo.beginMacro(text)  # one undo step, subgraphs and all
+        try:
+            self.undo.push(edits.AddItemsEdit(self.doc, text, services=new_services,
+                                              nodes=new_nodes, edges=new_edges,
+                                              positions=positions))
+            if new_groups:
+                self.undo.push(SetGroupsEdit(self.doc, {g.id: g for g in new_groups}, text))
+        finally:
+            self.undo.endMacro()
+        return [*remap.values(), *(g.id for g in new_groups)]
 
     # -- layout -------------------------------------------------------------------------------
     def auto_layout(self, size_of: Callable[[str], Size], ids: Iterable[str] | None = None) -> None:

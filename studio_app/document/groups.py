@@ -34,7 +34,8 @@ class Group:
     x: float = 0.0
     y: float = 0.0
     parent: str | None = None
-    """The group this one is nested in (files may nest; Studio groups at the top level)."""
+    """The group this one is nested in (None: the top level), at most
+    ``runtime.protocol.subgraph.MAX_DEPTH`` deep."""
 
     @property
     def title(self) -> str:
