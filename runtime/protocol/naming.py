@@ -39,6 +39,9 @@ KEY_READY = "ready"
 KEY_ACTIVE = "active"
 KEY_BREAKS = "breaks"
 """The breakpoints set with ``persist`` (``runtime.service.breakpoints``): a v1.1 extension."""
+KEY_DEBUG = "debug"
+"""The leader's pause and breakpoints, for the other instances' ``status``
+(``runtime.service.debug_share``): a v1.1 extension."""
 STATE_KEYS = "nodes.>"
 ERROR_FIELD = "_error"
 

@@ -23,7 +23,9 @@ While the service is paused (or stepping through a pass):
 one in its exec chain, or the first of a branch it fires); when the pass ends first, the service
 runs on. ``continue`` lets the pass run on. Breakpoints live in memory: a restart forgets them,
 unless set with ``persist``; those are kept in the service's KV under ``breaks`` (a contract
-extension of wire contract v1.1) and restored when the service starts serving.
+extension of wire contract v1.1) and restored when the service starts serving (and read again
+by an instance that becomes the leader of a service with several instances, whose leader alone
+runs passes and answers these calls: ``debug_share.py``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import TYPE_CHECKING, Any
@@ -131,10 +134,15 @@ class Debugger:
         """Whether new passes are held back: the service is paused or stepping."""
         self.held = 0
         """Passes not started because the service was paused or stepping, since it started."""
+        self.on_change: Callable[[], None] | None = None
+        """Called when a breakpoint is set or cleared and when a pass pauses or goes on (the
+        leader shares that with the other instances: ``debug_share.py``)."""
 
     def _rearm(self) -> None:
         self.holding = self.paused is not None or self.stepping is not None
         self.armed = bool(self.breaks) or self.holding
+        if self.on_change is not None:
+            self.on_change()
 
     # -- the executor's side ---------------------------------------------------------------
     def hold(self) -> None:
@@ -355,6 +363,14 @@ class Debugger:
         if self.breaks:
             log.info("service %s restored %d breakpoint(s) from KV", self.bus.service_id,
                      len(self.breaks))
+
+    async def reload(self) -> None:
+        """Take the persisted breakpoints KV holds now, in place of those this instance
+        restored (one that becomes the leader: the last leader may have changed them)."""
+        for node_id in [n for n, bp in self.breaks.items() if bp.persist]:
+            del self.breaks[node_id]
+        self._rearm()
+        await self.restore()
 
     def close(self) -> None:
         """The service stops: let a paused pass go, forget the breakpoints (KV keeps the

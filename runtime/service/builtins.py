@@ -254,7 +254,8 @@ def status(host: ServiceHost) -> dict[str, Any]:
     ``since``, ``alive``, ``active``, ``revision``, ``serviceClass``, ``version``,
     ``upgrading``); ``upgrade``: a rolling upgrade this instance asked for (``requested``,
     ``running``, ``retired`` instance ids, ``refused`` {instanceId: code});
-    ``addedCommands``: the commands an ``editable_commands`` service has added."""
+    ``addedCommands``: the commands an ``editable_commands`` service has added; ``paused``
+    and ``breakpoints``: the leader's, whichever instance answers (``debug_share.py``)."""
     ex = host.bus.executor
     edges, edge_totals = host.wiring.edge_report()
     return {
@@ -271,8 +272,7 @@ def status(host: ServiceHost) -> dict[str, Any]:
         "nodePasses": dict(islice(((nid, plan.passes) for nid, plan in ex.plans.items()),
                                   MAX_NODE_PASSES)),
         "probes": ex.probes.report(),
-        "paused": ex.debug.paused_report(),
-        "breakpoints": [bp.report() for bp in ex.debug.breaks.values()],
+        **host.replication.debug.view(),  # paused, breakpoints: the leader's (debug_share.py)
         "running": ex.running,
         "skipped": ex.skipped,
         "errors": list(islice(reversed(host.bus.errors), 5))[::-1],

@@ -8,8 +8,14 @@ instance: micro endpoints are a queue group. A follower forwards it to the leade
 applies it (it alone writes KV) and then asks each other live instance to apply it too on
 ``svc.{sid}.instance.{id}.follow`` (a ``set_state`` batch is forwarded and followed whole).
 While no instance leads (one is being elected) a call waits
-for the new leader, within its ``timeoutMs``. With more than one instance the result says how
-many applied it: ``"instances": {"applied": n, "of": m, "refused": {instanceId: code}}``.
+for the new leader, within its ``timeoutMs`` (``forwarding.py``). With more than one instance
+the result says how many applied it: ``"instances": {"applied": n, "of": m, "refused":
+{instanceId: code}}``.
+
+The debugging calls (``LEADER_CALLS``: probes, breakpoints, ``step``, ``continue``, ``stats``)
+are about the passes, and only the leader runs them: a follower forwards them to the leader the
+same way, and no other instance applies them. The leader's pause and breakpoints are shown by
+every instance's ``status`` (``debug_share.py``).
 
 A follower also follows KV on its own (``nodes.>``, ``active``, ``rungraph``): one that missed a
 ``follow`` catches up, and the state it holds is the leader's. It never writes node state.
@@ -23,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -38,6 +43,11 @@ from runtime.protocol.envelope import (
 )
 from runtime.protocol.values import Sealed, decode_state
 from runtime.service.access import Actor
+from runtime.service.debug_share import DebugShare, run_debug_call
+from runtime.service.forwarding import FOLLOW, FORWARD, FORWARDED, deadline_of, to_leader
+from runtime.service.forwarding import PING as PING  # re-exported: upgrade.py, tests
+from runtime.service.forwarding import RETIRE as RETIRE
+from runtime.service.forwarding import instance_subject as instance_subject
 from runtime.transport.base import (
     KVEntry,
     Msg,
@@ -46,7 +56,6 @@ from runtime.transport.base import (
     TransportError,
     TransportTimeout,
     Watch,
-    max_payload,
 )
 
 if TYPE_CHECKING:
@@ -55,30 +64,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ADMIN_CALLS = frozenset({"activate", "deactivate", "set_state", "set_rungraph"})
-FORWARD, FOLLOW, PING, RETIRE = "forward", "follow", "ping", "retire"
-NOT_LEADER = "notLeader"
-"""The details key of a forwarded call's refusal by an instance that no longer leads: the
-forwarding instance then asks the new leader."""
-DEFAULT_WAIT_S = 5.0
-"""How long an admin call without ``timeoutMs`` waits for a leader."""
-FORWARD_GRACE_S = 2.0
-"""How much longer than the call's own time a follower waits for the leader's answer."""
+LEADER_CALLS = frozenset({"probe", "unprobe", "break", "unbreak", "breaks", "step", "continue",
+                          "stats"})
+"""The debugging calls: about the passes, which only the leader runs. A follower forwards them
+to the leader as it does an admin call, and no other instance applies them."""
 PING_TIMEOUT_S = 0.5
 _MISSING = object()
-_FORWARDED: ContextVar[bool] = ContextVar("forwarded", default=False)
-"""Set while this instance serves a call another instance forwarded: it is never forwarded
-again (an instance that no longer leads refuses it, and the sender asks the new leader)."""
-
-
-def instance_subject(service_id: str, instance_id: str, verb: str) -> str:
-    return f"svc.{service_id}.instance.{instance_id}.{verb}"
-
-
-def _result(reply: CommandReply) -> dict[str, Any]:
-    if reply.ok:
-        return reply.result if isinstance(reply.result, dict) else {"result": reply.result}
-    assert reply.error is not None
-    raise CommandError(reply.error.code, reply.error.message, reply.error.details)
 
 
 class Replication:
@@ -98,6 +89,8 @@ class Replication:
         self._applying = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self.debug = DebugShare(host)
+        """The leader's pause and breakpoints, shared through KV for ``status``."""
 
     @property
     def _sid(self) -> str:
@@ -109,11 +102,13 @@ class Replication:
         self._sub = await transport.subscribe(
             instance_subject(self._sid, instance_id, "*"), self._on_msg)
         await transport.flush()
+        await self.debug.start()
 
     async def close(self) -> None:
         if self._sub is not None:
             sub, self._sub = self._sub, None
             await sub.unsubscribe()
+        await self.debug.stop()
         await self.stop_following()
         for task in list(self._tasks):
             task.cancel()
@@ -127,23 +122,11 @@ class Replication:
         instances = self.host.instances
         if not instances.enabled:
             return await local(req)
+        deadline = deadline_of(req)
+        forwarded = await to_leader(self.host, req, actor, deadline)
+        if forwarded is not None:
+            return forwarded
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + (req.timeoutMs / 1000 if req.timeoutMs else DEFAULT_WAIT_S)
-        while not instances.leads:
-            if _FORWARDED.get():
-                raise CommandError(ErrorCode.CONFLICT, (
-                    f"instance {instances.instance_id} of service {self._sid!r} does not lead"),
-                    {NOT_LEADER: True})
-            leader = instances.leader_id()
-            if leader is not None:
-                reply = await self._forward(leader, req, actor, deadline)
-                if reply is not None:
-                    return _result(reply)
-            if loop.time() >= deadline:
-                raise CommandError(ErrorCode.TIMEOUT, (
-                    f"{req.call}: service {self._sid!r} has no leader instance right now (one is "
-                    "being elected); nothing changed"))
-            await instances.changed(min(0.1, deadline - loop.time()))
         if req.timeoutMs:  # what is left of it after waiting for a leader
             left = max(1, int((deadline - loop.time()) * 1000))
             req = req.model_copy(update={"timeoutMs": min(req.timeoutMs, left)})
@@ -160,6 +143,15 @@ class Replication:
             result = {**result, "instances": await self._fan_out(req, result, others, deadline)}
         return result
 
+    async def leader_call(self, req: CommandRequest, actor: str) -> dict[str, Any]:
+        """Run debugging call ``req`` (``LEADER_CALLS``) here if this instance leads (or is the
+        only one), else on the leader; no other instance applies it."""
+        if self.host.instances.enabled:
+            forwarded = await to_leader(self.host, req, actor, deadline_of(req))
+            if forwarded is not None:
+                return forwarded
+        return await run_debug_call(self.host, req, actor)
+
     async def settled(self, timeout: float) -> bool:  # noqa: ASYNC109 - a bound, not a cancel
         """Wait until no admin call is being applied here (as the leader), for at most
         ``timeout`` seconds; whether none is."""
@@ -168,46 +160,6 @@ class Replication:
         except TimeoutError:
             return False
         return True
-
-    async def _forward(self, leader: str, req: CommandRequest, actor: str,
-                       deadline: float) -> CommandReply | None:
-        """The leader's reply to ``req``; None when ``leader`` is gone or no longer leads."""
-        loop = asyncio.get_running_loop()
-        left = max(0.05, deadline - loop.time())
-        meta = RequestMeta(traceId=req.meta.traceId, actor=str(actor),
-                           claimedActor=getattr(actor, "claimed", None),
-                           forwardedBy=self.host.instances.instance_id)
-        body = CommandRequest(reqId=req.reqId, call=req.call, args=req.args,
-                              timeoutMs=max(1, int(left * 1000)), meta=meta)
-        data = body.model_dump_json().encode()
-        limit = max_payload(self.host.bus.transport)
-        if limit is not None and len(data) > limit:
-            raise CommandError(ErrorCode.INVALID_ARGS, (
-                f"{req.call}: the request is {len(data)} bytes forwarded to the leader, more "
-                f"than the server's max_payload of {limit} bytes"), {"maxPayload": limit})
-        subject = instance_subject(self._sid, leader, FORWARD)
-        try:
-            msg = await self.host.bus.transport.request(subject, data, left + FORWARD_GRACE_S)
-        except NoResponders:
-            return None  # gone: its lease expires, and another instance takes over
-        except TransportTimeout:
-            if req.call == "set_rungraph":
-                raise CommandError(ErrorCode.INTERNAL, (
-                    f"the leader instance {leader} did not answer set_rungraph; it may have "
-                    "applied it: read get_rungraph"), {"committed": None}) from None
-            raise CommandError(ErrorCode.TIMEOUT, (
-                f"the leader instance {leader} did not answer {req.call} in time")) from None
-        except TransportError as exc:
-            raise CommandError(ErrorCode.INTERNAL, f"forwarding {req.call} to the leader "
-                                                   f"failed: {exc}") from None
-        try:
-            reply = CommandReply.model_validate_json(msg.data)
-        except ValidationError:
-            raise CommandError(ErrorCode.INTERNAL, f"the leader instance {leader} answered "
-                                                   f"{req.call} with no reply envelope") from None
-        if not reply.ok and reply.error is not None and reply.error.details.get(NOT_LEADER):
-            return None
-        return reply
 
     async def _fan_out(self, req: CommandRequest, result: dict[str, Any], others: list[str],
                        deadline: float) -> dict[str, Any]:
@@ -282,9 +234,10 @@ class Replication:
         except ValidationError:
             reply = CommandReply.failure(None, ErrorCode.INVALID_ARGS, "not a request envelope")
         else:
-            if req.call not in ADMIN_CALLS:
-                reply = CommandReply.failure(req.reqId, ErrorCode.UNKNOWN_CALL,
-                                             f"{req.call!r} is no admin call")
+            if req.call not in ADMIN_CALLS and (verb == FOLLOW or req.call not in LEADER_CALLS):
+                reply = CommandReply.failure(req.reqId, ErrorCode.UNKNOWN_CALL, (
+                    f"{req.call!r} is no admin call" if verb == FOLLOW
+                    else f"{req.call!r} is neither an admin call nor a debugging call"))
             elif verb == FOLLOW:
                 try:
                     reply = await self._follow_call(req)
@@ -299,7 +252,7 @@ class Replication:
                               claimed if isinstance(claimed, str) else None)
                 log.info("service %s: %s by %s%s, forwarded by instance %s", self._sid,
                          req.call, actor, actor.note(), extra.get("forwardedBy"))
-                _FORWARDED.set(True)  # this task's context only
+                FORWARDED.set(True)  # this task's context only
                 try:
                     ticket = router.admission.admit(req.call, len(msg.data))
                 except CommandError as busy:

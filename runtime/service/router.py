@@ -8,7 +8,8 @@ replies, each marked with its place in the stream.
 
 The admin calls (``activate``, ``deactivate``, ``set_state``, ``set_rungraph``) of a service with
 several instances are applied by its leader and then by every other instance (``replicas.py``);
-user commands run on the instance the queue group picked, read-only built-ins answer there.
+the debugging calls (probes, breakpoints, ``stats``) by its leader alone; user commands run on
+the instance the queue group picked, read-only built-ins answer there.
 
 Read-only built-ins answer inline, always. Every other call passes admission first
 (``admission.py``): past the service's bounds on calls, request bytes and ``set_rungraph`` calls
@@ -47,11 +48,12 @@ from runtime.protocol.envelope import (
     parse_request,
     validation_message,
 )
-from runtime.service import builtins, stats
+from runtime.service import builtins
 from runtime.service.access import Actor, IdentityDirectory, authorize, authorize_field
 from runtime.service.admission import Admission, Ticket
 from runtime.service.fast_path import FastHandler, run_within
 from runtime.service.policy import CommandPolicy, result_check
+from runtime.service.replicas import LEADER_CALLS
 from runtime.transport.base import EndpointDef, Msg, TransportError, max_payload
 
 if TYPE_CHECKING:
@@ -467,20 +469,8 @@ class CommandRouter:
                 return builtins.status(host)
             case "describe":
                 return builtins.describe(host)
-            case "probe":  # this instance's passes (see probes.py)
-                return host.bus.executor.probes.open(args, actor)
-            case "unprobe":
-                return host.bus.executor.probes.close_probe(args)
-            case "break":  # this instance's passes (see breakpoints.py)
-                return await host.bus.executor.debug.set(args, actor)
-            case "unbreak":
-                return await host.bus.executor.debug.clear(args)
-            case "breaks":
-                return host.bus.executor.debug.report()
-            case "step" | "continue":
-                return host.bus.executor.debug.resume(req.call)
-            case "stats":  # this instance's timings (see stats.py)
-                return stats.stats(host, args)
+            case call if call in LEADER_CALLS:  # the leader's passes (replicas.py)
+                return await host.replication.leader_call(req, actor)
         cmd = self._user_command(req.call)
         if cmd is None:
             node = host.service_node
