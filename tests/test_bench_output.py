@@ -108,3 +108,46 @@ def test_steady_bench_reports_cpu_per_pass_and_the_tick_rate():
     assert cpu["sanity"]["ok"] is True, cpu["sanity"]
     assert cpu["bare_cpu_ms_per_pass"] > 0
     assert figures["tick_33ms_passes_per_s"]["unit"] == "passes/s"
+
+
+def test_node_costs_bench_reports_every_new_class_beside_math_and_the_sources_apart():
+    out = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "node_costs"],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    figures = json.loads(out.stdout)["figures"]
+    for cls in ("timing_debounce", "timing_throttle", "flow_gate", "data_set_state",
+                "bridge_http_request"):
+        chain = figures[f"node_cost_{cls}"]
+        assert chain["unit"] == "x Math", cls
+        assert chain["section"] == "chains", cls
+        assert chain["math_us_per_node"] > 0, cls
+        assert chain["sanity"]["ok"] is True, (cls, chain["sanity"])
+    assert figures["node_cost_timing_debounce"]["chain"] == "fan"
+    assert figures["node_cost_bridge_http_request"]["sanity"]["last_status"] == 200
+    sources = {n: f for n, f in figures.items() if n.startswith("node_cost_source_")}
+    assert set(sources) == {f"node_cost_source_{k}" for k in (
+        "timing_interval", "timing_cron", "timing_once", "bridge_nats_subscribe",
+        "bridge_udp_in", "bridge_file_tail")}
+    for name, fig in sources.items():
+        assert fig["section"] == "sources", name
+        assert fig["unit"] == "x Tick per firing", name
+        assert fig["sanity"]["ok"] is True, (name, fig["sanity"])
+        assert fig["sanity"]["firings"] > 0, name
+
+
+@pytest.mark.integration
+def test_mixed_graph_bench_reports_cpu_share_and_pass_p99_of_a_service_process():
+    out = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "mixed_graph"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    figures = json.loads(out.stdout)["figures"]
+    assert set(figures) == {"mixed_1000_cpu_share_pct", "mixed_1000_pass_p99_ms"}
+    cpu, p99 = figures["mixed_1000_cpu_share_pct"], figures["mixed_1000_pass_p99_ms"]
+    assert cpu["unit"] == "% of one core"
+    assert p99["unit"] == "ms"
+    sanity = cpu["sanity"]
+    assert sanity["ok"] is True, sanity
+    assert sanity["nodes"] >= 1000
+    assert sanity["counted"] == sanity["passes_total"]
+    assert p99["spread"]["n"] > 0
+    assert p99["stats"]["timed_passes"] > 0
