@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from runtime.protocol import naming
 from runtime.protocol.envelope import CommandRequest
 from runtime.service import stats
-from runtime.transport.base import KVEntry, TransportError, Watch
+from runtime.transport.base import KeyValue, KVEntry, TransportError, Watch
 
 if TYPE_CHECKING:
     from runtime.service.host import ServiceHost
@@ -181,6 +181,8 @@ class DebugShare:
             return  # nothing to share, and the key is gone already
         self._written = data
         try:
+            if data is None and not await self._present(kv):
+                return  # nothing to share and nothing to delete: KV gets no delete marker
             if data is None:
                 await asyncio.wait_for(kv.delete(naming.KEY_DEBUG), KV_TIMEOUT_S)
             else:
@@ -189,3 +191,10 @@ class DebugShare:
             self._written = _UNKNOWN  # tried again within RECHECK_S
             log.info("service %s: KV %s not written: %s", self.host.service_id,
                      naming.KEY_DEBUG, exc)
+
+    @staticmethod
+    async def _present(kv: KeyValue) -> bool:
+        """Whether KV holds a ``debug`` record now (a start with nothing to share finds none
+        mostly, and then writes nothing: watchers of the bucket see no delete)."""
+        entry = await asyncio.wait_for(kv.get(naming.KEY_DEBUG), KV_TIMEOUT_S)
+        return entry is not None and entry.op == "PUT" and bool(entry.value)
