@@ -39,6 +39,7 @@ from studio_app.panels.palette import QtPalette
 from studio_app.panels.probes import QtProbePanel
 from studio_app.panels.problems import QtProblemsLabel, QtProblemsPanel
 from studio_app.panels.properties import QtPropertiesPanel
+from studio_app.panels.quit_dialog import QuitChoice, ask_quit
 from studio_app.panels.services import QtServicesPanel
 from studio_app.panels.shortcuts import QtShortcutSheet, all_shortcuts
 from studio_app.run_controller import RunController
@@ -414,6 +415,13 @@ class MainWindow(QtWidgets.QMainWindow):
         if root.level > logging.INFO or root.level == logging.NOTSET:
             root.setLevel(logging.INFO)
         logging.getLogger("NodeGraphQt").setLevel(logging.WARNING)
+        # which log sources are services: the document's, and those the session reports
+        self.doc.events.changed.connect(self._log_services)
+        self.live.events.services.connect(self._log_services)
+        self._log_services()
+
+    def _log_services(self, *_: Any) -> None:
+        self.log_view.add_services([*self.doc.service_ids(), *self.live.services])
 
     # -- reactions ----------------------------------------------------------------------------
     def _update_title(self, *_: Any) -> None:
@@ -584,8 +592,14 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:
         if not self._closing:
             stops = self.run.stops_on_quit()  # asked first: Cancel then leaves the file as it is
-            if (stops and not self.confirm_quit(stops)) or not self.files.maybe_save():
+            choice = self.confirm_quit(stops) if stops else QuitChoice.STOP
+            if choice not in (QuitChoice.STOP, QuitChoice.LEAVE) or not self.files.maybe_save():
                 event.ignore()  # Cancel: the window stays, everything keeps running
+                return
+            if choice is QuitChoice.LEAVE:
+                event.ignore()
+                self._closing = True
+                self.run.spawn(self._leave_running())
                 return
         if self.bridge.session is not None:
             # stop the session first (it may own a nats-server and service processes)
@@ -599,19 +613,15 @@ class MainWindow(QtWidgets.QMainWindow):
         event.accept()
         self.closed.emit()
 
-    def confirm_quit(self, stops: list[str]) -> bool:
-        """Ask before quitting stops ``stops`` (services, the embedded server): True to go on."""
-        box = QtWidgets.QMessageBox(
-            QtWidgets.QMessageBox.Icon.Question,
-            "Quit Rungraph Studio",
-            "Stop the deployed services and quit?",
-            parent=self,
-        )
-        box.setInformativeText("Quitting stops " + ", ".join(stops) + ".")
-        stop = box.addButton("Stop and quit", QtWidgets.QMessageBox.ButtonRole.AcceptRole)
-        box.addButton(QtWidgets.QMessageBox.StandardButton.Cancel)
-        box.exec()
-        return box.clickedButton() is stop
+    def confirm_quit(self, stops: list[str]) -> QuitChoice:
+        """Ask whether quitting stops ``stops`` (services, the embedded server) or leaves them
+        running (tests replace this)."""
+        return ask_quit(self, stops, self.run.where_deployed())
+
+    async def _leave_running(self) -> None:
+        await self.run.leave_running()
+        await asyncio.sleep(0)
+        self.close()
 
     async def _shutdown(self) -> None:
         await self.run.stop_session()

@@ -28,6 +28,7 @@ from runtime.protocol.problems import GraphError, Problem
 from studio_app.bridge.adapter import SessionBridge
 from studio_app.bridge.modes import RunMode
 from studio_app.bridge.outcome import fault_of
+from studio_app.bridge.service_procs import LeftRunning
 from studio_app.bridge.sessions import DeployRefused, DeploySession, SimSession
 from studio_app.bridge.store_isolation import StoreBusy, studio_store_dir, wipe_store
 from studio_app.document.catalog import Catalog
@@ -216,6 +217,30 @@ class RunController(QtCore.QObject):
         stopped = [f"service {sid}" for sid in sorted(running)]
         return stopped + (["the embedded NATS server"] if session.server is not None else [])
 
+    def where_deployed(self) -> str:
+        """Where the Deploy session's services are reached ("" outside one): its NATS URL and
+        which store its server keeps."""
+        session = self.bridge.session
+        if not isinstance(session, DeploySession) or session.url is None:
+            return ""
+        return f"NATS at {session.url} ({session.store_note})"
+
+    async def leave_running(self) -> LeftRunning | None:
+        """Leave the Deploy session, disconnecting only: the service processes and the
+        nats-server it started go on running (None outside a Deploy session). Where to find
+        them again is said on the log and on the terminal."""
+        session = self.bridge.session
+        if not isinstance(session, DeploySession):
+            return None
+        self._reload_timer.stop()
+        left = session.leave_running()
+        await self.bridge.close()  # disconnects; stops nothing any more
+        self._mark_deployed(None)
+        self._set_mode(RunMode.IDLE)
+        log.warning("%s", left.summary())  # a warning: the terminal shows it after Studio quits
+        self.status.emit(left.summary())
+        return left
+
     async def hot_reload(self) -> None:
         """While simulating, edits apply to the running graph (the runtime keeps the node
         instances whose class did not change)."""
@@ -265,6 +290,7 @@ class RunController(QtCore.QObject):
             use_mocks=s.use_mocks,
             creds=self.creds,
             namespace=self.namespace,
+            log_dir=self.settings.folder / "service-logs",
         )
 
     def studio_store(self) -> Path:

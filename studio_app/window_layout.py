@@ -12,7 +12,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 DEFAULT_SIZE = QtCore.QSize(1500, 920)
 SCREEN_SHARE = 0.9  # of the screen's available area, at most
 MIN_VISIBLE = QtCore.QSize(120, 60)  # of a restored window on some screen, else the default
-FORMAT_VERSION = 1  # bump when the docks change so that an old layout is not restored
+FORMAT_VERSION = 2  # bump when the docks change so that an old layout is not restored
+# 2: the Problems, Probes, Debug, Stats and Timeline docks
 
 
 def default_geometry(available: QtCore.QRect) -> QtCore.QRect:

@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import json
 import logging
+import logging.handlers
 import os
 import signal
 import sys
@@ -68,6 +69,10 @@ LOST_READY_TIMEOUT_S = 5.0
 fresh connection."""
 # One log line of a service process: "<date> <time> <LEVEL> <logger>: <message>".
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LOG_FILE_MAX_BYTES = 8 * 2**20
+"""``--log-file`` is rotated past this size."""
+LOG_FILE_BACKUPS = 2
+"""How many rotated ``--log-file`` files are kept (``PATH.1``, ``PATH.2``)."""
 
 
 def log_level_of(line: str) -> str | None:
@@ -183,6 +188,9 @@ def build_parser(cls: type[ServiceNode] | None) -> argparse.ArgumentParser:
     p.add_argument("--connect-timeout", type=float, default=60.0,
                    help="seconds to keep retrying while NATS is unreachable")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-file", type=Path, default=None, metavar="PATH",
+                   help=f"log to PATH instead of stderr, rotated past "
+                        f"{LOG_FILE_MAX_BYTES // 2**20} MiB ({LOG_FILE_BACKUPS} older files kept)")
     return p
 
 
@@ -191,8 +199,14 @@ def prepare(cls: type[ServiceNode] | None,
     """Parse ``argv`` (argparse exits on a bad one, and after ``--help``), set up logging and
     register ``cls``; None when ``--describe`` printed the spec and nothing is left to run."""
     args = build_parser(cls).parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format=LOG_FORMAT)
+    if args.log_file is not None:  # a service left running must not fill the disk
+        handler: logging.Handler = logging.handlers.RotatingFileHandler(
+            args.log_file, maxBytes=LOG_FILE_MAX_BYTES, backupCount=LOG_FILE_BACKUPS)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logging.basicConfig(level=args.log_level.upper(), handlers=[handler])
+    else:
+        logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                            format=LOG_FORMAT)
     registry = default_registry()
     if cls is None:
         found = registry.service(args.cls)

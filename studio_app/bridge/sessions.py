@@ -12,7 +12,10 @@ larger than the server's max_payload, never sent), so the UI shows it on the ser
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
 import logging
+import tempfile
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -24,8 +27,6 @@ from runtime.client import (
     ServiceRecord,
     ServiceUnavailable,
     StateEvent,
-    launch_service,
-    wait_answering,
 )
 from runtime.client.credentials import (
     find_credentials,
@@ -45,6 +46,7 @@ from runtime.transport.base import Watch
 from studio_app.bridge.modes import RunMode
 from studio_app.bridge.outcome import CallFailed, Outcome, fault_of
 from studio_app.bridge.role_gate import connection_of
+from studio_app.bridge.service_procs import LeftRunning, ServiceProcess, start_service, wait_up
 from studio_app.bridge.store_isolation import running_server_url, store_admin
 from studio_app.document.live_state import (
     InstanceInfo,
@@ -272,7 +274,11 @@ class DeploySession(RuntimeSession):
 
     With ``studio_store`` (and no URL), ``store_dir`` is a store of Studio's own
     (``store_isolation``): the server running with it is reused, else one is started on it, and
-    Studio connects as its admin unless given ``creds``; ``store_note`` says which store."""
+    Studio connects as its admin unless given ``creds``; ``store_note`` says which store.
+
+    The service processes it starts write to ``log_dir`` (default: ``service-logs`` in the
+    store, else a temporary folder) and can be left running when Studio quits
+    (``leave_running``)."""
 
     mode = RunMode.DEPLOY
 
@@ -288,6 +294,7 @@ class DeploySession(RuntimeSession):
         creds: Path | None = None,
         namespace: str | None = None,
         studio_store: bool = False,
+        log_dir: Path | None = None,
     ) -> None:
         super().__init__(registry, on_log)
         self.requested_url = url
@@ -299,7 +306,9 @@ class DeploySession(RuntimeSession):
         self.use_mocks = use_mocks
         self.ready_timeout = ready_timeout
         self.server: NatsServer | None = None
-        self.processes: dict[str, asyncio.subprocess.Process] = {}
+        self.processes: dict[str, ServiceProcess] = {}
+        # where started services write (None: a new temporary folder at the first launch)
+        self.log_dir = log_dir or (store_dir / "service-logs" if store_dir else None)
         self._pumps: list[asyncio.Task[None]] = []
         self.revision = 0
         self.records: dict[str, ServiceRecord] = {}  # the last discovery, by service id
@@ -432,20 +441,18 @@ class DeploySession(RuntimeSession):
         found = await asyncio.get_running_loop().run_in_executor(
             None, find_services_credentials, list(missing), self.namespace, self.store_dir,
             self.url)
+        if self.log_dir is None:
+            self.log_dir = Path(tempfile.mkdtemp(prefix="rungraph-services-"))
         for sid, class_name in missing.items():
             self.on_log("studio", f"starting service {sid} ({class_name})", "INFO")
             creds = found.get(sid) if found is not None else None
-            proc = await launch_service(self.url, sid, class_name, creds=creds,
-                                        namespace=self.namespace)
+            proc = start_service(self.url, sid, class_name, self.log_dir, creds=creds,
+                                 namespace=self.namespace)
             self.processes[sid] = proc
-            self._pumps.append(asyncio.get_running_loop().create_task(self._pump(sid, proc)))
-        for sid, proc in self.processes.items():
-            await wait_answering(self.client, sid, self.ready_timeout, proc)
-
-    async def _pump(self, sid: str, proc: asyncio.subprocess.Process) -> None:
-        assert proc.stdout is not None
-        while line := await proc.stdout.readline():
-            self.on_log(sid, line.decode(errors="replace").rstrip())
+            pump = proc.follow(functools.partial(self.on_log, sid))
+            self._pumps.append(asyncio.get_running_loop().create_task(pump))
+        for proc in self.processes.values():
+            await wait_up(self.client, proc, self.ready_timeout)
 
     def service_ids(self) -> list[str]:
         return list(dict.fromkeys([*super().service_ids(), *self.records]))
@@ -470,13 +477,34 @@ class DeploySession(RuntimeSession):
                 proc.terminate()
         for proc in self.processes.values():
             try:
-                await asyncio.wait_for(proc.wait(), 10)
+                await proc.wait(10)
             except TimeoutError:
                 proc.kill()
+            proc.release()
         for pump in self._pumps:
             pump.cancel()
         self.processes.clear()
         await self._stop_server()
+
+    def leave_running(self) -> LeftRunning:
+        """Let go of the service processes and the nats-server this session started: Studio
+        stops following their output, and ``close`` then only disconnects. What was left
+        running, and where to find it again."""
+        running = {sid: p.pid for sid, p in self.processes.items() if p.returncode is None}
+        server_pid = self.server.pid if self.server is not None else None
+        store = self.store_dir or default_store_dir()
+        left = LeftRunning(url=self.url or "", services=running, server_pid=server_pid,
+                           store_dir=store if server_pid or self.studio_store else None,
+                           log_dir=self.log_dir)
+        for pump in self._pumps:
+            pump.cancel()
+        for proc in self.processes.values():
+            proc.release()
+        self.processes.clear()
+        if self.server is not None:
+            atexit.unregister(self.server.stop)  # else it stops the server as Studio exits
+            self.server = None
+        return left
 
     async def _stop_server(self) -> None:
         if self.server is not None:

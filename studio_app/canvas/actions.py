@@ -179,7 +179,7 @@ class CanvasActions:
 
     def context_menu(self, scene_pos: QtCore.QPointF) -> QtWidgets.QMenu:
         """Right-click: node actions over a node (moving it between services among them),
-        canvas actions elsewhere."""
+        wire actions over a wire (probe it, delete it), canvas actions elsewhere."""
         menu = QtWidgets.QMenu(self.viewer)
         kinds = (StudioNodeItem, NoteItem, BackdropNodeItem)
         hit = next((i for i in self.viewer.scene().items(scene_pos) if isinstance(i, kinds)), None)
@@ -191,6 +191,7 @@ class CanvasActions:
             self._backdrop_menu(menu, hit.id)
         elif hit is None and (wire := self.probe_marks.edge_at(scene_pos)) is not None:
             menu.addAction("Probe this wire", lambda: self.probe_requested.emit(wire))
+            menu.addAction("Delete wire", lambda: self.editor.delete([], [wire]))  # as Del
             return menu
         elif hit is not None:
             if not hit.isSelected():

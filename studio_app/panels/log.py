@@ -1,10 +1,13 @@
 """The log dock: runtime logs, service process output and command replies, newest last, with a
-filter box, a level choice, Pause and Clear over it.
+filter box, a level choice, a service choice, Pause and Clear over it.
 
 Python logging reaches it through ``QtLogHandler``, which only emits a Qt signal (queued to the
 GUI thread), so a log call from any thread is safe and never waits for the widget. Every line is
 kept as a typed ``LogEntry`` (bounded), so the filter and the level choice re-show lines already
-received; the level choice decides on the line's level, never on its wording.
+received; the level choice decides on the line's level, never on its wording. A line's service is
+its source when the source is a service id the view was told of (``add_services``: the
+document's and the running session's services), decided as it arrives; Studio's own lines and
+Python loggers have none, and the service choice lists the services its lines came from.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 import re
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -62,19 +66,20 @@ class LogEntry:
     source: str
     text: str
     stamp: str  # HH:MM:SS: the process's own when the line carried one, else Studio's
+    service: str | None = None  # the service the line came from (None: Studio's own, a logger)
 
     @classmethod
-    def make(cls, level: str, source: str, text: str) -> LogEntry:
+    def make(cls, level: str, source: str, text: str, service: str | None = None) -> LogEntry:
         """One timestamp per line: a line that starts with its process's "<date> <time>" stamp
         keeps that time (when it happened) and loses the stamp from its text (and the level
         right after it when that is the line's level, shown in its own column already)."""
         found = _PROCESS_STAMP.fullmatch(text)
         if found is None:
-            return cls(level, source, text, time.strftime("%H:%M:%S"))
+            return cls(level, source, text, time.strftime("%H:%M:%S"), service)
         rest = found.group(3)
         if rest.startswith(f"{level} "):
             rest = rest[len(level) + 1:]
-        return cls(level, source, rest, found.group(2))
+        return cls(level, source, rest, found.group(2), service)
 
     @property
     def plain(self) -> str:
@@ -116,8 +121,12 @@ class QtLogHandler(logging.Handler):
             self.handleError(record)
 
 
+ALL_SERVICES = "All services"
+
+
 class QtLogView(QtWidgets.QWidget):
-    """The log text under its toolbar: filter text, level choice, Pause, Clear."""
+    """The log text under its toolbar: filter text, level choice, service choice, Pause, Clear.
+    """
 
     def __init__(self, parent: QtWidgets.QWidget | None = None, max_lines: int = MAX_LINES) -> None:
         super().__init__(parent)
@@ -125,6 +134,7 @@ class QtLogView(QtWidgets.QWidget):
         self.entries: deque[LogEntry] = deque(maxlen=max_lines)  # received and not held
         self.held: deque[LogEntry] = deque(maxlen=MAX_HELD)  # received while paused
         self.dropped = 0  # held lines dropped since the pause began (the buffer was full)
+        self.service_ids: set[str] = set()  # sources that are services (``add_services``)
         # a chatty node (Print on every tick) must not cost a widget update per line
         self._pending: deque[LogEntry] = deque(maxlen=max_lines)
         self._timer = QtCore.QTimer(self, singleShot=True, interval=100)
@@ -140,6 +150,13 @@ class QtLogView(QtWidgets.QWidget):
             self.level_box.addItem(label, value)
         self.level_box.setToolTip("Show only lines of this level or above")
         self.level_box.currentIndexChanged.connect(self._refilter)
+        self.service_box = QtWidgets.QComboBox()
+        self.service_box.addItem(ALL_SERVICES, None)
+        self.service_box.setSizeAdjustPolicy(
+            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.service_box.setToolTip("Show only the lines of this service (its output, the "
+                                    "replies of its calls)")
+        self.service_box.currentIndexChanged.connect(self._refilter)
         self.pause_button = QtWidgets.QToolButton(text="Pause", checkable=True)
         self.pause_button.setToolTip(f"Hold new lines (at most {MAX_HELD}) until resumed")
         self.pause_button.toggled.connect(self._on_pause)
@@ -149,7 +166,8 @@ class QtLogView(QtWidgets.QWidget):
         self.held_label = QtWidgets.QLabel()
         bar = QtWidgets.QHBoxLayout()
         bar.setContentsMargins(2, 2, 2, 0)
-        for widget in (self.filter_edit, self.level_box, self.pause_button, self.clear_button):
+        for widget in (self.filter_edit, self.level_box, self.service_box, self.pause_button,
+                       self.clear_button):
             bar.addWidget(widget)
         bar.addWidget(self.held_label, 1)
         self.text = QtWidgets.QPlainTextEdit(readOnly=True)
@@ -180,11 +198,29 @@ class QtLogView(QtWidgets.QWidget):
         least = self.level_box.currentData()
         if least is not None and entry.levelno < least:
             return False
+        service = self.service_box.currentData()
+        if service is not None and entry.service != service:
+            return False
         needle = self.filter_edit.text().casefold()
         return not needle or needle in entry.plain.casefold()
 
+    def add_services(self, service_ids: Iterable[str]) -> None:
+        """Sources that are services from now on (lines already received keep theirs)."""
+        self.service_ids.update(service_ids)
+
+    def choose_service(self, service_id: str | None) -> bool:
+        """Show only ``service_id``'s lines (None: every line); False when no line of it came."""
+        index = self.service_box.findData(service_id)
+        if index < 0:
+            return False
+        self.service_box.setCurrentIndex(index)
+        return True
+
     def append_line(self, level: str, source: str, text: str) -> None:
-        entry = LogEntry.make(level, source, text)
+        service = source if source in self.service_ids else None
+        entry = LogEntry.make(level, source, text, service)
+        if service is not None and self.service_box.findData(service) < 0:
+            self.service_box.addItem(service, service)
         if self.paused:
             if len(self.held) == self.held.maxlen:
                 self.dropped += 1
@@ -213,6 +249,10 @@ class QtLogView(QtWidgets.QWidget):
         self.held.clear()
         self.dropped = 0
         self.text.clear()
+        chosen = self.service_box.currentData()
+        for index in range(self.service_box.count() - 1, 0, -1):  # none seen now; "All" stays
+            if self.service_box.itemData(index) != chosen:
+                self.service_box.removeItem(index)
         self._show_held()
 
     def _refilter(self, *_: object) -> None:

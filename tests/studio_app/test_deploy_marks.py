@@ -10,6 +10,7 @@ import pytest
 from studio_app.bridge.modes import RunMode
 from studio_app.document.files import parse_document
 from studio_app.main_window import CHANGED_TEXT, CHANGED_TIP, DEPLOY_TIP
+from studio_app.panels.quit_dialog import QuitChoice
 from tests.nats_fixtures import nats_server, nats_url  # noqa: F401
 from tests.studio_app.helpers import TICK_SEQ_COUNTERS
 
@@ -66,7 +67,7 @@ def test_quitting_while_deployed_asks_and_cancel_keeps_the_services_running(
     assert aloop.run(window.run.start_deploy(), timeout=90) is True
     session = window.bridge.session
     asked: list[list[str]] = []
-    window.confirm_quit = lambda stops: asked.append(stops) or False
+    window.confirm_quit = lambda stops: asked.append(stops) or QuitChoice.CANCEL
 
     assert window.close() is False
 
@@ -78,7 +79,7 @@ def test_quitting_while_deployed_asks_and_cancel_keeps_the_services_running(
 
     closed: list[bool] = []
     window.closed.connect(lambda: closed.append(True))
-    window.confirm_quit = lambda stops: asked.append(stops) or True
+    window.confirm_quit = lambda stops: asked.append(stops) or QuitChoice.STOP
     window.close()
     aloop.until(lambda: closed, timeout=30, what="the window closed")
     assert len(asked) == 2
@@ -90,7 +91,7 @@ def test_quitting_a_simulation_asks_nothing(window: Any, aloop: Any) -> None:
     window.doc.replace(parse_document(TICK_SEQ_COUNTERS))
     assert aloop.run(window.run.start_simulation()) is True
     asked: list[list[str]] = []
-    window.confirm_quit = lambda stops: asked.append(stops) or False
+    window.confirm_quit = lambda stops: asked.append(stops) or QuitChoice.CANCEL
     closed: list[bool] = []
     window.closed.connect(lambda: closed.append(True))
 

@@ -65,7 +65,7 @@ def right_click_probe(window: Any, qtbot: Any, edge: GraphEdge) -> None:
     menu = QtWidgets.QApplication.activePopupWidget()
     assert isinstance(menu, QtWidgets.QMenu)
     titles = [a.text() for a in menu.actions()]
-    assert titles == ["Probe this wire"]
+    assert titles == ["Probe this wire", "Delete wire"]
     action = menu.actions()[0]
     QTest.mouseClick(menu, QtCore.Qt.MouseButton.LeftButton, QtCore.Qt.KeyboardModifier.NoModifier,
                      menu.actionGeometry(action).center())
