@@ -8,7 +8,9 @@ how Sequence waits for each branch.
 
 Data is pulled: a node asks for an input, the runtime computes the upstream outputs it needs, each
 at most once per ``ctxId`` (the pass's cache), with an explicit stack instead of recursion, so a
-pull chain may be any length. An operator that raises is recorded on its node; its outputs fall
+pull chain may be any length. A node whose ``on_exec`` runs after its outputs were read in the
+pass has them (and what was computed from them) dropped from the cache, so later reads see what
+it did. An operator that raises is recorded on its node; its outputs fall
 back to the consumers' port defaults and the rest of the graph runs on.
 """
 
@@ -145,6 +147,8 @@ class NodePlan:
     # (input port, local source node id | None, source port, remote buffer | None, default)
     inputs: list[tuple[str, str | None, str, RemoteInput | None, Any]] = field(default_factory=list)
     deps: list[str] = field(default_factory=list)
+    readers: list[str] = field(default_factory=list)
+    """The local nodes that read this one's data outputs (the other way round from ``deps``)."""
     single_out: str | None = None
     passes: int = 0
     """The passes that ran this node (an ``on_exec``, a ``compute``, or started by it as a
@@ -323,6 +327,8 @@ class Executor:
                 nxt = None
             if timed:
                 timing.record(plan, started, nested)
+            if tid in pass_.cache:  # its outputs were read before it ran: read them anew
+                self._forget(tid, pass_.cache)
             if tracer:
                 self._trace(pass_.ctx_id, tid, "exec_done")
             if nxt is None:
@@ -331,6 +337,18 @@ class Executor:
                 for probe in probed.get((tid, nxt), ()):
                     probe.offer(None)
             target = links.get((tid, nxt))
+
+    def _forget(self, node_id: str, cache: dict[str, dict[str, Any]]) -> None:
+        """Drop the outputs of ``node_id`` from the pass's cache, and those computed from them:
+        a node whose ``on_exec`` ran after its outputs were read in this pass (a Merge reached
+        by two branches of a Sequence, a Counter read before it counts) shows its new values to
+        the reads after it. A node not in the cache has no reader computed from it there."""
+        stack = [node_id]
+        plans = self.plans
+        while stack:
+            cur = stack.pop()
+            if cache.pop(cur, None) is not None:
+                stack.extend(plans[cur].readers)
 
     def _trace(self, ctx_id: int, node_id: str, event: str) -> None:
         """Report an exec event; a failing tracer is switched off, never blamed on a node."""

@@ -81,8 +81,10 @@ class Wiring:
 
         await self._sync_remote_inputs(want_inputs, plans)
         await self._sync_remote_states(want_states)
-        for plan in plans.values():
+        for nid, plan in plans.items():
             plan.deps = sorted({s for _, s, _, _, _ in plan.inputs if s is not None})
+            for dep in plan.deps:
+                plans[dep].readers.append(nid)
 
         ex.plans = plans
         ex.timing.reset()  # the new plans count passes from now (stats.py)

@@ -148,6 +148,28 @@ async def test_a_new_pass_recomputes_the_outputs_it_pulls(simulate):
     assert state["c"]["seen"] == state["d"]["seen"] == 30
 
 
+async def test_a_node_run_after_its_outputs_were_read_shows_its_new_values_later_in_the_pass(
+        simulate):
+    """A Counter read (through a node computed from it) before it counts, then after: the read
+    after sees the new count, and a read with no exec between is still computed once."""
+    g = graph(
+        [node("tick", "core.tick"), node("seq", "core.sequence", count=4),
+         node("c", "core.counter"), node("b", "test.node_b"),
+         node("before", "test.probe"), node("again", "test.probe"), node("after", "test.probe")],
+        [edge("exec", "tick.out", "seq.in"), edge("exec", "seq.then0", "before.in"),
+         edge("exec", "seq.then1", "again.in"), edge("exec", "seq.then2", "c.in"),
+         edge("exec", "seq.then3", "after.in"), edge("data", "c.value", "b.x"),
+         edge("data", "b.y", "before.x"), edge("data", "b.y", "again.x"),
+         edge("data", "b.y", "after.x")])
+    sim = await simulate(g, registry=registry_with(CountingDouble, Probe))
+
+    await sim.step(1)
+
+    state = sim.state()
+    assert (state["before"]["seen"], state["again"]["seen"], state["after"]["seen"]) == (0, 0, 10)
+    assert state["b"]["computes"] == 2  # once before the count, once after it
+
+
 async def test_a_pull_chain_longer_than_the_recursion_limit_evaluates(simulate):
     length = sys.getrecursionlimit() + 200
     nodes = [node("tick", "core.tick"), node("probe", "test.probe")]
