@@ -116,8 +116,8 @@ class Listener:
 
 async def settle(nc: NATS) -> None:
     """Make sure the server has what ``nc`` sent. nats-py 2.16's flush() writes its PING ahead
-    of commands still queued for its flusher task (see runtime.transport.nats), so push the
-    queue out first."""
+    of commands still queued for its flusher task (see runtime.transport.nats_connection and
+    nats_direct), so push the queue out first."""
     await nc._flush_pending(force_flush=True)
     await nc.flush()
 
