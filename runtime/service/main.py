@@ -351,7 +351,6 @@ async def serve(cls: type[ServiceNode], service_id: str, nats_url: str,
         log.info("service %s stopping", service_id)
     finally:
         ended.cancel()
-        WATCHDOG.uninstall()
         for sig in signals:
             loop.remove_signal_handler(sig)
         cleared = False
@@ -360,6 +359,8 @@ async def serve(cls: type[ServiceNode], service_id: str, nats_url: str,
         except TimeoutError:
             log.warning("service %s: stopping took over %.0fs; exiting anyway", service_id,
                         STOP_TIMEOUT_S)
+        finally:  # only now: a pass may still start while the service stops, and spin
+            WATCHDOG.uninstall()
         if not cleared and lost.is_set():
             await clear_ready_anew(service_id, nats_url, seed, tls_ca)
         if directory is not None:
