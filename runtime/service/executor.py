@@ -21,8 +21,7 @@ import itertools
 import json
 import logging
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from time import monotonic, perf_counter_ns
 from typing import TYPE_CHECKING, Any
@@ -31,7 +30,9 @@ from runtime.component import Inputs, Node
 from runtime.service.breakpoints import Debugger
 from runtime.service.events import STREAM_MAX, EventStream
 from runtime.service.probes import ProbeHub
-from runtime.service.stats import EdgeTiming, ExecTiming, NodeTiming
+from runtime.service.remote_input import QUEUE_MAX_BYTES as QUEUE_MAX_BYTES
+from runtime.service.remote_input import RemoteInput as RemoteInput
+from runtime.service.stats import ExecTiming, NodeTiming
 from runtime.service.subjects import SUBJECT_STREAM_MAX, SubjectStream, publish_subject
 from runtime.service.watchdog import WATCHDOG, BudgetExceeded
 
@@ -44,101 +45,14 @@ TraceFn = Callable[[dict[str, Any]], None]
 
 
 class Pass:
-    __slots__ = ("ctx_id", "cache", "remote", "timed")
+    __slots__ = ("ctx_id", "cache", "remote", "timed", "nested_ns")
 
     def __init__(self, ctx_id: int):
         self.ctx_id = ctx_id
         self.timed = 0  # a timed pass (stats.py): its start, perf_counter_ns
+        self.nested_ns = 0  # a timed pass: the time its nodes ran others (ExecTiming.nest)
         self.cache: dict[str, dict[str, Any]] = {}
         self.remote: dict[tuple[str, str], Any] = {}
-
-
-QUEUE_MAX_BYTES = 8 * 1024 * 1024
-"""The most bytes one queue-strategy data edge holds, beside its ``queueSize`` count; each value
-weighs what its data message weighed on arrival."""
-
-
-class RemoteInput:
-    """The receiving end of a cross-service data edge: buffers values until a pass pulls one.
-
-    A queue holds at most ``size`` values and ``max_bytes`` bytes: past either bound the oldest
-    values are dropped, and a value heavier than ``max_bytes`` alone is dropped on arrival; every
-    drop is counted in ``dropped``. Messages that do not decode are counted in ``undecodable``
-    (``problem`` says what the last one was). ``status`` shows these per edge."""
-
-    __slots__ = ("key", "strategy", "size", "latest", "queue", "dropped", "received", "default",
-                 "max_bytes", "sizes", "bytes", "source", "undecodable", "problem", "timing")
-
-    def __init__(self, key: tuple[str, str], strategy: str, size: int, default: Any,
-                 max_bytes: int = QUEUE_MAX_BYTES, source: str = ""):
-        self.key, self.strategy, self.size, self.default = key, strategy, size, default
-        self.max_bytes, self.source = max_bytes, source
-        self.latest: Any = default
-        self.queue: deque[Any] = deque()
-        self.sizes: deque[int] = deque()  # the weight of each queued value, in order
-        self.bytes = 0  # what the queue holds (latest: the weight of the newest value)
-        self.dropped = 0
-        self.received = 0
-        self.undecodable = 0
-        self.problem = ""
-        self.timing = EdgeTiming()  # its messages' rate and latency, for ``stats``
-
-    def admits(self, weight: int) -> bool:
-        """Whether a value of ``weight`` bytes can be held at all. One that cannot (heavier than
-        a queue's ``max_bytes``) is counted as received and dropped here, so it need not be
-        decoded."""
-        if self.strategy == "queue" and weight > self.max_bytes:
-            self.received += 1
-            self.dropped += 1
-            return False
-        return True
-
-    def push(self, value: Any, weight: int = 0) -> None:
-        """Take a value that arrived in a message of ``weight`` bytes."""
-        if not self.admits(weight):
-            return
-        self.received += 1
-        if self.strategy != "queue":
-            self.latest, self.bytes = value, weight
-            return
-        self.latest = value
-        while self.queue and (len(self.queue) >= self.size
-                              or self.bytes + weight > self.max_bytes):
-            self.queue.popleft()
-            self.bytes -= self.sizes.popleft()
-            self.dropped += 1
-        self.queue.append(value)
-        self.sizes.append(weight)
-        self.bytes += weight
-
-    def reject(self, problem: str) -> int:
-        """Count a message that did not decode; how many did so far."""
-        self.undecodable += 1
-        self.problem = problem[:200]
-        return self.undecodable
-
-    @property
-    def depth(self) -> int:
-        """How many values wait to be read (latest: one, once a value has arrived)."""
-        return len(self.queue) if self.strategy == "queue" else min(self.received, 1)
-
-    def read(self, pass_: Pass) -> Any:
-        cached = pass_.remote.get(self.key, _MISSING)
-        if cached is not _MISSING:
-            return cached
-        if self.strategy == "queue":
-            if self.queue:
-                value = self.queue.popleft()
-                self.bytes -= self.sizes.popleft()
-            else:
-                value = self.default
-        else:
-            value = self.latest
-        pass_.remote[self.key] = value
-        return value
-
-
-_MISSING = object()
 
 
 @dataclass(slots=True)
@@ -172,11 +86,28 @@ class ExecContext:
         return self.pass_.ctx_id
 
     def input(self, port: str) -> Any:
-        return self.executor.pull(self.node.node_id, port, self.pass_)
+        pass_ = self.pass_
+        if not pass_.timed:
+            return self.executor.pull(self.node.node_id, port, pass_)
+        started, nested = perf_counter_ns(), pass_.nested_ns  # not this node's time (stats.py)
+        try:
+            return self.executor.pull(self.node.node_id, port, pass_)
+        finally:
+            self.executor.timing.nest(pass_, started, nested)
 
-    async def fire(self, pin: str) -> None:
-        """Run the branch on exec output ``pin`` to completion."""
-        await self.executor.fire(self.node.node_id, pin, self.pass_)
+    def fire(self, pin: str) -> Coroutine[Any, Any, None]:
+        """Run the branch on exec output ``pin`` to completion (``await ctx.fire(pin)``)."""
+        pass_ = self.pass_
+        if pass_.timed:
+            return self._timed_fire(pin, pass_)
+        return self.executor.fire(self.node.node_id, pin, pass_)  # no coroutine of its own
+
+    async def _timed_fire(self, pin: str, pass_: Pass) -> None:
+        started, nested = perf_counter_ns(), pass_.nested_ns  # not this node's time (stats.py)
+        try:
+            await self.executor.fire(self.node.node_id, pin, pass_)
+        finally:
+            self.executor.timing.nest(pass_, started, nested)
 
     async def publish(self, subject: str, data: bytes) -> None:
         """Publish ``data`` on any ``subject`` over this service's connection (a bridge to
@@ -293,7 +224,10 @@ class Executor:
         return pass_.ctx_id
 
     async def fire(self, node_id: str, pin: str, pass_: Pass) -> None:
+        # runs once per exec step: what it looks at per node is kept to attribute reads of
+        # locals, and the features unused cost one truthiness check each
         links, plans, tracer, probed = self.exec_links, self.plans, self.tracer, self.probes.exec
+        debug, watchdog = self.debug, WATCHDOG
         ctx_id, timed, timing = pass_.ctx_id, pass_.timed, self.timing
         if probed:
             for probe in probed.get((node_id, pin), ()):
@@ -301,36 +235,37 @@ class Executor:
         target = links.get((node_id, pin))
         while target is not None:
             tid, tpin = target
-            if self.debug.armed:  # a breakpoint is set, or a step: may pause before tid runs
-                await self.debug.before(tid, pass_, self)
+            if debug.armed:  # a breakpoint is set, or a step: may pause before tid runs
+                await debug.before(tid, pass_, self)
             plan = plans[tid]
             if plan.last_ctx != ctx_id:
                 plan.passes, plan.last_ctx = plan.passes + 1, ctx_id
             node = plan.node
             if tracer:
-                self._trace(pass_.ctx_id, tid, "exec_start")
+                self._trace(ctx_id, tid, "exec_start")
             if timed:
-                started, nested = perf_counter_ns(), timing.nested_ns
-            outer = WATCHDOG.running
-            mark = WATCHDOG.running = (tid, monotonic(), node.time_budget_s)
+                started, nested = perf_counter_ns(), pass_.nested_ns
+            # WATCHDOG.enter and leave, inlined
+            outer, budget, began = watchdog.running, node.time_budget_s, monotonic()
+            watchdog.running = (tid, began, budget)
             try:
                 nxt = node.on_exec(tpin, ExecContext(self, pass_, node))
-                WATCHDOG.running = outer
-                over = monotonic() - mark[1] - mark[2]
+                watchdog.running = outer
+                over = monotonic() - began - budget
                 if over > 0:
                     self._over_budget(tid, "exec", over, pass_)
-                if inspect.isawaitable(nxt):
+                if nxt is not None and type(nxt) is not str and inspect.isawaitable(nxt):
                     nxt = await nxt
             except Exception as exc:  # noqa: BLE001 - isolate the node, run the rest
-                WATCHDOG.running = outer
-                self.bus.record_error(tid, "exec", exc, pass_.ctx_id)
+                watchdog.running = outer
+                self.bus.record_error(tid, "exec", exc, ctx_id)
                 nxt = None
             if timed:
-                timing.record(plan, started, nested)
+                timing.record(plan, pass_, started, nested)
             if tid in pass_.cache:  # its outputs were read before it ran: read them anew
                 self._forget(tid, pass_.cache)
             if tracer:
-                self._trace(pass_.ctx_id, tid, "exec_done")
+                self._trace(ctx_id, tid, "exec_done")
             if nxt is None:
                 break
             if probed:
@@ -372,12 +307,14 @@ class Executor:
     # -- data ----------------------------------------------------------------------------------
     def pull(self, node_id: str, port: str, pass_: Pass) -> Any:
         """The value on input ``port`` of ``node_id`` in this pass."""
-        plan = self.plans[node_id]
-        for in_port, src, src_port, remote, default in plan.inputs:
+        for in_port, src, src_port, remote, default in self.plans[node_id].inputs:
             if in_port != port:
                 continue
             if src is not None:
-                return self.outputs(src, pass_).get(src_port, default)
+                done = pass_.cache.get(src)  # computed already in this pass (most reads)
+                if done is None:
+                    done = self.outputs(src, pass_)
+                return done.get(src_port, default)
             if remote is not None:
                 return remote.read(pass_)
             return default
@@ -391,6 +328,15 @@ class Executor:
             return done
         plans = self.plans
         compute = self._timed_compute if pass_.timed else self._compute
+        plan = plans[node_id]
+        for dep in plan.deps:
+            if dep not in cache:
+                break
+        else:  # its inputs are computed already (most pulls): no stack
+            cache[node_id] = done = compute(plan, pass_)
+            if self.probes.data:
+                self.probes.seen(cache, pass_.ctx_id)
+            return done
         stack = [node_id]
         while stack:
             cur = stack[-1]
@@ -414,44 +360,47 @@ class Executor:
     def _timed_compute(self, plan: NodePlan, pass_: Pass) -> dict[str, Any]:
         """``_compute`` in a timed pass (``stats.py``)."""
         timing = self.timing
-        started, nested = perf_counter_ns(), timing.nested_ns
+        started, nested = perf_counter_ns(), pass_.nested_ns
         result = self._compute(plan, pass_)
-        timing.record(plan, started, nested)
+        timing.record(plan, pass_, started, nested)
         return result
 
     def _compute(self, plan: NodePlan, pass_: Pass) -> dict[str, Any]:
-        cache = pass_.cache
-        if plan.last_ctx != pass_.ctx_id:
-            plan.passes, plan.last_ctx = plan.passes + 1, pass_.ctx_id
+        ctx_id = pass_.ctx_id
+        if plan.last_ctx != ctx_id:
+            plan.passes, plan.last_ctx = plan.passes + 1, ctx_id
         inputs = Inputs()
-        inputs.ctx_id = pass_.ctx_id
-        for port, src, src_port, remote, default in plan.inputs:
-            if src is not None:
-                inputs[port] = cache[src].get(src_port, default)
-            elif remote is not None:
-                inputs[port] = remote.read(pass_)
-            else:
-                inputs[port] = default
+        inputs.ctx_id = ctx_id
+        if plan.inputs:
+            cache = pass_.cache
+            for port, src, src_port, remote, default in plan.inputs:
+                if src is not None:
+                    inputs[port] = cache[src].get(src_port, default)
+                elif remote is not None:
+                    inputs[port] = remote.read(pass_)
+                else:
+                    inputs[port] = default
         node, watchdog = plan.node, WATCHDOG
         # WATCHDOG.enter and leave, inlined: this runs once per computed output
-        outer = watchdog.running
-        mark = watchdog.running = (node.node_id, monotonic(), node.time_budget_s)
+        outer, budget, began = watchdog.running, node.time_budget_s, monotonic()
+        watchdog.running = (node.node_id, began, budget)
         try:
             result = node.compute(inputs)
             watchdog.running = outer
         except Exception as exc:  # noqa: BLE001 - isolate the node, run the rest
             watchdog.running = outer
-            self.bus.record_error(node.node_id, "compute", exc, pass_.ctx_id)
+            self.bus.record_error(node.node_id, "compute", exc, ctx_id)
             return {}
-        over = monotonic() - mark[1] - mark[2]
+        over = monotonic() - began - budget
         if over > 0:
             self._over_budget(node.node_id, "compute", over, pass_)
-        if plan.single_out is not None:
-            return {plan.single_out: result}
+        single = plan.single_out
+        if single is not None:
+            return {single: result}
         if isinstance(result, dict):
             return result
-        self.bus.record_error(plan.node.node_id, "compute",
-                              TypeError("compute() must return a dict of outputs"), pass_.ctx_id)
+        self.bus.record_error(node.node_id, "compute",
+                              TypeError("compute() must return a dict of outputs"), ctx_id)
         return {}
 
     def _over_budget(self, node_id: str, where: str, over: float, pass_: Pass) -> None:

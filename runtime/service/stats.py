@@ -13,9 +13,14 @@ The built-in call ``stats`` (args ``top``?: how many nodes, the costliest first)
 **Nodes.** Not every pass is timed: the executor times one pass in ``sampleEvery``, chosen after
 each timed pass so that timing costs about ``BUDGET`` (0.25%) of the passes' time (a pass of cheap
 nodes is timed every few dozen passes, a pass of slow ones every time). In a timed pass each
-node's ``compute`` or ``on_exec`` is timed with ``perf_counter_ns``, less the time of the nodes
-it ran itself (an ``on_exec`` that pulls inputs or fires branches), so the times add up to the
-pass. An async ``on_exec`` counts its wall time until its coroutine ends, waits included. Each
+node's ``compute`` or ``on_exec`` is timed with ``perf_counter_ns``, less the wall time of what
+it ran itself: each ``ctx.input`` (the pull, with the nodes it computed) and each ``ctx.fire``
+(the branch to its end, async parts and the executor's own work between its nodes included).
+What is subtracted is counted per pass (``Pass.nested_ns``), so passes that run meanwhile
+(another trigger while an ``on_exec`` awaits) change nothing. An async ``on_exec`` counts its
+wall time until its coroutine ends, its own waits included (but not a branch's). The nodes'
+times add up to the pass less the executor's own work (looking up the next node, the
+watchdog's marks, timing itself, pass hooks, exports), which is no node's. Each
 node keeps its last ``RING`` times (a fixed ring: memory stays the same however long it runs);
 p50/p99 are computed only when ``stats`` is asked. ``passes`` is exact (``NodePlan.passes``);
 ``passesPerS`` is over the last ``WINDOW_S`` to ``2 * WINDOW_S`` seconds; ``timeShare`` is the
@@ -41,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from runtime.protocol.envelope import CommandError, ErrorCode
 
 if TYPE_CHECKING:
-    from runtime.service.executor import NodePlan, RemoteInput
+    from runtime.service.executor import NodePlan, Pass, RemoteInput
     from runtime.service.host import ServiceHost
 
 RING = 1024
@@ -53,7 +58,9 @@ BUDGET = 0.0025
 machines where timing costs more than ``TIMING_COST_NS``)."""
 TIMING_COST_NS = 600
 """What timing one node costs (two clock reads, two calls, a store), as measured on a busy
-2-core machine; ``benchmarks/stats_bench.py`` measures it again (``timing_ns_per_node``)."""
+2-core machine (up to 2.7 µs when it is loaded: sampling then takes up to ~1.6% of pass time,
+still under the issue's 2%); ``benchmarks/stats_bench.py`` measures it again
+(``timing_ns_per_node``)."""
 MAX_SAMPLE_EVERY = 1000
 """A pass is timed at least this often, however cheap the timing makes it look."""
 DEFAULT_TOP, MAX_TOP = 100, 1000
@@ -148,15 +155,12 @@ class EdgeTiming:
 class ExecTiming:
     """The executor's side: which passes are timed, and the records of the timed ones."""
 
-    __slots__ = ("sample_every", "countdown", "nested_ns", "records", "records_at",
+    __slots__ = ("sample_every", "countdown", "records", "records_at",
                  "timed_passes", "since", "since_ns")
 
     def __init__(self) -> None:
         self.sample_every = 1
         self.countdown = 1
-        self.nested_ns = 0
-        """The time of every timed node so far (each its own): what a node that ran others
-        subtracts from its own."""
         self.records = 0
         self.records_at = 0
         self.timed_passes = 0
@@ -190,15 +194,16 @@ class ExecTiming:
         every = math.ceil(cost / (BUDGET * took)) if took > 0 else MAX_SAMPLE_EVERY
         self.sample_every = min(MAX_SAMPLE_EVERY, max(1, every))
 
-    def record(self, plan: NodePlan, started_ns: int, nested_at: int) -> None:
-        """``plan``'s node ran from ``started_ns`` until now; ``nested_at``: ``nested_ns``
-        when it started (the nodes it ran meanwhile are not its own time). Inlined (no calls
-        but the clock): it runs per node of a timed pass."""
+    def record(self, plan: NodePlan, pass_: Pass, started_ns: int, nested_at: int) -> None:
+        """``plan``'s node ran in ``pass_`` from ``started_ns`` until now; ``nested_at``:
+        ``pass_.nested_ns`` when it started (what it ran meanwhile is not its own time, see
+        ``nest``). Inlined (no calls but the clock): it runs per node of a timed pass."""
         now = _clock()
-        took = now - started_ns - self.nested_ns + nested_at
+        wall = now - started_ns
+        took = wall - pass_.nested_ns + nested_at
         if took < 0:
             took = 0
-        self.nested_ns += took
+        pass_.nested_ns = nested_at + wall  # all of it is nested time for whoever ran it
         self.records += 1
         timing = plan.timing
         if timing is None:
@@ -214,6 +219,15 @@ class ExecTiming:
         window = timing.window
         if now - window.mark_ns >= WINDOW_NS:
             window.see(now, plan.passes)
+
+    def nest(self, pass_: Pass, started_ns: int, nested_at: int) -> None:
+        """A node's ``ctx.input`` or ``ctx.fire`` in ``pass_`` ran from ``started_ns`` until
+        now: its whole wall time (the nodes it ran, and the executor's work between them) is
+        nested time, subtracted from the node's own. Each timed node sets ``pass_.nested_ns``
+        the same way on its end, so what a node subtracts is the wall time of what it ran
+        directly, whatever that ran in turn. Counted in ``records``: it costs as much."""
+        pass_.nested_ns = nested_at + _clock() - started_ns
+        self.records += 1
 
 
 @runtime_checkable
