@@ -19,6 +19,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from runtime.protocol.envelope import CommandReply
 from studio_app.bridge.adapter import SessionBridge
+from studio_app.bridge.log_source import pass_service
 from studio_app.bridge.modes import RunMode
 from studio_app.bridge.outcome import CallFailed, fault_of, summary
 from studio_app.canvas.arrange import arrange_menu
@@ -408,7 +409,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.session_info.events.changed.connect(self._apply_access)
 
     def _logging(self) -> None:
-        self.log_handler = QtLogHandler(logging.INFO)
+        self.log_handler = QtLogHandler(logging.INFO, service_of=pass_service)
         self.log_handler.signals.line.connect(self.log_view.append_line)
         root = logging.getLogger()
         root.addHandler(self.log_handler)

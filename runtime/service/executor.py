@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from runtime.component import Inputs, Node
 from runtime.service.breakpoints import Debugger
 from runtime.service.events import STREAM_MAX, EventStream
+from runtime.service.log_context import PASS_SERVICE
 from runtime.service.probes import ProbeHub
 from runtime.service.remote_input import QUEUE_MAX_BYTES as QUEUE_MAX_BYTES
 from runtime.service.remote_input import RemoteInput as RemoteInput
@@ -198,6 +199,7 @@ class Executor:
             plan.passes, plan.last_ctx = plan.passes + 1, pass_.ctx_id
         self.running += 1
         tracer = self.tracer
+        named = PASS_SERVICE.set(self.bus.service_id)  # whose lines a node logs (log_context)
         try:
             for hooked in self.before_hooks:
                 pending = self._hook(hooked, "on_before_exec", pass_.ctx_id)
@@ -215,6 +217,7 @@ class Executor:
                 if pending is not None:
                     await self.bus.hooks.finish(hooked, "on_after_exec", pending, pass_.ctx_id)
         finally:
+            PASS_SERVICE.reset(named)
             self.running -= 1
             self.passes += 1
             if self.debug.armed:

@@ -17,7 +17,7 @@ import logging
 import re
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -103,20 +103,29 @@ class LogEntry:
 
 
 class LogSignals(QtCore.QObject):
-    line = QtCore.Signal(str, str, str)  # level, source, text
+    line = QtCore.Signal(str, str, str, str)  # level, source, text, service ("": none)
 
 
 class QtLogHandler(logging.Handler):
-    def __init__(self, level: int = logging.INFO) -> None:
+    """Log records as the view's lines; ``service_of()``: the service a record logged now comes
+    from when its logger does not say (the bridge's ``pass_service``: a node's line in
+    Simulate), None for none."""
+
+    def __init__(self, level: int = logging.INFO,
+                 service_of: Callable[[], str | None] | None = None) -> None:
         super().__init__(level)
         self.signals = LogSignals()
+        self.service_of = service_of
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = record.getMessage()
             if record.exc_info and record.levelno >= logging.ERROR:
                 text += "\n" + logging.Formatter().formatException(record.exc_info)
-            self.signals.line.emit(record.levelname, record.name, text)
+            # a node's line in Simulate: the service whose pass runs (logging calls this
+            # in the caller's context)
+            service = self.service_of() if self.service_of is not None else None
+            self.signals.line.emit(record.levelname, record.name, text, service or "")
         except Exception:  # noqa: BLE001 - logging must never raise (logging's own rule)
             self.handleError(record)
 
@@ -216,10 +225,13 @@ class QtLogView(QtWidgets.QWidget):
         self.service_box.setCurrentIndex(index)
         return True
 
-    def append_line(self, level: str, source: str, text: str) -> None:
-        service = source if source in self.service_ids else None
-        entry = LogEntry.make(level, source, text, service)
-        if service is not None and self.service_box.findData(service) < 0:
+    def append_line(self, level: str, source: str, text: str, service: str = "") -> None:
+        """One line; ``service``: the service it comes from when the source does not name it
+        (a node's line in Simulate)."""
+        if not service:
+            service = source if source in self.service_ids else ""
+        entry = LogEntry.make(level, source, text, service or None)
+        if service and self.service_box.findData(service) < 0:
             self.service_box.addItem(service, service)
         if self.paused:
             if len(self.held) == self.held.maxlen:

@@ -80,3 +80,41 @@ def test_the_windows_log_offers_the_documents_services_from_their_replies(
     assert shown
     assert all(" main: " in line for line in shown)
     assert any(e.service is None for e in view.entries)  # Studio's own lines are hidden
+
+
+def printing(sid: str, x: int) -> list[dict[str, Any]]:
+    return [{"nodeId": f"{sid}_tick", "serviceId": sid, "class": "core.tick",
+             "stateValues": {"tickMs": 20}, "ui": {"x": 0, "y": x}},
+            {"nodeId": f"{sid}_print", "serviceId": sid, "class": "core.print",
+             "stateValues": {"prefix": f"{sid} says "}, "ui": {"x": 250, "y": x}}]
+
+
+TWO_PRINTERS = {
+    "graphId": "two_printers",
+    "services": [{"serviceId": "left", "serviceClass": "rungraph.service"},
+                 {"serviceId": "right", "serviceClass": "rungraph.service"}],
+    "nodes": [*printing("left", 0), *printing("right", 300)],
+    "edges": [{"kind": "exec", "from": {"node": f"{s}_tick", "port": "out"},
+               "to": {"node": f"{s}_print", "port": "in"}} for s in ("left", "right")],
+}
+
+
+@pytest.mark.gui
+def test_in_simulate_a_nodes_line_belongs_to_the_service_whose_pass_logged_it(
+    window: Any, aloop: Any
+) -> None:
+    """Both services run in Studio's process and their Print nodes log through the same logger:
+    the service choice still tells their lines apart."""
+    window.doc.replace(parse_document(TWO_PRINTERS))
+    assert aloop.run(window.run.start_simulation()) is True
+    view: QtLogView = window.log_view
+    aloop.until(lambda: {"left", "right"} <= set(choices(view)), what="both services offered")
+
+    assert view.choose_service("left") is True
+    printed = [line for line in view.shown_lines() if "says" in line]
+    assert printed
+    assert all("left says" in line for line in printed)
+    assert view.choose_service("right") is True
+    printed = [line for line in view.shown_lines() if "says" in line]
+    assert printed
+    assert all("right says" in line for line in printed)
