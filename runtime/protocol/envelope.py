@@ -265,6 +265,8 @@ def parse_request(data: bytes, call: str | None = None,
         raise _refuse("timeoutMs", f"must be an integer from 1 to {MAX_TIMEOUT_MS} (ms), got "
                                    f"{got}", req_id)
     _check_meta(raw.get("meta"), req_id)
+    if "meta" in raw and raw["meta"] is None:  # a client's empty map as null: no meta
+        del raw["meta"]
     if out_of_range and _has_non_finite(raw.get("args")):
         raise _refuse("args", "holds a number out of the range of a 64-bit float", req_id)
     try:

@@ -109,6 +109,8 @@ def parse_raw(data: bytes, call: str | None) -> dict[str, Any] | None:
         return None
     if not _meta_ok(raw.get("meta")):
         return None
+    if "meta" in raw and raw["meta"] is None:  # as parse_request: null meta is no meta
+        del raw["meta"]
     if "call" not in raw:
         raw["call"] = name
     return raw

@@ -377,3 +377,15 @@ def test_a_deep_or_directory_graph_file_is_a_clear_error_and_exit_2(command, tmp
     assert "nests deeper" in capsys.readouterr().err
     assert cli([command, str(tmp_path), *extra]) == 2
     assert "is a directory" in capsys.readouterr().err
+
+
+def test_a_null_meta_is_no_meta_on_the_router_and_the_fast_path():
+    """A client that writes an empty map as null (Go's nil map) is answered, not refused."""
+    from runtime.service.fast_path import parse_fast
+
+    data = b'{"reqId": "r1", "call": "status", "args": {}, "meta": null}'
+    routed, fast = parse_request(data, None), parse_fast(data, None)
+    assert fast is not None
+    assert routed == fast
+    assert routed.meta.actor is None
+    assert routed.reqId == "r1"
