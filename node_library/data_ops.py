@@ -49,9 +49,10 @@ class SetState(Operator):
     field = State(FieldRef, "", show=True, doc="the state field to write")
 
     def on_exec(self, pin: str, ctx: ExecContext) -> str:
-        if not self.targetNode or not self.field:
+        target, field = self.targetNode, self.field
+        if not target or not field:
             raise ValueError(f"Set State {self.node_id}: set targetNode and field first")
-        self.set_node_state(self.targetNode, self.field, ctx.input("input"))
+        self.set_node_state(target, field, ctx.input("input"))
         return "out"
 
 

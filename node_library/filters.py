@@ -210,34 +210,36 @@ class Window(Operator):
         seq = self._seq
         self._seq = seq + 1
         items.append((now, x))
-        self._sum += x
+        total = self._sum + x
         while lows and lows[-1][1] >= x:
             lows.pop()
         lows.append((seq, x))
         while highs and highs[-1][1] <= x:
             highs.pop()
         highs.append((seq, x))
-        dropped = 0
+        before = kept = len(items)
         if self.mode == "count":
             limit = self.size
-            while len(items) > limit:
-                self._sum -= items.popleft()[1]
-                dropped += 1
+            while kept > limit:
+                total -= items.popleft()[1]
+                kept -= 1
         else:
             horizon = now - self.seconds
-            while len(items) > MAX_WINDOW or items[0][0] <= horizon:
-                self._sum -= items.popleft()[1]
-                dropped += 1
-        if not dropped:
+            while kept > MAX_WINDOW or items[0][0] <= horizon:
+                total -= items.popleft()[1]
+                kept -= 1
+        self._sum = total
+        if kept == before:
             return
-        first = seq + 1 - len(items)  # sequence number of the oldest sample kept
+        first = seq + 1 - kept  # sequence number of the oldest sample kept
         while lows[0][0] < first:
             lows.popleft()
         while highs[0][0] < first:
             highs.popleft()
-        self._evicted += dropped
-        if self._evicted >= max(len(items), 1024):  # bound the rounding the running sum gathers
-            self._sum, self._evicted = math.fsum(v for _, v in items), 0
+        evicted = self._evicted + before - kept
+        if evicted >= 1024 and evicted >= kept:  # bound the rounding the running sum gathers
+            self._sum, evicted = math.fsum(v for _, v in items), 0
+        self._evicted = evicted
 
     def on_exec(self, pin: str, ctx: ExecContext) -> str:
         self.add(float(ctx.input("input")), self.clock())

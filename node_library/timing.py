@@ -10,6 +10,7 @@ Times are read from ``clock`` (seconds; the event loop's clock unless a test set
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -118,6 +119,11 @@ class _Delayed(Operator):
         self.alarm = Alarm(lambda: self.clock())
         self._value: Any = None
 
+    def on_create(self) -> None:
+        if self.clock is loop_time:  # bound once: loop_time looks the running loop up each call
+            with contextlib.suppress(RuntimeError):  # no running loop: loop_time it stays
+                self.clock = asyncio.get_running_loop().time
+
     def on_deactivate(self) -> None:
         self.alarm.clear()
 
@@ -160,6 +166,7 @@ class Trigger(_Delayed):
     running = State(bool, False, access="ro", show=True, doc="between out and done")
 
     def on_create(self) -> None:
+        super().on_create()
         if self.running:  # restored from before a restart: its done went with that process
             self.running = False
 
@@ -222,7 +229,7 @@ class Throttle(_Delayed):
     category = "timing"
     in_ = ExecIn(name="in")
     out = ExecOut(doc="at most once per intervalMs")
-    input_value = DataIn(Any, None, name="value", doc="taken at each exec")
+    input_value = DataIn(Any, None, name="value", doc="taken at each exec that may pass")
     held = DataOut(Any, doc="the value of the exec that passed")
     intervalMs = State(int, 1000, ge=1, le=MAX_MS, show=True, doc="the shortest time between outs")
     mode = State(ThrottleMode, "leading", show=True, doc="which exec of a window passes")
@@ -235,8 +242,8 @@ class Throttle(_Delayed):
 
     def on_exec(self, pin: str, ctx: ExecContext) -> str | None:
         now, mode = self.clock(), self.mode
-        value = ctx.input("value")
         if now >= self._window_end and self._pending is None:
+            value = ctx.input("value")
             self._window_end = now + self.intervalMs / 1000
             if mode != "trailing":
                 self._value = value
@@ -244,9 +251,10 @@ class Throttle(_Delayed):
             self._pending = (value,)
             self.alarm.set(self._window_end)
             return None
-        if mode == "leading":
+        if mode == "leading":  # dropped: its value is never used, so never read
             self.dropped = self.dropped + 1
             return None
+        value = ctx.input("value")
         if self._pending is not None:
             self.dropped = self.dropped + 1  # replaced by this later one
         self._pending = (value,)

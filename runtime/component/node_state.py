@@ -53,11 +53,11 @@ def write_node_state(writer: Node, node_id: str, field: str, value: Any) -> Any:
     if policy is not None:
         checked = policy(node_id, field, checked, writer.node_id)
     try:
-        bus.encode_checked(node_id, field, checked, writer.node_id)
+        data = bus.encode_checked(node_id, field, checked, writer.node_id, "set_state")
     except (ValueError, RecursionError) as exc:  # too large for KV, or no JSON at all
         raise NodeStateError(f"{node_id}.{field}: {exc}") from None
-    bus.write_state_nowait(node_id, field, checked, actor=writer.node_id, origin="set_state",
-                           notify=True)
+    bus.write_encoded_nowait(node_id, field, checked, data, actor=writer.node_id,
+                             origin="set_state", notify=True)
     return checked
 
 

@@ -80,6 +80,11 @@ class ExecOut(_Declared):
         self.name, self.doc = name, doc
 
 
+_AS_IS = frozenset({int, float, bool, str})
+"""Field types a value of exactly that type passes unchanged (pydantic would return it as it
+is: a float NaN or infinity too); a bool for an int field, or a subclass, is still checked."""
+
+
 class State(_Declared):
     """A state field: kept in KV, shown in Studio, edited through ``set_state``.
 
@@ -112,7 +117,8 @@ class State(_Declared):
 
     def validate(self, value: Any) -> Any:
         """Check a value against the field's type and bounds; raises ValueError."""
-        if self.tp is not Any:
+        tp = self.tp
+        if tp is not Any and not (type(value) is tp and tp in _AS_IS):
             value = self.adapter.validate_python(value, strict=False)
         lo, hi = self.extra.get("ge"), self.extra.get("le")
         if lo is not None and value < lo:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import functools
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -43,28 +45,58 @@ class StateValue(BaseModel):
 
 
 _encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
-_quoted = functools.lru_cache(maxsize=1024)(_encode)  # actors and origins repeat
+_INF = float("inf")
+
+
+def _float_json(value: float) -> str:
+    if value != value:
+        return "NaN"
+    if value == _INF:
+        return "Infinity"
+    if value == -_INF:
+        return "-Infinity"
+    return float.__repr__(value)
+
+
+_SCALARS: dict[type, Callable[[Any], str]] = {
+    str: encode_basestring_ascii, int: int.__repr__, float: _float_json,
+    bool: lambda value: "true" if value else "false", type(None): lambda value: "null"}
+"""How ``_encode`` writes a value of exactly these types, without building an encoder per
+call (``int.__repr__`` raises ValueError past Python's digit limit, as ``_encode`` does)."""
+
+
+def encode_value(value: Any) -> str:
+    """``value`` as JSON, the same text ``_encode`` gives (NaN and the infinities as the
+    ``json`` module writes them, any other object as its ``str``)."""
+    scalar = _SCALARS.get(type(value))
+    return _encode(value) if scalar is None else scalar(value)
+
+
+@functools.lru_cache(maxsize=4096)  # actors and origins repeat
+def _provenance(actor: str, origin: str) -> str:
+    """The end of an encoded state value after ``ts``: its actor and origin."""
+    return f',"actor":{_encode(actor)},"origin":{_encode(origin)}}}'
 
 
 def encode_state(value: Any, actor: str, origin: str) -> bytes:
     """Encode fast: this runs on every state write."""
+    scalar = _SCALARS.get(type(value))  # encode_value, inlined
+    text = _encode(value) if scalar is None else scalar(value)
     ts = int(time.time() * 1000)
-    return (f'{{"value":{_encode(value)},"ts":{ts},"actor":{_quoted(actor)},'
-            f'"origin":{_quoted(origin)}}}').encode()
+    return f'{{"value":{text},"ts":{ts}{_provenance(actor, origin)}'.encode()
 
 
 def encode_sealed(ciphertext: str, actor: str, origin: str) -> bytes:
     """A sealed value: ``value`` null, the ciphertext beside it, the provenance in the clear."""
     ts = int(time.time() * 1000)
-    return (f'{{"value":null,"{SEALED_KEY}":{_encode(ciphertext)},"ts":{ts},'
-            f'"actor":{_quoted(actor)},"origin":{_quoted(origin)}}}').encode()
+    return (f'{{"value":null,"{SEALED_KEY}":{_encode(ciphertext)},"ts":{ts}'
+            f'{_provenance(actor, origin)}').encode()
 
 
 def wrap_state(value_json: str, actor: str, origin: str) -> bytes:
     """Like ``encode_state`` for a value already encoded as JSON (a whole rungraph)."""
     ts = int(time.time() * 1000)
-    return (f'{{"value":{value_json},"ts":{ts},"actor":{_quoted(actor)},'
-            f'"origin":{_quoted(origin)}}}').encode()
+    return f'{{"value":{value_json},"ts":{ts}{_provenance(actor, origin)}'.encode()
 
 
 class StateDecodeError(ValueError):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from runtime.component import Node
 from runtime.protocol import naming
 from runtime.protocol.values import Sealed, encode_sealed
+from runtime.protocol.values import encode_state as encode_plain
 from runtime.service.access import claim_note, encode_state
 from runtime.service.executor import Executor
 from runtime.service.hooks import HookRunner
@@ -155,15 +156,30 @@ class ServiceBus:
         """Write a state field now; KV gets it in the background (latest value wins). A value
         KV could not keep is not applied: it is recorded on the node (where "state write") and
         counted as ``refused``, and the field keeps its value."""
-        self._apply(node_id, field, value, actor, origin, notify)
+        edges = self._apply_one(node_id, field, value, actor, origin, notify, None)
+        if edges:
+            self._follow(node_id, field, value, edges)
+
+    def write_encoded_nowait(self, node_id: str, field: str, value: Any, data: bytes,
+                             actor: str, origin: str = "", notify: bool = False) -> None:
+        """``write_state_nowait`` of a value already encoded by ``encode_checked`` (``data``),
+        so it is not encoded again."""
+        self._apply(node_id, field, value, actor, origin, notify, data)
 
     def encode_checked(self, node_id: str, field: str, value: Any, actor: str,
                        origin: str = "") -> bytes:
         """``value`` encoded as KV will keep it; raises ``ValueTooLarge`` when those bytes and
         ``KV_HEADER_MARGIN`` do not fit in the server's ``max_payload`` (NATS's default 1 MiB
         where the transport names none, as the memory transport does)."""
-        data = self._encode(node_id, field, value, actor, origin)
-        limit = self.max_payload()
+        write_only = self._write_only.get(node_id)
+        if write_only is not None and field in write_only:
+            data = encode_sealed(self.sealer.seal(node_id, field, value), actor,
+                                 origin or self.service_id)
+        elif type(actor) is str:  # a plain actor claims nothing (access.encode_state)
+            data = encode_plain(value, actor, origin or self.service_id)
+        else:
+            data = encode_state(value, actor, origin or self.service_id)
+        limit = max_payload(self.transport) or NATS_DEFAULT_MAX_PAYLOAD
         if len(data) + KV_HEADER_MARGIN > limit:
             raise ValueTooLarge(node_id, field, len(data), limit)
         return data
@@ -175,46 +191,57 @@ class ServiceBus:
 
     def _apply(self, node_id: str, field: str, value: Any, actor: str, origin: str,
                notify: bool, data: bytes | None = None) -> None:
-        todo = [(node_id, field, value, actor, origin, notify, data)]
-        while todo:
-            nid, fld, val, act, org, ntf, encoded = todo.pop()
-            state = self.state.get(nid)
-            if state is None:
-                continue
-            if encoded is None:
-                try:
-                    encoded = self.encode_checked(nid, fld, val, act, org)
-                except (ValueError, RecursionError) as exc:  # too large, or no JSON at all
-                    self._refused += 1
-                    self.record_error(nid, "state write", exc, None)
-                    continue
-            state[fld] = val
-            self._queue(nid, fld, encoded)
-            for listener in self.listeners:
-                listener(nid, fld, val)
-            if ntf:
-                node = self.nodes.get(nid)
-                if node is not None:
-                    try:
-                        pending = node.on_state(fld, val)
-                    except Exception as exc:  # noqa: BLE001
-                        self.record_error(nid, "on_state", exc, None)
-                    else:
-                        if pending is not None:  # async: awaited after the node's other hooks
-                            self.hooks.later(node, "on_state", pending)
-            for tnid, tfld in self.state_links.get((nid, fld), ()):
-                checked = self.check_edge_value(tnid, tfld, val)
-                if checked is not _REFUSED:
-                    todo.append((tnid, tfld, checked, "edge", f"{self.service_id}.{nid}.{fld}",
-                                 True, None))
+        edges = self._apply_one(node_id, field, value, actor, origin, notify, data)
+        if edges:
+            self._follow(node_id, field, value, edges)
 
-    def _encode(self, node_id: str, field: str, value: Any, actor: str, origin: str) -> bytes:
-        """A state value as KV keeps it: a write-only field's sealed, any other in the clear."""
-        write_only = self._write_only.get(node_id)
-        if write_only is not None and field in write_only:
-            return encode_sealed(self.sealer.seal(node_id, field, value), actor,
-                                 origin or self.service_id)
-        return encode_state(value, actor, origin or self.service_id)
+    def _follow(self, node_id: str, field: str, value: Any,
+                edges: list[tuple[str, str]] | None) -> None:
+        """Write ``value`` (just written to ``node_id.field``) along the state edges it feeds,
+        and on along theirs, depth first."""
+        todo: list[tuple[str, str, Any, str]] = []
+        while True:
+            if edges:
+                via = f"{self.service_id}.{node_id}.{field}"
+                for tnid, tfld in edges:
+                    checked = self.check_edge_value(tnid, tfld, value)
+                    if checked is not _REFUSED:
+                        todo.append((tnid, tfld, checked, via))
+            if not todo:
+                return
+            node_id, field, value, via = todo.pop()
+            edges = self._apply_one(node_id, field, value, "edge", via, True, None)
+
+    def _apply_one(self, node_id: str, field: str, value: Any, actor: str, origin: str,
+                   notify: bool, data: bytes | None) -> list[tuple[str, str]] | None:
+        """One write applied (state, KV queue, listeners, ``on_state``); the state edges it
+        feeds, or None (none, or the write was refused)."""
+        state = self.state.get(node_id)
+        if state is None:
+            return None
+        if data is None:
+            try:
+                data = self.encode_checked(node_id, field, value, actor, origin)
+            except (ValueError, RecursionError) as exc:  # too large, or no JSON at all
+                self._refused += 1
+                self.record_error(node_id, "state write", exc, None)
+                return None
+        state[field] = value
+        if self.write_gate is None or self.write_gate():
+            self.writer.queue((node_id, field), data)
+        for listener in self.listeners:
+            listener(node_id, field, value)
+        if notify:
+            node = self.nodes.get(node_id)
+            if node is not None:
+                try:
+                    pending = node.on_state(field, value)
+                except Exception as exc:  # noqa: BLE001
+                    self.record_error(node_id, "on_state", exc, None)
+                else:
+                    if pending is not None:  # async: awaited after the node's other hooks
+                        self.hooks.later(node, "on_state", pending)
+        return self.state_links.get((node_id, field)) if self.state_links else None
 
     def _queue(self, node_id: str, field: str, data: bytes | None) -> None:
         if self.writes_kv():

@@ -42,12 +42,9 @@ NO_QUORUM_RETRY_CAP_S = 0.25
 often costs little, and the write lands within this of the end of JetStream's election."""
 
 
-@dataclass(slots=True)
-class _Write:
-    """A queued KV write of one key: its bytes (None: delete) and its place in the queue."""
-
-    data: bytes | None
-    seq: int
+_Write = tuple[bytes | None, int]
+"""A queued KV write of one key: its bytes (None: delete) and its place in the queue (a plain
+tuple: one is made per state write; each is a new object, which ``_settle`` relies on)."""
 
 
 @dataclass(slots=True)
@@ -94,11 +91,15 @@ class KVWriter:
         return not self._pending and not self.draining
 
     def queue(self, key: StateKey, data: bytes | None) -> None:
-        self._seq += 1
-        self._pending.pop(key, None)  # keep write order: a rewritten key moves to the end
-        self._pending[key] = _Write(data, self._seq)
-        self._wake.set()
-        self._kick()
+        self._seq = seq = self._seq + 1
+        pending = self._pending
+        if key in pending:  # keep write order: a rewritten key moves to the end
+            del pending[key]
+        pending[key] = (data, seq)
+        if self.draining:  # the drain may wait for a retry: this write is due now
+            self._wake.set()
+        if not (self._scheduled or self._in_flight):  # in flight: sent once it settles
+            self._kick()
 
     def settle_now(self, key: StateKey, data: bytes, outcome: Exception | None) -> None:
         """The outcome of a write made directly (write-through): written, or queued to be
@@ -143,7 +144,7 @@ class KVWriter:
             self._start_drain()
             return
         batch, _ = self._next_batch(self._running_loop().time())
-        items = [(naming.state_key(*key), write.data) for key, write in batch]
+        items = [(naming.state_key(*key), write[0]) for key, write in batch]
         self._in_flight = True
         try:
             sent = nowait(items, lambda outcomes: self._batch_done(batch, outcomes))
@@ -248,7 +249,7 @@ class KVWriter:
         self.dropped += 1
         node_id, field = key
         self.last_drop = {"nodeId": node_id, "field": field, "reason": bounded_text(reason, 300)}
-        what = "delete" if write.data is None else "write"
+        what = "delete" if write[0] is None else "write"
         self._on_drop(node_id, field, KVWriteDropped(f"KV {what} of {field} dropped: {reason}"))
 
     def _note_replication(self, outcome: Exception | None) -> None:
@@ -290,7 +291,7 @@ class KVWriter:
         """A write queued up to ``target`` is pending, of a key not in ``stuck``. Queue order
         is seq order, so this looks at the first few writes only."""
         for key, write in self._pending.items():
-            if write.seq > target:
+            if write[1] > target:
                 return False
             if key not in stuck:
                 return True
@@ -311,7 +312,7 @@ class KVWriter:
 
 async def _put_batch(kv: KeyValue,
                      batch: list[tuple[StateKey, _Write]]) -> list[Exception | None]:
-    items = [(naming.state_key(*key), write.data) for key, write in batch]
+    items = [(naming.state_key(*key), write[0]) for key, write in batch]
     try:
         return await kv.put_many(items)
     except Exception as exc:  # noqa: BLE001 - the batch as a whole failed: each write is

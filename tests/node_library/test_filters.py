@@ -276,6 +276,29 @@ def test_time_window_holds_at_most_max_window_samples():
     assert (stats(op)["count"], stats(op)["min"]) == (MAX_WINDOW, 5.0)
 
 
+def test_time_window_matches_a_brute_force_over_a_long_stream_and_a_mode_change():
+    rng = random.Random(2)
+    op = made(Window, mode="time", seconds=0.05)
+    now, window = 0.0, []  # (time, value): what the window should hold
+    for i in range(3_000):
+        if i == 2_000:  # the last size samples, then the time window again
+            op.mode, op.size = "count", 5
+        if i == 2_500:
+            op.mode = "time"
+        now += rng.uniform(0.0, 0.01)
+        x = rng.uniform(-100, 100)
+        op.add(x, now)
+        window.append((now, x))
+        if op.mode == "count":
+            window = window[-5:]
+        else:
+            window = [(t, v) for t, v in window if t > now - 0.05]
+        kept = [v for _, v in window]
+        got = stats(op)
+        assert (got["min"], got["max"], got["count"]) == (min(kept), max(kept), len(kept))
+        assert got["sum"] == pytest.approx(math.fsum(kept), abs=1e-9)
+
+
 def test_an_empty_window_outputs_zeros():
     assert stats(made(Window)) == {"min": 0.0, "max": 0.0, "mean": 0.0, "sum": 0.0, "count": 0}
 

@@ -198,6 +198,31 @@ def test_throttle_leading_passes_the_first_of_each_window():
     assert t.alarm.due is None
 
 
+class Reads(Ctx):
+    """An exec context that counts the reads of its inputs."""
+
+    def __init__(self, **inputs: Any) -> None:
+        super().__init__(**inputs)
+        self.reads = 0
+
+    def input(self, port: str) -> Any:
+        self.reads += 1
+        return super().input(port)
+
+
+@pytest.mark.parametrize(("mode", "reads", "dropped"),
+                         [("leading", 1, 2), ("trailing", 3, 2), ("both", 3, 1)])
+def test_throttle_reads_its_value_only_for_an_exec_that_may_pass(mode, reads, dropped):
+    t, clock = throttle(mode)
+    inputs = Reads(value=1.0)
+    for now in (0.0, 0.3, 0.6):
+        clock.now = now
+        t.on_exec("in", cast(ExecContext, inputs))
+
+    assert inputs.reads == reads  # a leading window's dropped execs compute nothing upstream
+    assert t.dropped == dropped
+
+
 def test_throttle_trailing_passes_the_last_of_a_window_when_it_ends():
     t, clock = throttle("trailing")
     for now in (0.0, 0.4, 0.8):

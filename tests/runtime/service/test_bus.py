@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from runtime.component import Operator, State
 from runtime.protocol.values import decode_state
 from runtime.transport.memory import MemoryHub
 from tests.support import (  # noqa: F401
@@ -213,3 +214,69 @@ async def test_a_node_error_is_kept_in_kv_under_its_error_field(simulate):
     entry = await kv_json(hub, "nodes.div.state._error")
     assert entry["value"]["message"] == "ZeroDivisionError: float division by zero"
     assert entry["value"]["where"] == "compute"
+
+
+
+class Level(Operator):
+    """An int field with no bounds."""
+
+    class_name = "test.level"
+    level = State(int, 0)
+
+
+class Gauge(Operator):
+    """An int field bounded to 0..10."""
+
+    class_name = "test.bounded"
+    level = State(int, 0, ge=0, le=10)
+
+
+def levels(*edges: dict[str, Any], gauge: int = 0) -> dict[str, Any]:
+    return graph([node("a", "test.level"), node("b", "test.level"), node("c", "test.level"),
+                  node("g", "test.bounded", level=gauge)], list(edges))
+
+
+async def test_a_write_follows_state_edges_through_fan_outs_and_chains(simulate):
+    hub = MemoryHub()
+    g = levels(edge("state", "a.level", "b.level"), edge("state", "b.level", "c.level"),
+               edge("state", "a.level", "g.level"))
+    sim = await simulate(g, registry=registry_with(Level, Gauge), hub=hub)
+    seen: list[tuple[str, str, Any]] = []
+    sim.hosts["main"].bus.listeners.append(lambda nid, field, value: seen.append(
+        (nid, field, value)))
+
+    await sim.call("main", "set_state", {"nodeId": "a", "field": "level", "value": 4})
+
+    state = sim.state()
+    assert (state["b"]["level"], state["c"]["level"], state["g"]["level"]) == (4, 4, 4)
+    assert seen[0] == ("a", "level", 4)
+    assert sorted(seen[1:]) == [("b", "level", 4), ("c", "level", 4), ("g", "level", 4)]
+    hop = await kv_json(hub, "nodes.c.state.level")
+    assert (hop["value"], hop["actor"], hop["origin"]) == (4, "edge", "main.b.level")
+
+
+async def test_a_value_one_edge_target_refuses_is_recorded_there_and_the_others_get_it(
+        simulate):
+    g = levels(edge("state", "a.level", "g.level"), edge("state", "a.level", "b.level"),
+               gauge=2)
+    sim = await simulate(g, registry=registry_with(Level, Gauge))
+
+    await sim.call("main", "set_state", {"nodeId": "a", "field": "level", "value": 11})
+
+    state = sim.state()
+    assert (state["b"]["level"], state["g"]["level"]) == (11, 2)
+    assert "above the maximum 10" in state["g"]["_error"]["message"]
+
+async def test_a_set_state_node_write_is_in_kv_with_the_node_as_actor(simulate):
+    hub = MemoryHub()
+    g = graph([node("tick", "core.tick"), node("src", "data.hold", initial=3),
+               node("set", "data.set_state", targetNode="c", field="step"),
+               node("c", "core.counter")],
+              [edge("exec", "tick.out", "set.in"), edge("data", "src.value", "set.input")])
+    sim = await simulate(g, registry=registry_with(), hub=hub)
+
+    await sim.step(1)
+    await sim.hosts["main"].bus.flush()
+
+    entry = await kv_json(hub, "nodes.c.state.step")
+    assert (entry["value"], entry["actor"], entry["origin"]) == (3, "set", "set_state")
