@@ -116,6 +116,21 @@ async def stream_values(url: str, liveness: bool = True) -> list[bytes]:
         await nc.close()
 
 
+async def settled_values(url: str) -> list[bytes]:
+    """``stream_values`` without liveness once two reads 0.5 s apart agree: the writes a
+    service makes as it starts may land a moment after it says it is ready."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 15
+    last = await stream_values(url, liveness=False)
+    while True:
+        await asyncio.sleep(0.5)
+        now = await stream_values(url, liveness=False)
+        if now == last:
+            return now
+        assert loop.time() < deadline, "the service's KV never stopped changing after it started"
+        last = now
+
+
 async def state_of(client: Client) -> dict[str, Any]:
     reply = await client.call(SID, "get_state", {"nodeId": SID}, timeout=10)
     assert reply.ok, reply
@@ -187,7 +202,7 @@ async def test_a_deploy_setting_a_read_only_field_is_refused_and_changes_nothing
         client, nats_url, vault_process, tmp_path):
     vault_process(tmp_path / "data")
     await wait_ready(client, SID)
-    before = await stream_values(nats_url, liveness=False)
+    before = await settled_values(nats_url)
     graph = {"graphId": "g", "revision": 1, "nodes": [], "edges": [],
              "services": [{"serviceId": SID, "serviceClass": "test.vault",
                            "stateValues": {"opened": 1000}}]}
