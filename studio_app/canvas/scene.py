@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from studio_app.canvas.view import QtGraphCanvas
 
 log = logging.getLogger(__name__)
-CHUNK_FROM = 1500  # nodes: a bigger document is built in slices after its first frame
+CHUNK_FROM = 600  # nodes: a bigger document is built in slices after its first frame
 SLICE_S = 0.025  # seconds of building per slice: the event loop runs in between
 _TEMP_ATTRS = (
     "_TEMP_property_widget_types",

@@ -13,7 +13,7 @@ from runtime.protocol.envelope import ErrorCode
 from runtime.service.stats import MAX_TOP, RING, SampleRing
 from tests.support import edge, graph, node, registry_with, service, simulate  # noqa: F401
 
-BUSY_S = 0.002
+BUSY_S = 0.01
 
 
 class Busy(Operator):
