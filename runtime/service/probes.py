@@ -37,7 +37,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from runtime.protocol import naming
+from runtime.protocol import naming, values
 from runtime.protocol.envelope import CommandError, ErrorCode
 
 if TYPE_CHECKING:
@@ -119,11 +119,21 @@ class LatestValueGate:
         self.interval = 1.0 / max_rate_hz
 
 
+_PLAIN = frozenset({int, str, bool, type(None)})
+"""Types whose values ``values.encode_value`` writes as ``json.dumps`` would here (a float too,
+when finite: NaN and the infinities have no JSON form, and go the slow way to their text)."""
+
+
 def encode_value(value: Any, limit: int) -> tuple[bytes, int | None]:
     """``value`` as JSON of at most ``limit`` bytes; the size it had when it had to be cut (its
     text's start is sent instead), else None. A value without a JSON form is sent as its text."""
+    kind = type(value)
     try:
-        data = json.dumps(value, separators=(",", ":"), default=str, allow_nan=False).encode()
+        if kind in _PLAIN or (kind is float and math.isfinite(value)):
+            data = values.encode_value(value).encode()  # no encoder built per sample
+        else:
+            data = json.dumps(value, separators=(",", ":"), default=str,
+                              allow_nan=False).encode()
     except (ValueError, TypeError, RecursionError):
         data = json.dumps(repr(value)[:limit]).encode()
     if len(data) <= limit:
@@ -137,7 +147,7 @@ class Probe:
 
     __slots__ = ("hub", "probe_id", "node", "port", "kind", "subject", "gate", "seq",
                  "expires_at", "ttl_s", "max_rate_hz", "flush", "expiry", "sent", "actor",
-                 "loop")
+                 "loop", "head")
 
     def __init__(self, hub: ProbeHub, probe_id: str, node: str, port: str, kind: str,
                  max_rate_hz: float, ttl_s: float, actor: str) -> None:
@@ -148,6 +158,9 @@ class Probe:
         self.max_rate_hz, self.ttl_s, self.actor = max_rate_hz, ttl_s, actor
         self.seq = 0
         self.sent = 0
+        self.head = (f'{{"probeId":"{probe_id}","node":{json.dumps(node)},'
+                     f'"port":{json.dumps(port)},"kind":"{kind}","ts":')
+        """What each of its messages begins with (the part that never changes)."""
         self.expires_at = 0.0
         self.flush: asyncio.TimerHandle | asyncio.Handle | None = None
         self.expiry: asyncio.TimerHandle | None = None
@@ -353,10 +366,8 @@ class ProbeHub:
             self._drainer = self.loop.create_task(self._drain())
 
     def _message(self, probe: Probe, sample: Sample) -> bytes:
-        head = (f'{{"probeId":"{probe.probe_id}","node":{json.dumps(probe.node)},'
-                f'"port":{json.dumps(probe.port)},"kind":"{probe.kind}",'
-                f'"ts":{int(time.time() * 1000)},"seq":{probe.seq},"passes":{sample.passes},'
-                f'"dropped":{sample.dropped}')
+        head = (f'{probe.head}{int(time.time() * 1000)},"seq":{probe.seq},'
+                f'"passes":{sample.passes},"dropped":{sample.dropped}')
         if probe.kind != "data":
             return (head + "}").encode()
         limit = min(PROBE_VALUE_MAX_BYTES, self.bus.max_payload() - len(head) - 64)
