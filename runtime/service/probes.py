@@ -35,7 +35,7 @@ import os
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from runtime.protocol import naming, values
 from runtime.protocol.envelope import CommandError, ErrorCode
@@ -124,6 +124,15 @@ _PLAIN = frozenset({int, str, bool, type(None)})
 when finite: NaN and the infinities have no JSON form, and go the slow way to their text)."""
 
 
+@runtime_checkable
+class SendsNow(Protocol):
+    """A transport that can write a message without waiting (``NatsTransport``)."""
+
+    def can_send_now(self) -> bool: ...
+
+    def send_now(self, subject: str, data: bytes) -> None: ...
+
+
 def encode_value(value: Any, limit: int) -> tuple[bytes, int | None]:
     """``value`` as JSON of at most ``limit`` bytes; the size it had when it had to be cut (its
     text's start is sent instead), else None. A value without a JSON form is sent as its text."""
@@ -209,6 +218,10 @@ class ProbeHub:
         self.publish_errors = 0
         self._outbox: deque[tuple[str, bytes]] = deque()
         self._drainer: asyncio.Task[None] | None = None
+        self._sender: SendsNow | None = None
+        """The transport when it can send without waiting, else None (asked once: isinstance
+        on a Protocol is slow)."""
+        self._sender_known = False
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -361,7 +374,19 @@ class ProbeHub:
             return
         probe.seq += 1
         probe.sent += 1
-        self._outbox.append((probe.subject, self._message(probe, sample)))
+        data = self._message(probe, sample)
+        if not self._sender_known:
+            transport = self.bus.transport
+            self._sender = transport if isinstance(transport, SendsNow) else None
+            self._sender_known = True
+        sender = self._sender
+        if sender is not None and not self._outbox and sender.can_send_now():
+            try:  # written to the socket at once: no task per sample (a NATS connection)
+                sender.send_now(probe.subject, data)
+            except Exception as exc:  # noqa: BLE001 - counted and logged as _drain does
+                self._failed(probe.subject, exc)
+            return
+        self._outbox.append((probe.subject, data))
         if self._drainer is None or self._drainer.done():
             self._drainer = self.loop.create_task(self._drain())
 
@@ -382,11 +407,13 @@ class ProbeHub:
             try:
                 await transport.publish(subject, data)
             except Exception as exc:  # noqa: BLE001 - counted and logged; the next one may go
-                self.publish_errors += 1
-                if self.publish_errors == 1 or self.publish_errors % 1000 == 0:
-                    log.warning("service %s could not publish a probe sample on %s (%d so "
-                                "far): %s", self.bus.service_id, subject, self.publish_errors,
-                                exc)
+                self._failed(subject, exc)
+
+    def _failed(self, subject: str, exc: Exception) -> None:
+        self.publish_errors += 1
+        if self.publish_errors == 1 or self.publish_errors % 1000 == 0:
+            log.warning("service %s could not publish a probe sample on %s (%d so far): %s",
+                        self.bus.service_id, subject, self.publish_errors, exc)
 
 
 def _number(args: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
