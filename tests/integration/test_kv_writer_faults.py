@@ -212,8 +212,12 @@ async def test_a_connection_closed_for_good_stops_the_service_with_ready_false(
     service_cls = default_registry().service("rungraph.service")
     assert service_cls is not None
     served = asyncio.ensure_future(serve(service_cls, "cut", nats_url, 10.0))
-    await wait_ready(client, "cut")
-    assert await kv_value(client, "cut", naming.KEY_READY) is True
+    await wait_ready(client, "cut")  # it answers as soon as it serves, then writes ready
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while await kv_value(client, "cut", naming.KEY_READY) is not True:
+        assert loop.time() < deadline, "the service never wrote ready=true"
+        await asyncio.sleep(0.05)
 
     await made[0].nc.close()  # as nats-py does after a fatal -ERR: no reconnecting
 
