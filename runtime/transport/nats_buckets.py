@@ -45,10 +45,29 @@ def bucket_replicas(transport: NatsTransport) -> int:
     return min(DEFAULT_KV_REPLICAS, transport.cluster_size())
 
 
+UNAVAILABLE_RETRY_S = (0.1, 0.2, 0.4, 0.8, 1.6)
+"""Waits before asking again when JetStream answers 503 (a cluster just started or electing
+its meta leader): about 3 s in all, then the refusal is the caller's."""
+
+
 async def open_bucket(transport: NatsTransport, bucket: str, *, create: bool,
                       wanted: bool) -> NatsKV:
     """KV ``bucket`` bound, made first when missing and ``create``; missing and not made, an
-    error that says why (``wanted``: the caller asked for it to be made)."""
+    error that says why (``wanted``: the caller asked for it to be made). JetStream that is
+    unavailable for now (503) is asked again, bounded (``UNAVAILABLE_RETRY_S``)."""
+    for delay in UNAVAILABLE_RETRY_S:
+        try:
+            return await _open_bucket(transport, bucket, create=create, wanted=wanted)
+        except TransportError as exc:
+            if not isinstance(exc.__cause__, nats.js.errors.ServiceUnavailableError):
+                raise
+            log.info("KV bucket %s: JetStream unavailable for now; asking again", bucket)
+            await asyncio.sleep(delay)
+    return await _open_bucket(transport, bucket, create=create, wanted=wanted)
+
+
+async def _open_bucket(transport: NatsTransport, bucket: str, *, create: bool,
+                       wanted: bool) -> NatsKV:
     try:
         try:
             kv, replicas = await _bind_bucket(transport, bucket)
