@@ -63,8 +63,15 @@ async def two_instances(client: Client, nats_url: str, spawn: Spawn) -> tuple[st
         await asyncio.sleep(0.1)
     replies = await client.deploy(RunGraph.model_validate(GRAPH))
     assert replies[SID].result["instances"]["applied"] == 2, replies[SID]
-    leader = next(r["instanceId"] for r in rows if r["role"] == "leader")
-    follower = next(r["instanceId"] for r in rows if r["role"] != "leader")
+    # the ids as the instances answer with them (a row written while an instance was still
+    # starting may carry another), and each one's role as it says itself
+    roles: dict[str, str] = {}
+    while len(roles) < 2 or sorted(roles.values()) != ["follower", "leader"]:
+        assert loop.time() < deadline + WAIT, f"two answering instances, one leading: {roles}"
+        reply = await client.call(SID, "status", timeout=5.0)
+        roles[reply.result["instanceId"]] = reply.result["instance"]["role"]
+    leader = next(iid for iid, role in roles.items() if role == "leader")
+    follower = next(iid for iid, role in roles.items() if role != "leader")
     return leader, follower
 
 
