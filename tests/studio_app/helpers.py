@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 from PySide6.QtTest import QTest
 
 from runtime.protocol.envelope import CommandReply
@@ -116,3 +116,19 @@ __all__ = [
     "state",
     "status",
 ]
+
+
+def load_demo(window: Any) -> None:
+    """``TICK_SEQ_COUNTERS`` in ``window``, with nothing to undo, fitted to the view."""
+    from studio_app.document.files import parse_document
+
+    window.doc.replace(parse_document(TICK_SEQ_COUNTERS))
+    window.undo.clear()
+    window.canvas.fit()
+
+
+def press(window: Any, k: QtCore.Qt.Key,
+          mods: Any = QtCore.Qt.KeyboardModifier.ControlModifier) -> None:
+    """A key (with Ctrl unless told) pressed on the canvas, and its events handled."""
+    QTest.keyClick(window.canvas.viewer, k, mods)
+    QtWidgets.QApplication.processEvents()

@@ -10,17 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6 import QtCore, QtWidgets
-from PySide6.QtTest import QTest
+from PySide6 import QtCore
 
 from runtime.protocol.graph_file import read_graph_file
 from runtime.protocol.subgraph import MAX_DEPTH, flatten
 from studio_app.bridge.modes import RunMode
 from studio_app.canvas.groups import GroupFrame
-from studio_app.document.files import document_text, parse_document
+from studio_app.document.files import document_text
 from studio_app.document.group_edits import MAX_NESTING, TOO_DEEP, GroupRefused
 from studio_app.document.groups import Membership
-from tests.studio_app.helpers import TICK_SEQ_COUNTERS
+from tests.studio_app.helpers import load_demo, press
 
 pytestmark = pytest.mark.gui
 CTRL = QtCore.Qt.KeyboardModifier.ControlModifier
@@ -28,15 +27,7 @@ SHIFT = QtCore.Qt.KeyboardModifier.ShiftModifier
 Key = QtCore.Qt.Key
 
 
-def load(window: Any) -> None:
-    window.doc.replace(parse_document(TICK_SEQ_COUNTERS))
-    window.undo.clear()
-    window.canvas.fit()
-
-
-def key(window: Any, k: QtCore.Qt.Key, mods: Any = CTRL) -> None:
-    QTest.keyClick(window.canvas.viewer, k, mods)
-    QtWidgets.QApplication.processEvents()
+load, key = load_demo, press  # the shared set-up (tests.studio_app.helpers)
 
 
 def group(window: Any, ids: list[str]) -> str:

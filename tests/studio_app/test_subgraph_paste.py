@@ -11,13 +11,11 @@ from typing import Any
 
 import pytest
 from PySide6 import QtCore, QtWidgets
-from PySide6.QtTest import QTest
 
 from runtime.protocol.graph_file import read_graph_file
 from runtime.protocol.subgraph import flatten
-from studio_app.document.files import parse_document
 from studio_app.document.groups import Membership, exposed_ports
-from tests.studio_app.helpers import TICK_SEQ_COUNTERS
+from tests.studio_app.helpers import load_demo, press
 
 pytestmark = pytest.mark.gui
 CTRL = QtCore.Qt.KeyboardModifier.ControlModifier
@@ -25,15 +23,7 @@ SHIFT = QtCore.Qt.KeyboardModifier.ShiftModifier
 Key = QtCore.Qt.Key
 
 
-def load(window: Any) -> None:
-    window.doc.replace(parse_document(TICK_SEQ_COUNTERS))
-    window.undo.clear()
-    window.canvas.fit()
-
-
-def key(window: Any, k: QtCore.Qt.Key, mods: Any = CTRL) -> None:
-    QTest.keyClick(window.canvas.viewer, k, mods)
-    QtWidgets.QApplication.processEvents()
+load, key = load_demo, press  # the shared set-up (tests.studio_app.helpers)
 
 
 def grouped(window: Any) -> str:

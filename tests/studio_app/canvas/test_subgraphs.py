@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore
 from PySide6.QtTest import QTest
 
 from runtime.protocol.envelope import CommandReply
@@ -15,24 +15,15 @@ from runtime.protocol.graph import RunGraph
 from runtime.protocol.graph_file import read_graph_file
 from studio_app.bridge.modes import RunMode
 from studio_app.canvas.groups import COLLAPSED_MARK, GroupFrame
-from studio_app.document.files import parse_document
 from tests.nats_fixtures import nats_server, nats_url  # noqa: F401
-from tests.studio_app.helpers import TICK_SEQ_COUNTERS
+from tests.studio_app.helpers import load_demo, press
 
 pytestmark = pytest.mark.gui
 CTRL = QtCore.Qt.KeyboardModifier.ControlModifier
 SHIFT = QtCore.Qt.KeyboardModifier.ShiftModifier
 
 
-def load(window: Any) -> None:
-    window.doc.replace(parse_document(TICK_SEQ_COUNTERS))
-    window.undo.clear()
-    window.canvas.fit()
-
-
-def key(window: Any, k: QtCore.Qt.Key, mods: Any = CTRL) -> None:
-    QTest.keyClick(window.canvas.viewer, k, mods)
-    QtWidgets.QApplication.processEvents()
+load, key = load_demo, press  # the shared set-up (tests.studio_app.helpers)
 
 
 def center(window: Any, item_id: str) -> QtCore.QPoint:
